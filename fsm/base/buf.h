@@ -1,0 +1,36 @@
+/* Growable byte buffer. Also usable as a msgpack-c write target:
+ *
+ *   msgpack_packer pk;
+ *   msgpack_packer_init(&pk, &buf, yh_buf_msgpack_write);
+ */
+#ifndef YH_BUF_H
+#define YH_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct yh_buf {
+    uint8_t *data; /* owned; NULL when empty and never grown */
+    size_t len;    /* bytes in use */
+    size_t cap;    /* bytes allocated */
+};
+
+#define YH_BUF_INIT {NULL, 0, 0}
+
+void yh_buf_init(struct yh_buf *b);
+void yh_buf_release(struct yh_buf *b);     /* frees data, back to empty */
+void yh_buf_reset(struct yh_buf *b);       /* len = 0, keeps memory */
+int yh_buf_reserve(struct yh_buf *b, size_t extra); /* 0 or YH_ENOMEM */
+int yh_buf_append(struct yh_buf *b, const void *p, size_t n);
+int yh_buf_printf(struct yh_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Hand the bytes to the caller (owned, free with free()); buffer is empty
+ * afterwards. */
+uint8_t *yh_buf_steal(struct yh_buf *b, size_t *len);
+/* msgpack_packer_write callback; @data is a struct yh_buf *. */
+int yh_buf_msgpack_write(void *data, const char *p, size_t n);
+
+/* Lower-case hex of @n bytes into @out (2n+1 bytes, NUL-terminated). */
+void yh_hex(const uint8_t *p, size_t n, char *out);
+
+#endif
