@@ -16,7 +16,8 @@ OPT ?= -O2
 
 PKGS := libuv lmdb msgpack raft
 CPPFLAGS += -D_GNU_SOURCE -I.
-CFLAGS += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -fno-omit-frame-pointer \
+CFLAGS += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation \
+	  -fno-omit-frame-pointer \
 	  -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
 LDLIBS += -lraft -luv -llmdb -lmsgpackc -lcrypto -ljansson -lpthread -lm

@@ -3,7 +3,8 @@
 #
 #   unit:        $BUILD/tests/test_*   (cmocka; its summary lines are counted)
 #   corpus:      $BUILD/tests/replay_fuzz_* over tests/fuzz/corpus/<target>/
-#   integration: tests/integration/*.sh, each printing "ok - NAME" /
+#   integration: tests/integration/*.sh and test_*.py (run with Debian's
+#                /usr/bin/python3), each printing "ok - NAME" /
 #                "not ok - NAME" lines (a script that exits non-zero having
 #                printed no "not ok" counts one failure)
 #   jepsen:      jepsen/run.sh --quick, same line protocol
@@ -89,12 +90,16 @@ if want corpus; then
 fi
 
 if want integration; then
-    for s in tests/integration/*.sh; do
-        [ -x "$s" ] || continue
-        name=$(basename "$s" .sh)
+    for s in tests/integration/*.sh tests/integration/test_*.py; do
+        [ -f "$s" ] || continue
+        name=$(basename "$s")
+        name=${name%.*}
         log=$logdir/int_$name.log
         echo "== integration $name"
-        timeout -k 10 900 "$s" >"$log" 2>&1
+        case "$s" in
+        *.py) timeout -k 10 900 /usr/bin/python3 "$s" >"$log" 2>&1 ;;
+        *) timeout -k 10 900 "$s" >"$log" 2>&1 ;;
+        esac
         rc=$?
         count_lines "$log" "$rc" "$name"
         grep -E '^(ok|not ok) - ' "$log" | sed 's/^/   /'

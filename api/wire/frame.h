@@ -51,7 +51,7 @@ void api_frame_reader_release(struct api_frame_reader *r);
 /* Append received bytes. Errors: YH_ENOMEM. */
 int api_frame_reader_feed(struct api_frame_reader *r, const void *p,
                           size_t n);
-/* Next complete message: 0 with *msg/*len (valid until the next feed or
+/* Next complete message: 0 with *msg, *len (valid until the next feed or
  * next call), YH_EAGAIN when none is complete yet, YH_EPROTO/YH_ETOOBIG
  * (stream unusable: close the connection after answering) with @errmsg. */
 int api_frame_reader_next(struct api_frame_reader *r, const uint8_t **msg,

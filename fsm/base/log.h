@@ -25,7 +25,8 @@ struct yh_ratelimit {
 #define YH_RATELIMIT_INIT(burst, period) {(burst), (period), 0, 0}
 int yh_ratelimit_ok(struct yh_ratelimit *rl);
 
-#define YH_LOG_MODULE(name) static const char *yh__log_module = name
+#define YH_LOG_MODULE(name) \
+    static const char *yh__log_module __attribute__((unused)) = name
 
 #define YH__LOG(level, ...)                                    \
     do {                                                       \

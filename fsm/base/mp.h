@@ -17,7 +17,7 @@ const msgpack_object *yh_mp_get(const msgpack_object *map, const char *key);
 /* 1 if @o is a str or bin equal to @s. */
 int yh_mp_eq(const msgpack_object *o, const char *s);
 
-/* String parameter: 0 and *p/*len on success (not NUL-terminated),
+/* String parameter: 0 and *p, *len on success (not NUL-terminated),
  * YH_EMISSING if absent or nil, YH_EINVAL if of another type. Integers are
  * rendered into @scratch (at least 24 bytes) and returned from there. */
 int yh_mp_str(const msgpack_object *map, const char *key, const char **p,

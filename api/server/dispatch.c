@@ -1,0 +1,734 @@
+/* Request routing.
+ *
+ *   decode -> (auth: HMAC over the raw request, key from the fsm) ->
+ *   admin check -> by kind:
+ *     CLUSTER  DescribeCluster / Watch served here; TransferLeader,
+ *              AddNode, RemoveNode on the leader (forwarded otherwise)
+ *     READ     "stale": fsm_query now; else barrier on the leader, then
+ *              fsm_query (forwarded from followers)
+ *     WRITE    leader: fsm_cmd_prepare stamps time/IDs/secrets into an
+ *              envelope, cluster_submit batches it into raft; the entry's
+ *              result is the answer (forwarded from followers)
+ *
+ * A forwarded request ("_Forward") carries the actor the follower
+ * authenticated, under an HMAC with the cluster secret; the leader trusts
+ * it and never forwards again. */
+#include "server_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "api/wire/auth.h"
+#include "api/wire/prescan.h"
+#include "fsm/base/log.h"
+#include "fsm/base/mp.h"
+
+YH_LOG_MODULE("dispatch");
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+static struct api_call *call_new(struct api_conn *conn, uint32_t msgid,
+                                 const char *method,
+                                 const struct fsm_actor *actor)
+{
+    struct api_call *call = calloc(1, sizeof *call);
+
+    if (call == NULL) {
+        return NULL;
+    }
+    call->s = conn->s;
+    call->conn = conn;
+    call->msgid = msgid;
+    snprintf(call->method, sizeof call->method, "%s", method);
+    call->actor = *actor;
+    yh_buf_init(&call->raw);
+    conn->refs++;
+    return call;
+}
+
+void api__call_free(struct api_call *call)
+{
+    if (call->conn != NULL) {
+        api__conn_unref(call->conn);
+    }
+    yh_buf_release(&call->raw);
+    free(call);
+}
+
+void api__call_result(struct api_call *call, const uint8_t *res, size_t len)
+{
+    if (call->conn != NULL) {
+        api__conn_result(call->conn, call->msgid, res, len);
+    }
+    api__call_free(call);
+}
+
+void api__call_error(struct api_call *call, int code, const char *msg)
+{
+    if (call->conn != NULL) {
+        api__conn_error(call->conn, call->msgid, code,
+                        msg != NULL ? msg : yh_strerror(code), call->method);
+    }
+    api__call_free(call);
+}
+
+/* ---- result helpers ---------------------------------------------------- */
+
+/* Append one string pair to an encoded map (rewrites its header). */
+static int map_add_str(struct yh_buf *out, const uint8_t *map, size_t len,
+                       const char *key, const char *val)
+{
+    msgpack_packer pk;
+    uint32_t n;
+    size_t hdr;
+
+    if (len == 0) {
+        return YH_EPROTO;
+    }
+    if ((map[0] & 0xf0) == 0x80) {
+        n = map[0] & 0x0f;
+        hdr = 1;
+    } else if (map[0] == 0xde && len >= 3) {
+        n = (uint32_t)map[1] << 8 | map[2];
+        hdr = 3;
+    } else if (map[0] == 0xdf && len >= 5) {
+        n = (uint32_t)map[1] << 24 | (uint32_t)map[2] << 16 |
+            (uint32_t)map[3] << 8 | map[4];
+        hdr = 5;
+    } else {
+        return YH_EPROTO;
+    }
+    msgpack_packer_init(&pk, out, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, n + 1);
+    if (yh_buf_append(out, map + hdr, len - hdr) != 0) {
+        return YH_ENOMEM;
+    }
+    yh_mp_pack_kv_str(&pk, key, val);
+    return 0;
+}
+
+static void serve_query(struct api_call *call, const msgpack_object *request,
+                        int stale)
+{
+    struct api_server *s = call->s;
+    struct yh_buf res = YH_BUF_INIT;
+    struct yh_buf out = YH_BUF_INIT;
+    int rc;
+
+    rc = fsm_query(cluster_fsm(s->cluster), call->method, request,
+                   &call->actor, &res);
+    if (rc != 0) {
+        api__call_error(call, rc, NULL);
+    } else if (stale && map_add_str(&out, res.data, res.len, "Consistency",
+                                    "stale") == 0) {
+        api__call_result(call, out.data, out.len);
+    } else {
+        api__call_result(call, res.data, res.len);
+    }
+    yh_buf_release(&res);
+    yh_buf_release(&out);
+}
+
+/* Decode call->raw (a request map pre-scanned when it arrived). */
+static int decode_raw(struct api_call *call, msgpack_zone *zone,
+                      msgpack_object *obj)
+{
+    size_t off = 0;
+
+    if (msgpack_unpack((const char *)call->raw.data, call->raw.len, &off,
+                       zone, obj) != MSGPACK_UNPACK_SUCCESS) {
+        return YH_EPROTO;
+    }
+    return 0;
+}
+
+static void read_barrier_cb(void *arg, int status)
+{
+    struct api_call *call = arg;
+    msgpack_zone zone;
+    msgpack_object obj;
+
+    if (status != 0) {
+        api__call_error(call, status, NULL);
+        return;
+    }
+    msgpack_zone_init(&zone, 2048);
+    if (decode_raw(call, &zone, &obj) != 0) {
+        api__call_error(call, YH_EPROTO, NULL);
+    } else {
+        serve_query(call, &obj, 0);
+    }
+    msgpack_zone_destroy(&zone);
+}
+
+static void write_cb(void *arg, int status, const uint8_t *result, size_t len)
+{
+    struct api_call *call = arg;
+
+    if (status != 0) {
+        api__call_error(call, status, NULL);
+        return;
+    }
+    api__call_result(call, result, len);
+}
+
+static void admin_cb(void *arg, int status, const char *message)
+{
+    struct api_call *call = arg;
+    struct yh_buf res = YH_BUF_INIT;
+    msgpack_packer pk;
+    char action[API_METHOD_SIZE + 16];
+
+    if (status != 0) {
+        api__call_error(call, status, message);
+        return;
+    }
+    snprintf(action, sizeof action, "%sResponse", call->method);
+    msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 3);
+    yh_mp_pack_kv_int(&pk, "RetCode", 0);
+    yh_mp_pack_kv_str(&pk, "Action", action);
+    yh_mp_pack_kv_str(&pk, "Message", message != NULL ? message : "");
+    api__call_result(call, res.data, res.len);
+    yh_buf_release(&res);
+}
+
+/* ---- the request path -------------------------------------------------- */
+
+struct req_ctx {
+    struct api_conn *conn;
+    uint32_t msgid;
+    const char *method;
+    const msgpack_object *request;
+    const uint8_t *raw;
+    size_t raw_len;
+    const char *src;
+    struct fsm_actor actor;
+    int forwarded; /* came from a follower: never forward again */
+};
+
+static void reply_error(struct req_ctx *r, int code, const char *msg)
+{
+    api__conn_error(r->conn, r->msgid, code, msg, r->method);
+}
+
+static struct api_call *ctx_call(struct req_ctx *r, int copy_raw)
+{
+    struct api_call *call = call_new(r->conn, r->msgid, r->method, &r->actor);
+
+    if (call == NULL) {
+        reply_error(r, YH_ENOMEM, NULL);
+        return NULL;
+    }
+    if (copy_raw && yh_buf_append(&call->raw, r->raw, r->raw_len) != 0) {
+        api__call_free(call);
+        reply_error(r, YH_ENOMEM, NULL);
+        return NULL;
+    }
+    return call;
+}
+
+/* Forward to the leader, or answer "no leader". */
+static void route_to_leader(struct req_ctx *r, int is_write)
+{
+    struct api_call *call;
+    int rc;
+
+    if (r->forwarded) {
+        reply_error(r, YH_EUNAVAIL, "not the leader any more, retry");
+        return;
+    }
+    call = ctx_call(r, 1);
+    if (call == NULL) {
+        return;
+    }
+    call->is_write = is_write;
+    rc = api__forward(r->conn->s, call, r->src);
+    if (rc != 0) {
+        api__call_error(call, rc, rc == YH_EUNAVAIL
+                                      ? "no leader known, retry"
+                                      : NULL);
+    }
+}
+
+static void do_write(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct yh_buf env = YH_BUF_INIT;
+    struct yh_buf res = YH_BUF_INIT;
+    struct api_call *call;
+    uint64_t tag;
+    int rc;
+
+    if (!cluster_is_leader(s->cluster)) {
+        route_to_leader(r, 1);
+        return;
+    }
+    tag = cluster_next_tag(s->cluster);
+    rc = fsm_cmd_prepare(cluster_fsm(s->cluster), r->method, r->request,
+                         &r->actor, r->src, now_ns(), tag, &env, &res);
+    if (rc != 0) {
+        reply_error(r, rc, NULL);
+        goto out;
+    }
+    if (env.len == 0) {
+        /* Rejected before proposing (bad parameter, wrong password). */
+        api__conn_result(r->conn, r->msgid, res.data, res.len);
+        goto out;
+    }
+    call = ctx_call(r, 0);
+    if (call == NULL) {
+        goto out;
+    }
+    call->is_write = 1;
+    rc = cluster_submit(s->cluster, env.data, env.len, tag, write_cb, call);
+    if (rc != 0) {
+        api__call_error(call, rc, NULL);
+    }
+out:
+    yh_buf_release(&env);
+    yh_buf_release(&res);
+}
+
+static void do_read(struct req_ctx *r, int stale)
+{
+    struct api_server *s = r->conn->s;
+    struct api_call *call;
+    int rc;
+
+    if (stale) {
+        call = ctx_call(r, 0);
+        if (call != NULL) {
+            serve_query(call, r->request, 1);
+        }
+        return;
+    }
+    if (!cluster_is_leader(s->cluster)) {
+        route_to_leader(r, 0);
+        return;
+    }
+    call = ctx_call(r, 1);
+    if (call == NULL) {
+        return;
+    }
+    rc = cluster_barrier(s->cluster, read_barrier_cb, call);
+    if (rc != 0) {
+        api__call_error(call, rc, NULL);
+    }
+}
+
+static void describe_cluster(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct yh_buf res = YH_BUF_INIT;
+    struct yh_buf body = YH_BUF_INIT;
+    msgpack_packer pk;
+    unsigned n;
+
+    msgpack_packer_init(&pk, &body, yh_buf_msgpack_write);
+    n = cluster_describe_pack(s->cluster, &pk);
+    msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, n + 3);
+    yh_mp_pack_kv_int(&pk, "RetCode", 0);
+    yh_mp_pack_kv_str(&pk, "Action", "DescribeClusterResponse");
+    yh_mp_pack_kv_str(&pk, "Message", "");
+    if (yh_buf_append(&res, body.data, body.len) != 0) {
+        reply_error(r, YH_ENOMEM, NULL);
+    } else {
+        api__conn_result(r->conn, r->msgid, res.data, res.len);
+    }
+    yh_buf_release(&res);
+    yh_buf_release(&body);
+}
+
+/* Watch: answer, then stream the operation log from FromIndex (backfill
+ * from the fsm, then live events from api__watch_event). */
+struct watch_walk {
+    struct api_conn *conn;
+    uint64_t last;
+};
+
+static int watch_walk_cb(void *arg, uint64_t index, const uint8_t *rec,
+                         size_t len)
+{
+    struct watch_walk *w = arg;
+    struct yh_buf out = YH_BUF_INIT;
+
+    if (api_frame_pack_notify(&out, "Watch", rec, len) == 0) {
+        api__conn_send(w->conn, out.data, out.len);
+    }
+    yh_buf_release(&out);
+    w->last = index;
+    return w->conn->closing;
+}
+
+static void do_watch(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct fsm *f = cluster_fsm(s->cluster);
+    struct yh_buf res = YH_BUF_INIT;
+    struct watch_walk w;
+    msgpack_packer pk;
+    int64_t from = 1;
+    int rc;
+
+    rc = yh_mp_int(r->request, "FromIndex", &from);
+    if (rc == YH_EMISSING) {
+        from = (int64_t)fsm_applied_index(f) + 1;
+    } else if (rc != 0 || from < 1) {
+        reply_error(r, YH_EINVAL, "FromIndex must be a positive integer");
+        return;
+    }
+    msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 4);
+    yh_mp_pack_kv_int(&pk, "RetCode", 0);
+    yh_mp_pack_kv_str(&pk, "Action", "WatchResponse");
+    yh_mp_pack_kv_str(&pk, "Message", "streaming Watch notifications");
+    yh_mp_pack_kv_int(&pk, "FromIndex", from);
+    api__conn_result(r->conn, r->msgid, res.data, res.len);
+    yh_buf_release(&res);
+
+    fsm_flush(f);
+    w.conn = r->conn;
+    w.last = (uint64_t)from - 1;
+    r->conn->watching = 1;
+    /* Backfill in bounded steps; the stream closes if the client cannot
+     * keep up (see api__conn_send). */
+    for (;;) {
+        uint64_t before = w.last;
+        rc = fsm_oplog_walk(f, w.last + 1, 4096, watch_walk_cb, &w);
+        if (rc != 0 || w.last == before || r->conn->closing) {
+            break;
+        }
+    }
+    r->conn->watch_next = w.last + 1;
+}
+
+void api__watch_event(void *arg, uint64_t index, const uint8_t *event,
+                      size_t len)
+{
+    struct api_server *s = arg;
+    struct yh_buf out = YH_BUF_INIT;
+
+    for (struct api_conn *c = s->conns; c != NULL;) {
+        struct api_conn *next = c->next;
+        if (c->watching && index >= c->watch_next) {
+            if (out.len == 0 &&
+                api_frame_pack_notify(&out, "Watch", event, len) != 0) {
+                break;
+            }
+            c->watch_next = index + 1;
+            api__conn_send(c, out.data, out.len);
+        }
+        c = next;
+    }
+    yh_buf_release(&out);
+}
+
+static int parse_node(struct req_ctx *r, struct fsm_node *node)
+{
+    int64_t id;
+    int rc = yh_mp_int(r->request, "NodeID", &id);
+
+    memset(node, 0, sizeof *node);
+    if (rc != 0 || id < 1 || id > 65535) {
+        reply_error(r, rc == YH_EMISSING ? YH_EMISSING : YH_EINVAL,
+                    "NodeID must be an integer 1..65535");
+        return -1;
+    }
+    node->id = (uint64_t)id;
+    return 0;
+}
+
+static void do_cluster(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct api_call *call;
+    struct fsm_node node;
+    int64_t id = 0;
+    int rc;
+
+    if (strcmp(r->method, "DescribeCluster") == 0) {
+        describe_cluster(r);
+        return;
+    }
+    if (strcmp(r->method, "Watch") == 0) {
+        do_watch(r);
+        return;
+    }
+    if (!cluster_is_leader(s->cluster)) {
+        route_to_leader(r, 1);
+        return;
+    }
+    if (strcmp(r->method, "TransferLeader") == 0) {
+        rc = yh_mp_int(r->request, "NodeID", &id);
+        if ((rc != 0 && rc != YH_EMISSING) || id < 0 || id > 65535) {
+            reply_error(r, YH_EINVAL, "NodeID must be an integer 1..65535");
+            return;
+        }
+    } else if (parse_node(r, &node) != 0) {
+        return;
+    }
+    if (strcmp(r->method, "AddNode") == 0) {
+        rc = yh_mp_strcpy(r->request, "RaftAddress", node.raft_addr,
+                          sizeof node.raft_addr);
+        if (rc == 0) {
+            rc = yh_mp_strcpy(r->request, "APIAddress", node.api_addr,
+                              sizeof node.api_addr);
+        }
+        if (rc != 0) {
+            reply_error(r, rc,
+                        "RaftAddress and APIAddress (host:port) are required");
+            return;
+        }
+    }
+    call = ctx_call(r, 0);
+    if (call == NULL) {
+        return;
+    }
+    if (strcmp(r->method, "TransferLeader") == 0) {
+        rc = cluster_transfer(s->cluster, (uint64_t)id, admin_cb, call);
+    } else if (strcmp(r->method, "AddNode") == 0) {
+        rc = cluster_add_node(s->cluster, &node, admin_cb, call);
+    } else if (strcmp(r->method, "RemoveNode") == 0) {
+        rc = cluster_remove_node(s->cluster, node.id, admin_cb, call);
+    } else {
+        rc = YH_EACTION;
+    }
+    if (rc != 0) {
+        api__call_error(call, rc,
+                        rc == YH_EBUSY ? "another membership change or "
+                                         "transfer is in progress"
+                                       : NULL);
+    }
+}
+
+static void handle(struct req_ctx *r, unsigned flags,
+                   enum fsm_action_kind kind)
+{
+    const msgpack_object *v;
+    int stale = 0;
+
+    if ((flags & FSM_ACT_F_ADMIN) && !r->actor.admin) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "permission denied: %s requires admin",
+                 r->method);
+        reply_error(r, YH_EPERM, msg);
+        return;
+    }
+    v = yh_mp_get(r->request, "Consistency");
+    if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
+        if (yh_mp_eq(v, "stale")) {
+            stale = 1;
+        } else if (!yh_mp_eq(v, "linearizable")) {
+            reply_error(r, YH_EINVAL,
+                        "Consistency must be \"linearizable\" or \"stale\"");
+            return;
+        }
+    }
+    v = yh_mp_get(r->request, "RequestToken");
+    if (v != NULL && v->type != MSGPACK_OBJECT_NIL &&
+        (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
+         v->via.str.size > 64)) {
+        reply_error(r, YH_EINVAL, "RequestToken must be a string of 1..64 "
+                                  "bytes");
+        return;
+    }
+    switch (kind) {
+    case FSM_ACT_WRITE:
+        do_write(r);
+        break;
+    case FSM_ACT_READ:
+        do_read(r, stale);
+        break;
+    case FSM_ACT_CLUSTER:
+        do_cluster(r);
+        break;
+    default:
+        reply_error(r, YH_EACTION, NULL);
+    }
+}
+
+/* Authenticate and handle a request from a client. */
+static void client_request(struct api_conn *conn, const struct api_msg *m,
+                           const char *method)
+{
+    struct api_server *s = conn->s;
+    struct req_ctx r;
+    unsigned flags = 0;
+    enum fsm_action_kind kind = fsm_action_kind(method, &flags);
+    char errmsg[YH_ERRMSG_SIZE];
+    char msg[160];
+
+    memset(&r, 0, sizeof r);
+    r.conn = conn;
+    r.msgid = m->msgid;
+    r.method = method;
+    r.request = m->request;
+    r.raw = m->request_raw;
+    r.raw_len = m->request_raw_len;
+    r.src = conn->peer;
+
+    if (kind == FSM_ACT_UNKNOWN) {
+        snprintf(msg, sizeof msg, "unknown action '%s'", method);
+        reply_error(&r, YH_EACTION, msg);
+        return;
+    }
+    if (m->auth != NULL && m->auth->type != MSGPACK_OBJECT_NIL) {
+        char pub[FSM_KEY_SIZE];
+        char sig[API_SIG_HEX_SIZE];
+        struct fsm_key key;
+        int64_t ts;
+        int rc;
+
+        rc = api_auth_parse(m->auth, pub, sizeof pub, &ts, sig, errmsg,
+                            sizeof errmsg);
+        if (rc == 0) {
+            rc = fsm_key_get(cluster_fsm(s->cluster), pub, &key);
+            if (rc != 0) {
+                snprintf(errmsg, sizeof errmsg, "unknown PublicKey");
+                rc = YH_EAUTH;
+            }
+        }
+        if (rc == 0) {
+            rc = api_auth_verify(key.private_key, m->method, m->method_len, ts,
+                                 m->request_raw, m->request_raw_len, sig,
+                                 (int64_t)(now_ns() / 1000000000u),
+                                 s->cfg.auth_skew_s, errmsg, sizeof errmsg);
+        }
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "authentication failed: %s", errmsg);
+            reply_error(&r, YH_EAUTH, msg);
+            return;
+        }
+        r.actor = key.actor;
+    } else if (!(flags & FSM_ACT_F_ANON)) {
+        snprintf(msg, sizeof msg,
+                 "authentication required: %s needs a signed request",
+                 method);
+        reply_error(&r, YH_EAUTH, msg);
+        return;
+    }
+    handle(&r, flags, kind);
+}
+
+/* A request forwarded by a follower: check the MAC, then handle it as the
+ * actor the follower authenticated. */
+static void forwarded_request(struct api_conn *conn, const struct api_msg *m)
+{
+    struct api_server *s = conn->s;
+    const msgpack_object *req = m->request;
+    char method[API_METHOD_SIZE];
+    char src[64];
+    char mac[65];
+    char want[65];
+    const msgpack_object *raw;
+    const msgpack_object *admin;
+    msgpack_object inner;
+    struct req_ctx r;
+    unsigned flags = 0;
+    enum fsm_action_kind kind;
+    char errmsg[YH_ERRMSG_SIZE];
+    size_t msg_len = 0;
+    size_t off = 0;
+
+    memset(&r, 0, sizeof r);
+    r.conn = conn;
+    r.msgid = m->msgid;
+    r.method = "_Forward";
+    raw = yh_mp_get(req, "Request");
+    admin = yh_mp_get(req, "Admin");
+    if (s->cfg.cluster_secret[0] == '\0' ||
+        yh_mp_strcpy(req, "Method", method, sizeof method) != 0 ||
+        yh_mp_strcpy(req, "Source", src, sizeof src) != 0 ||
+        yh_mp_strcpy(req, "UserID", r.actor.user_id,
+                     sizeof r.actor.user_id) != 0 ||
+        yh_mp_strcpy(req, "TenantID", r.actor.tenant_id,
+                     sizeof r.actor.tenant_id) != 0 ||
+        yh_mp_strcpy(req, "Mac", mac, sizeof mac) != 0 || raw == NULL ||
+        raw->type != MSGPACK_OBJECT_BIN || admin == NULL ||
+        admin->type != MSGPACK_OBJECT_BOOLEAN) {
+        reply_error(&r, YH_EAUTH, "bad forward");
+        return;
+    }
+    r.actor.admin = admin->via.boolean;
+    if (api__forward_mac(s->cfg.cluster_secret, method, src, &r.actor,
+                         (const uint8_t *)raw->via.bin.ptr, raw->via.bin.size,
+                         want) != 0 ||
+        strlen(mac) != 64 || CRYPTO_memcmp(mac, want, 64) != 0) {
+        reply_error(&r, YH_EAUTH, "bad forward signature");
+        return;
+    }
+    if (api_prescan((const uint8_t *)raw->via.bin.ptr, raw->via.bin.size,
+                    s->cfg.max_message, API_MAX_DEPTH, &msg_len, errmsg,
+                    sizeof errmsg) != 0 ||
+        msg_len != raw->via.bin.size ||
+        msgpack_unpack(raw->via.bin.ptr, raw->via.bin.size, &off, &s->zone,
+                       &inner) != MSGPACK_UNPACK_SUCCESS ||
+        inner.type != MSGPACK_OBJECT_MAP) {
+        reply_error(&r, YH_EPROTO, "bad forwarded request");
+        return;
+    }
+    kind = fsm_action_kind(method, &flags);
+    if (kind == FSM_ACT_UNKNOWN) {
+        reply_error(&r, YH_EACTION, NULL);
+        return;
+    }
+    r.method = method;
+    r.request = &inner;
+    r.raw = (const uint8_t *)raw->via.bin.ptr;
+    r.raw_len = raw->via.bin.size;
+    r.src = src;
+    r.forwarded = 1;
+    handle(&r, flags, kind);
+}
+
+void api__dispatch(struct api_conn *conn, const uint8_t *msg, size_t len)
+{
+    struct api_server *s = conn->s;
+    struct api_msg m;
+    char errmsg[YH_ERRMSG_SIZE];
+    char method[API_METHOD_SIZE];
+    int known = 0;
+    int rc;
+
+    msgpack_zone_clear(&s->zone);
+    rc = api_frame_decode(msg, len, &s->zone, &m, &known, errmsg,
+                          sizeof errmsg);
+    if (rc != 0) {
+        api__conn_error(conn, known ? m.msgid : 0, YH_EPROTO, errmsg, NULL);
+        conn->close_after_flush = 1;
+        return;
+    }
+    if (m.type != API_MSG_REQUEST) {
+        api__conn_error(conn, 0, YH_EPROTO,
+                        "only requests are accepted on this port", NULL);
+        conn->close_after_flush = 1;
+        return;
+    }
+    if (m.method_len == 0 || m.method_len >= sizeof method ||
+        memchr(m.method, '\0', m.method_len) != NULL) {
+        api__conn_error(conn, m.msgid, YH_EACTION, "unknown action", NULL);
+        return;
+    }
+    memcpy(method, m.method, m.method_len);
+    method[m.method_len] = '\0';
+    if (strcmp(method, "_Forward") == 0) {
+        forwarded_request(conn, &m);
+        return;
+    }
+    client_request(conn, &m, method);
+}

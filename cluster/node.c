@@ -1,0 +1,536 @@
+/* Raft node lifecycle and the glue between libraft and the fsm.
+ *
+ * Happy path: cluster_open() opens the fsm (LMDB in <dir>/state), sets up
+ * raft_uv + TCP in <dir>/raft, bootstraps the initial configuration on a
+ * fresh node, and starts raft. libraft calls glue_apply() for each
+ * committed command; the entry's index is raft_last_applied() + 1 there
+ * (libraft bumps last_applied after the call). The fsm accumulates applied
+ * entries in one LMDB write transaction that the check handle commits at
+ * the end of every loop iteration, after this iteration's proposals went to
+ * raft as one batch.
+ *
+ * Failure modes: fsm_apply() failing locally makes glue_apply() return an
+ * error, and libraft applies the same entry again later (the fsm rolled the
+ * batch back whole). A corrupt snapshot at start makes raft_start() fail and
+ * the node refuses to start rather than serve divergent data. */
+#include "cluster_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fsm/base/log.h"
+
+YH_LOG_MODULE("cluster");
+
+void cluster_config_defaults(struct cluster_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->snapshot_threshold = 65536;
+    cfg->snapshot_trailing = 8192;
+    cfg->election_timeout_ms = 1000;
+    cfg->heartbeat_timeout_ms = 100;
+}
+
+int cluster__raft_err(int rv)
+{
+    switch (rv) {
+    case 0:
+        return 0;
+    case RAFT_NOMEM:
+        return YH_ENOMEM;
+    case RAFT_NOTLEADER:
+    case RAFT_LEADERSHIPLOST:
+    case RAFT_SHUTDOWN:
+        return YH_EUNAVAIL;
+    case RAFT_CANTCHANGE:
+    case RAFT_BUSY:
+        return YH_EBUSY;
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+        return YH_EEXIST;
+    case RAFT_BADID:
+    case RAFT_NOTFOUND:
+        return YH_ENOTFOUND;
+    case RAFT_CORRUPT:
+        return YH_ECORRUPT;
+    default:
+        return YH_EIO;
+    }
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- fsm glue ---------------------------------------------------------- */
+
+static int glue_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+                      void **result)
+{
+    struct cluster *c = rf->data;
+    uint64_t index = raft_last_applied(&c->raft) + 1;
+    uint64_t tag = 0;
+    int skipped = 0;
+    int rc;
+
+    *result = NULL;
+    yh_buf_reset(&c->result);
+    yh_buf_reset(&c->event);
+    rc = fsm_apply(c->fsm, index, buf->base, buf->len, &c->result, &c->event,
+                   &tag, &skipped);
+    if (rc != 0) {
+        static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
+        YH_WARN_RL(&rl, "n%" PRIu64 " apply %" PRIu64 " failed: %s (retrying)",
+                   c->cfg.id, index, yh_strerror(rc));
+        return RAFT_IOERR;
+    }
+    if (skipped) {
+        return 0;
+    }
+    if (tag != 0 && (tag >> 48) == c->cfg.id) {
+        cluster__complete_tag(c, tag, c->result.data, c->result.len);
+    }
+    if (c->event_cb != NULL && c->event.len > 0) {
+        c->event_cb(c->event_arg, index, c->event.data, c->event.len);
+    }
+    return 0;
+}
+
+/* Synchronous part, on the loop: commit the open batch and pin a read
+ * transaction on the state at last_applied. The bytes are produced by
+ * glue_snapshot_async() on a threadpool thread. */
+static int glue_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                         unsigned *n_bufs)
+{
+    struct cluster *c = rf->data;
+    int rc;
+
+    *bufs = NULL;
+    *n_bufs = 0;
+    if (c->snap != NULL) {
+        return RAFT_BUSY;
+    }
+    rc = fsm_snapshot_begin(c->fsm, &c->snap);
+    if (rc != 0) {
+        YH_WARN("n%" PRIu64 " snapshot begin: %s", c->cfg.id, yh_strerror(rc));
+        c->snap = NULL;
+        return RAFT_BUSY;
+    }
+    YH_INFO("n%" PRIu64 " snapshot at %" PRIu64, c->cfg.id,
+            fsm_applied_index(c->fsm));
+    return 0;
+}
+
+static int glue_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                               unsigned *n_bufs)
+{
+    struct cluster *c = rf->data;
+    struct raft_buffer *b;
+    int rc;
+
+    yh_buf_init(&c->snap_buf);
+    rc = fsm_snapshot_encode(c->snap, &c->snap_buf);
+    if (rc != 0) {
+        yh_buf_release(&c->snap_buf);
+        return RAFT_IOERR;
+    }
+    b = malloc(sizeof *b);
+    if (b == NULL) {
+        yh_buf_release(&c->snap_buf);
+        return RAFT_NOMEM;
+    }
+    b->base = c->snap_buf.data;
+    b->len = c->snap_buf.len;
+    *bufs = b;
+    *n_bufs = 1;
+    return 0;
+}
+
+static int glue_snapshot_finalize(struct raft_fsm *rf,
+                                  struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct cluster *c = rf->data;
+
+    if (*bufs != NULL) {
+        free(*bufs);
+        *bufs = NULL;
+    }
+    *n_bufs = 0;
+    yh_buf_release(&c->snap_buf);
+    if (c->snap != NULL) {
+        fsm_snapshot_end(c->snap);
+        c->snap = NULL;
+    }
+    return 0;
+}
+
+/* On success the fsm owns buf->base (libraft's rule): free it here. */
+static int glue_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+    struct cluster *c = rf->data;
+    int loaded = 0;
+    int rc;
+
+    rc = fsm_flush(c->fsm);
+    if (rc == 0) {
+        rc = fsm_restore(c->fsm, buf->base, buf->len, &loaded);
+    }
+    if (rc != 0) {
+        YH_ERR("n%" PRIu64 " restore snapshot: %s", c->cfg.id,
+               yh_strerror(rc));
+        return rc == YH_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
+    }
+    YH_INFO("n%" PRIu64 " snapshot %s, applied index %" PRIu64, c->cfg.id,
+            loaded ? "restored" : "already held", fsm_applied_index(c->fsm));
+    raft_free(buf->base);
+    return 0;
+}
+
+/* ---- per-iteration work ------------------------------------------------ */
+
+static void maybe_bootstrap_admin(struct cluster *c)
+{
+    struct fsm_key key;
+    struct yh_buf env = YH_BUF_INIT;
+    int rc;
+
+    if (c->cfg.admin_public[0] == '\0' || raft_state(&c->raft) != RAFT_LEADER ||
+        c->bootstrap_term == c->raft.current_term) {
+        return;
+    }
+    c->bootstrap_term = c->raft.current_term;
+    if (fsm_key_get(c->fsm, c->cfg.admin_public, &key) == 0) {
+        return;
+    }
+    rc = fsm_cmd_bootstrap(c->cfg.admin_public, c->cfg.admin_private,
+                           c->cfg.peers, c->cfg.n_peers, wall_ns(), &env);
+    if (rc == 0) {
+        rc = cluster_submit(c, env.data, env.len, 0, NULL, NULL);
+    }
+    if (rc != 0) {
+        YH_WARN("n%" PRIu64 " admin bootstrap: %s", c->cfg.id,
+                yh_strerror(rc));
+        c->bootstrap_term = 0;
+    } else {
+        YH_INFO("n%" PRIu64 " proposing admin bootstrap", c->cfg.id);
+    }
+    yh_buf_release(&env);
+}
+
+static void check_cb(uv_check_t *h)
+{
+    struct cluster *c = h->data;
+    int rc;
+
+    if (c->closing) {
+        return;
+    }
+    cluster__flush_writes(c);
+    cluster__flush_reads(c);
+    rc = fsm_flush(c->fsm);
+    if (rc != 0) {
+        static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
+        YH_WARN_RL(&rl, "n%" PRIu64 " commit batch: %s", c->cfg.id,
+                   yh_strerror(rc));
+    }
+    if (c->tick_cb != NULL) {
+        c->tick_cb(c->tick_arg);
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct cluster *c = t->data;
+    int leader;
+
+    if (c->closing) {
+        return;
+    }
+    leader = raft_state(&c->raft) == RAFT_LEADER;
+    if (leader && !c->was_leader) {
+        YH_INFO("n%" PRIu64 " leader in term %llu", c->cfg.id,
+                (unsigned long long)c->raft.current_term);
+    }
+    c->was_leader = leader;
+    maybe_bootstrap_admin(c);
+    cluster__expire(c);
+    cluster__flush_writes(c);
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+    char tmp[CLUSTER_PATH_SIZE];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof tmp) {
+        return YH_EINVAL;
+    }
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                return YH_EIO;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+        return YH_EIO;
+    }
+    return 0;
+}
+
+static int bootstrap_configuration(struct cluster *c)
+{
+    struct raft_configuration conf;
+    int rv;
+
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < c->cfg.n_peers; i++) {
+        rv = raft_configuration_add(&conf, c->cfg.peers[i].id,
+                                    c->cfg.peers[i].raft_addr, RAFT_VOTER);
+        if (rv != 0) {
+            raft_configuration_close(&conf);
+            return rv;
+        }
+    }
+    rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) {
+        return 0; /* not a fresh node: state is on disk already */
+    }
+    return rv;
+}
+
+int cluster_open(struct cluster **out, uv_loop_t *loop,
+                 const struct cluster_config *cfg, char *errmsg)
+{
+    struct cluster *c;
+    struct fsm_config fcfg = {0};
+    char path[CLUSTER_PATH_SIZE + 16];
+    int rc;
+    int rv;
+
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return YH_ENOMEM;
+    }
+    c->loop = loop;
+    c->cfg = *cfg;
+    c->next_tag = (wall_ms() * 1000u) & ((UINT64_C(1) << 48) - 1);
+    yh_buf_init(&c->result);
+    yh_buf_init(&c->event);
+    yh_buf_init(&c->snap_buf);
+
+    if (cfg->id == 0 || cfg->id >= (1u << 16)) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "node id must be 1..65535");
+        rc = YH_EINVAL;
+        goto err;
+    }
+    rc = mkdir_p(cfg->data_dir);
+    if (rc != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "cannot create '%s': %s",
+                 cfg->data_dir, strerror(errno));
+        goto err;
+    }
+    snprintf(path, sizeof path, "%s/state", cfg->data_dir);
+    fcfg.map_size = cfg->map_size;
+    fcfg.nosync = 1; /* the raft log is the durable copy */
+    rc = fsm_open(&c->fsm, path, &fcfg, errmsg);
+    if (rc != 0) {
+        goto err;
+    }
+    snprintf(path, sizeof path, "%s/raft", cfg->data_dir);
+    rc = mkdir_p(path);
+    if (rc != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "cannot create '%s'", path);
+        goto err_after_fsm;
+    }
+
+    rv = raft_uv_tcp_init(&c->transport, loop);
+    if (rv != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft tcp transport: %s",
+                 raft_strerror(rv));
+        rc = YH_EIO;
+        goto err_after_fsm;
+    }
+    rv = raft_uv_init(&c->io, loop, path, &c->transport);
+    if (rv != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft io on '%s': %s", path,
+                 c->io.errmsg);
+        rc = YH_EIO;
+        goto err_after_transport;
+    }
+    /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
+     * each): big segments make that rare. */
+    raft_uv_set_segment_size(&c->io, 64u << 20);
+
+    c->raft_fsm.version = 3;
+    c->raft_fsm.data = c;
+    c->raft_fsm.apply = glue_apply;
+    c->raft_fsm.snapshot = glue_snapshot;
+    c->raft_fsm.snapshot_async = glue_snapshot_async;
+    c->raft_fsm.snapshot_finalize = glue_snapshot_finalize;
+    c->raft_fsm.restore = glue_restore;
+
+    rv = raft_init(&c->raft, &c->io, &c->raft_fsm, cfg->id, cfg->raft_addr);
+    if (rv != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft init: %s",
+                 raft_errmsg(&c->raft));
+        rc = YH_EIO;
+        goto err_after_io;
+    }
+    c->raft.data = c;
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&c->raft, true);
+
+    if (!cfg->join) {
+        rv = bootstrap_configuration(c);
+        if (rv != 0) {
+            snprintf(errmsg, YH_ERRMSG_SIZE, "raft bootstrap: %s",
+                     raft_strerror(rv));
+            rc = YH_EIO;
+            goto err_after_raft;
+        }
+    }
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft start: %s (%s)",
+                 raft_strerror(rv), raft_errmsg(&c->raft));
+        rc = rv == RAFT_CORRUPT ? YH_ECORRUPT : YH_EIO;
+        goto err_after_raft;
+    }
+
+    uv_check_init(loop, &c->check);
+    c->check.data = c;
+    uv_check_start(&c->check, check_cb);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    uv_timer_start(&c->timer, timer_cb, 100, 100);
+
+    YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64,
+            cfg->id, cfg->raft_addr, cfg->data_dir,
+            fsm_applied_index(c->fsm));
+    *out = c;
+    return 0;
+
+err_after_raft:
+    /* raft_init succeeded: raft owns the io from here, and closing needs the
+     * loop to run. This happens at start-up only: give up the process. */
+    YH_ERR("n%" PRIu64 " %s", cfg->id, errmsg);
+    fsm_close(c->fsm);
+    return rc;
+err_after_io:
+    raft_uv_close(&c->io);
+err_after_transport:
+    raft_uv_tcp_close(&c->transport);
+err_after_fsm:
+    fsm_close(c->fsm);
+err:
+    yh_buf_release(&c->result);
+    yh_buf_release(&c->event);
+    free(c);
+    return rc;
+}
+
+struct fsm *cluster_fsm(struct cluster *c)
+{
+    return c->fsm;
+}
+
+uint64_t cluster_next_tag(struct cluster *c)
+{
+    c->next_tag = (c->next_tag + 1) & ((UINT64_C(1) << 48) - 1);
+    return (c->cfg.id << 48) | c->next_tag;
+}
+
+void cluster_set_event_cb(struct cluster *c, cluster_event_cb *cb, void *arg)
+{
+    c->event_cb = cb;
+    c->event_arg = arg;
+}
+
+void cluster_set_tick_cb(struct cluster *c, cluster_tick_cb *cb, void *arg)
+{
+    c->tick_cb = cb;
+    c->tick_arg = arg;
+}
+
+int cluster_is_leader(struct cluster *c)
+{
+    return raft_state(&c->raft) == RAFT_LEADER;
+}
+
+static void maybe_finish_close(struct cluster *c)
+{
+    cluster_close_cb *cb;
+    void *arg;
+
+    if (--c->n_closing > 0) {
+        return;
+    }
+    fsm_close(c->fsm);
+    yh_buf_release(&c->result);
+    yh_buf_release(&c->event);
+    cb = c->close_cb;
+    arg = c->close_arg;
+    free(c);
+    if (cb != NULL) {
+        cb(arg);
+    }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    maybe_finish_close(h->data);
+}
+
+static void raft_closed(struct raft *r)
+{
+    struct cluster *c = r->data;
+
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    maybe_finish_close(c);
+}
+
+void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    c->close_cb = cb;
+    c->close_arg = arg;
+    c->n_closing = 3; /* raft, check, timer */
+    fsm_flush(c->fsm);
+    cluster__fail_all(c);
+    uv_check_stop(&c->check);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->check, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    raft_close(&c->raft, raft_closed);
+}
