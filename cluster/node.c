@@ -384,6 +384,11 @@ int cluster_open(struct cluster **out, uv_loop_t *loop,
     /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
      * each): big segments make that rare. */
     raft_uv_set_segment_size(&c->io, 64u << 20);
+    /* raft_uv 0.15 implements io->async_work (UvAsyncWork) but still
+     * reports version 1, and raft_init refuses async snapshots below 2. */
+    if (c->io.async_work != NULL && c->io.version < 2) {
+        c->io.version = 2;
+    }
 
     c->raft_fsm.version = 3;
     c->raft_fsm.data = c;

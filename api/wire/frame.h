@@ -43,6 +43,9 @@ struct api_frame_reader {
     size_t consumed;    /* bytes of @in already returned as messages */
     size_t max_size;    /* message size limit */
     unsigned max_depth; /* nesting limit */
+    size_t need;        /* the unfinished message needs at least this many
+                           bytes from @consumed (0 = unknown): no re-scan
+                           until they are there */
 };
 
 void api_frame_reader_init(struct api_frame_reader *r, size_t max_size,
