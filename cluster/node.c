@@ -97,6 +97,16 @@ static int glue_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
                    &tag, &skipped);
     if (rc != 0) {
         static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
+        if (fsm_applied_index(c->fsm) + 1 != index) {
+            /* The rollback took entries libraft already counts as applied
+             * and will never feed again: retrying would diverge. Stop; on
+             * restart raft re-feeds from the last committed LMDB index. */
+            YH_ERR("n%" PRIu64 " apply %" PRIu64 " failed: %s, batch back "
+                   "to %" PRIu64 "; stopping to replay from the log",
+                   c->cfg.id, index, yh_strerror(rc),
+                   fsm_applied_index(c->fsm));
+            exit(70);
+        }
         YH_WARN_RL(&rl, "n%" PRIu64 " apply %" PRIu64 " failed: %s (retrying)",
                    c->cfg.id, index, yh_strerror(rc));
         return RAFT_IOERR;

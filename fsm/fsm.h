@@ -4,7 +4,11 @@
  *
  *   {"v": 1, "type": "CreateUser", "actor": {"UserID": s, "TenantID": s,
  *    "Admin": bool}, "time": unix-ns, "token": s|nil, "bodyhash": bin32|nil,
- *    "src": "ip:port", "tag": uint, "args": {...}, "stamp": {...}}
+ *    "src": "ip:port", "tag": uint, "ttl": ns, "args": {...},
+ *    "stamp": {...}}
+ *
+ * (ttl: RequestToken retention stamped by the leader, so that apply does not
+ * read the node-local configuration.)
  *
  * built on the leader by fsm_cmd_prepare() (which stamps time, random key
  * material, password hashes) and applied on every node by fsm_apply(), which

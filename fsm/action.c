@@ -1,0 +1,460 @@
+/* The action table and the helpers every action uses: result building and
+ * parameter readers.
+ *
+ * Adding an action is adding a row: its kind and flags, a check of the
+ * request parameters (run on the leader before proposing), an optional
+ * leader-side stamp (time-free, random or secret material the log must
+ * carry), the apply function (a pure function of state and envelope) or the
+ * query function of a read. Apply functions re-validate their arguments
+ * (the log is not trusted) and must decide every rejection before their
+ * first write: a rejection after a write would leave half an effect, so the
+ * apply driver turns it into a local failure. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+static const struct fsm_action actions[] = {
+    /* identity */
+    {"CreateUser", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, fsm__user_create_check,
+     fsm__user_create_stamp, fsm__user_create_apply, NULL},
+    {"CreateAPIKey", FSM_ACT_WRITE, 0, fsm__key_create_check,
+     fsm__key_create_stamp, fsm__key_create_apply, NULL},
+    {"DeleteAPIKey", FSM_ACT_WRITE, 0, fsm__key_delete_check, NULL,
+     fsm__key_delete_apply, NULL},
+    {"LoginByPassword", FSM_ACT_WRITE, FSM_ACT_F_ANON, fsm__login_check,
+     fsm__login_stamp, fsm__login_apply, NULL},
+    {"ModifyNameAndRemark", FSM_ACT_WRITE, 0, fsm__user_modify_check, NULL,
+     fsm__user_modify_apply, NULL},
+    {"DescribeUser", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__user_describe},
+    /* operations */
+    {"DescribeOperationLog", FSM_ACT_READ, 0, NULL, NULL, NULL,
+     fsm__oplog_describe},
+    /* cluster (served by cluster/) */
+    {"DescribeCluster", FSM_ACT_CLUSTER, FSM_ACT_F_ANON, NULL, NULL, NULL,
+     NULL},
+    {"TransferLeader", FSM_ACT_CLUSTER, FSM_ACT_F_ADMIN, NULL, NULL, NULL,
+     NULL},
+    {"AddNode", FSM_ACT_CLUSTER, FSM_ACT_F_ADMIN, NULL, NULL, NULL, NULL},
+    {"RemoveNode", FSM_ACT_CLUSTER, FSM_ACT_F_ADMIN, NULL, NULL, NULL, NULL},
+    {"Watch", FSM_ACT_CLUSTER, 0, NULL, NULL, NULL, NULL},
+    /* internal: only built by fsm_cmd_bootstrap / fsm_cmd_node */
+    {"_Bootstrap", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
+     fsm__bootstrap_apply, NULL},
+    {"_Node", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL, fsm__node_apply,
+     NULL},
+};
+
+#define N_ACTIONS (sizeof actions / sizeof actions[0])
+
+const struct fsm_action *fsm__action_find(const char *name)
+{
+    for (size_t i = 0; i < N_ACTIONS; i++) {
+        if (strcmp(actions[i].name, name) == 0) {
+            return &actions[i];
+        }
+    }
+    return NULL;
+}
+
+enum fsm_action_kind fsm_action_kind(const char *action, unsigned *flags)
+{
+    const struct fsm_action *a;
+
+    if (flags != NULL) {
+        *flags = 0;
+    }
+    if (action == NULL || action[0] == '_') {
+        return FSM_ACT_UNKNOWN;
+    }
+    a = fsm__action_find(action);
+    if (a == NULL) {
+        return FSM_ACT_UNKNOWN;
+    }
+    if (flags != NULL) {
+        *flags = a->flags;
+    }
+    return a->kind;
+}
+
+const char *const *fsm_action_names(void)
+{
+    /* Built from the table at first call; the loop thread is the only
+     * caller, and the table is constant, so the result never changes. */
+    static const char *names[N_ACTIONS + 1];
+
+    if (names[0] == NULL) {
+        size_t n = 0;
+        for (size_t i = 0; i < N_ACTIONS; i++) {
+            if (actions[i].name[0] != '_') {
+                names[n++] = actions[i].name;
+            }
+        }
+        names[n] = NULL;
+    }
+    return names;
+}
+
+/* ---- context and results ---- */
+
+void fsm__ctx_init(struct fsm_ctx *c,
+                   struct fsm *f,
+                   MDB_txn *txn,
+                   const char *type,
+                   const struct fsm_actor *actor,
+                   const msgpack_object *args)
+{
+    memset(c, 0, sizeof *c);
+    c->f = f;
+    c->txn = txn;
+    c->type = type;
+    c->actor = actor;
+    c->args = args;
+    yh_buf_init(&c->fields_buf);
+    fsm__out_init(&c->fields, &c->fields_buf);
+    yh_buf_init(&c->stamp_buf);
+    fsm__out_init(&c->stamp_out, &c->stamp_buf);
+}
+
+void fsm__ctx_release(struct fsm_ctx *c)
+{
+    yh_buf_release(&c->fields_buf);
+    yh_buf_release(&c->stamp_buf);
+}
+
+int fsm__reject(struct fsm_ctx *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->code = code;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+msgpack_packer *fsm__field(struct fsm_ctx *c, const char *key)
+{
+    yh_mp_pack_str(&c->fields.pk, key);
+    c->n_fields++;
+    return &c->fields.pk;
+}
+
+msgpack_packer *fsm__stamp_field(struct fsm_ctx *c, const char *key)
+{
+    yh_mp_pack_str(&c->stamp_out.pk, key);
+    c->n_stamp++;
+    return &c->stamp_out.pk;
+}
+
+static void pack_action(msgpack_packer *pk, const char *type)
+{
+    size_t n = strlen(type);
+
+    msgpack_pack_str(pk, n + 8);
+    msgpack_pack_str_body(pk, type, n);
+    msgpack_pack_str_body(pk, "Response", 8);
+}
+
+int fsm__result_pack(const struct fsm_ctx *c, struct yh_buf *out)
+{
+    struct fsm_out o;
+    int ok = c->code == 0;
+
+    if (c->fields.oom) {
+        return YH_ENOMEM;
+    }
+    fsm__out_init(&o, out);
+    msgpack_pack_map(&o.pk, 3 + (ok ? c->n_fields : 0));
+    yh_mp_pack_kv_int(&o.pk, "RetCode", c->code);
+    yh_mp_pack_str(&o.pk, "Action");
+    pack_action(&o.pk, c->type);
+    yh_mp_pack_kv_str(&o.pk, "Message", c->msg);
+    if (ok && c->fields_buf.len > 0 &&
+        yh_buf_append(out, c->fields_buf.data, c->fields_buf.len) != 0) {
+        return YH_ENOMEM;
+    }
+    return o.oom ? YH_ENOMEM : 0;
+}
+
+int fsm__result_error(const char *type,
+                      int code,
+                      const char *msg,
+                      struct yh_buf *out)
+{
+    struct fsm_out o;
+
+    fsm__out_init(&o, out);
+    msgpack_pack_map(&o.pk, 3);
+    yh_mp_pack_kv_int(&o.pk, "RetCode", code);
+    yh_mp_pack_str(&o.pk, "Action");
+    pack_action(&o.pk, type);
+    yh_mp_pack_kv_str(&o.pk, "Message", msg);
+    return o.oom ? YH_ENOMEM : 0;
+}
+
+/* ---- parameters ---- */
+
+int fsm__arg_str(struct fsm_ctx *c,
+                 const char *key,
+                 int required,
+                 size_t max,
+                 char *out,
+                 int *present)
+{
+    char scratch[24];
+    const char *p;
+    size_t len;
+    int rc;
+
+    if (present != NULL) {
+        *present = 0;
+    }
+    out[0] = '\0';
+    rc = yh_mp_str(c->args, key, &p, &len, scratch);
+    if (rc == YH_EMISSING) {
+        if (required) {
+            return fsm__reject(c, YH_EMISSING, "missing parameter '%s'", key);
+        }
+        return 0;
+    }
+    if (rc != 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': not a "
+                           "string",
+                           key);
+    }
+    if (len > max) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': longer than %zu bytes", key,
+                           max);
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            return fsm__reject(
+                c, YH_EINVAL, "invalid parameter '%s': control character", key);
+        }
+    }
+    if (required && len == 0) {
+        return fsm__reject(c, YH_EMISSING, "missing parameter '%s'", key);
+    }
+    memcpy(out, p, len);
+    out[len] = '\0';
+    if (present != NULL) {
+        *present = 1;
+    }
+    return 0;
+}
+
+int fsm__arg_int(struct fsm_ctx *c,
+                 const char *key,
+                 int required,
+                 int64_t min,
+                 int64_t max,
+                 int64_t *out,
+                 int *present)
+{
+    int rc = yh_mp_int(c->args, key, out);
+
+    if (present != NULL) {
+        *present = 0;
+    }
+    if (rc == YH_EMISSING) {
+        if (required) {
+            return fsm__reject(c, YH_EMISSING, "missing parameter '%s'", key);
+        }
+        return 0;
+    }
+    if (rc != 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': not an integer", key);
+    }
+    if (*out < min || *out > max) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': must be %lld..%lld", key,
+                           (long long)min, (long long)max);
+    }
+    if (present != NULL) {
+        *present = 1;
+    }
+    return 0;
+}
+
+static int list_add(struct fsm_ctx *c,
+                    const char *key,
+                    const msgpack_object *v,
+                    unsigned max,
+                    char (*out)[FSM_ID_SIZE],
+                    unsigned *n)
+{
+    const char *p;
+    size_t len;
+
+    if (v->type == MSGPACK_OBJECT_STR) {
+        p = v->via.str.ptr;
+        len = v->via.str.size;
+    } else if (v->type == MSGPACK_OBJECT_BIN) {
+        p = v->via.bin.ptr;
+        len = v->via.bin.size;
+    } else {
+        return fsm__reject(c, YH_EINVAL, "invalid parameter '%s': not a string",
+                           key);
+    }
+    if (*n >= max) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': more than %u entries", key,
+                           max);
+    }
+    if (len == 0 || len >= FSM_ID_SIZE || memchr(p, '\0', len) != NULL) {
+        return fsm__reject(c, YH_EINVAL, "invalid parameter '%s'", key);
+    }
+    memcpy(out[*n], p, len);
+    out[*n][len] = '\0';
+    (*n)++;
+    return 0;
+}
+
+int fsm__arg_list(struct fsm_ctx *c,
+                  const char *key,
+                  unsigned max,
+                  char (*out)[FSM_ID_SIZE],
+                  unsigned *n)
+{
+    const msgpack_object *m = c->args;
+    const msgpack_object *v = yh_mp_get(m, key);
+    size_t klen = strlen(key);
+    int rc;
+
+    *n = 0;
+    if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
+        if (v->type != MSGPACK_OBJECT_ARRAY) {
+            /* A single value is a list of one. */
+            return list_add(c, key, v, max, out, n);
+        }
+        for (uint32_t i = 0; i < v->via.array.size; i++) {
+            rc = list_add(c, key, &v->via.array.ptr[i], max, out, n);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+    if (m == NULL || m->type != MSGPACK_OBJECT_MAP) {
+        return 0;
+    }
+    /* The UCloud convention: "Key.0", "Key.1", ... */
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        const char *p;
+        size_t len;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            continue;
+        }
+        p = k->via.str.ptr;
+        len = k->via.str.size;
+        if (len <= klen + 1 || memcmp(p, key, klen) != 0 || p[klen] != '.') {
+            continue;
+        }
+        for (size_t j = klen + 1; j < len; j++) {
+            if (p[j] < '0' || p[j] > '9') {
+                return fsm__reject(c, YH_EINVAL, "invalid parameter '%.*s'",
+                                   (int)(len > 64 ? 64 : len), p);
+            }
+        }
+        if (m->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL) {
+            continue;
+        }
+        rc = list_add(c, key, &m->via.map.ptr[i].val, max, out, n);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int fsm__arg_page(struct fsm_ctx *c, uint64_t *offset, uint64_t *limit)
+{
+    int64_t v;
+    int present;
+    int rc;
+
+    rc = fsm__arg_int(c, "Offset", 0, 0, INT64_MAX, &v, &present);
+    if (rc != 0) {
+        return rc;
+    }
+    *offset = present ? (uint64_t)v : 0;
+    rc = fsm__arg_int(c, "Limit", 0, 0, 100, &v, &present);
+    if (rc != 0) {
+        return rc;
+    }
+    *limit = present ? (uint64_t)v : 20;
+    return 0;
+}
+
+int fsm__stamp_str(struct fsm_ctx *c, const char *key, size_t max, char *out)
+{
+    const msgpack_object *v = yh_mp_get(c->stamp, key);
+
+    if (v == NULL || v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
+        v->via.str.size > max ||
+        memchr(v->via.str.ptr, '\0', v->via.str.size) != NULL) {
+        return fsm__reject(c, YH_EPROTO, "bad command: stamp '%s'", key);
+    }
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return 0;
+}
+
+int fsm__stamp_bin(struct fsm_ctx *c,
+                   const char *key,
+                   size_t min,
+                   size_t max,
+                   uint8_t *out,
+                   size_t *len)
+{
+    const msgpack_object *v = yh_mp_get(c->stamp, key);
+
+    if (v == NULL || v->type != MSGPACK_OBJECT_BIN || v->via.bin.size < min ||
+        v->via.bin.size > max) {
+        return fsm__reject(c, YH_EPROTO, "bad command: stamp '%s'", key);
+    }
+    memcpy(out, v->via.bin.ptr, v->via.bin.size);
+    *len = v->via.bin.size;
+    return 0;
+}
+
+int fsm__rec_str(const msgpack_object *m,
+                 const char *key,
+                 char *out,
+                 size_t size)
+{
+    const msgpack_object *v = yh_mp_get(m, key);
+
+    out[0] = '\0';
+    if (v == NULL || v->type != MSGPACK_OBJECT_STR || v->via.str.size >= size) {
+        return YH_ECORRUPT;
+    }
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return 0;
+}
+
+uint64_t fsm__rec_u64(const msgpack_object *m, const char *key)
+{
+    const msgpack_object *v = yh_mp_get(m, key);
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return v->via.u64;
+    }
+    if (v->type == MSGPACK_OBJECT_BOOLEAN) {
+        return v->via.boolean;
+    }
+    return 0;
+}

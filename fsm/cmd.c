@@ -1,0 +1,509 @@
+/* The command envelope: built on the leader (fsm_cmd_prepare,
+ * fsm_cmd_bootstrap, fsm_cmd_node), decoded and validated at apply.
+ *
+ *   {"v": 1, "type": s, "actor": {"UserID": s, "TenantID": s, "Admin": b},
+ *    "time": unix-ns, "token": s|nil, "bodyhash": bin32|nil, "ttl": ns,
+ *    "src": s, "tag": uint, "args": {...}, "stamp": {...}}
+ *
+ * Everything an apply needs that is not a pure function of the state (time,
+ * random key material, password hashes, the token retention) is in the
+ * envelope. Secrets the client sent (PassWord) never are: the leader turns
+ * them into stamps (a salted PBKDF2 hash) and drops them from args. */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+#define ENV_VERSION 1
+
+/* Request parameters that never enter the log or the body digest: the
+ * per-request ones, and secrets. Keeping passwords out of the body digest
+ * matters because the digest is stored (tokens table, snapshots): an
+ * unsalted SHA-256 over a password would undo the PBKDF2 of its stamp. */
+static const char *const excluded[] = {"RequestToken", "Consistency",
+                                       "PassWord", "Password"};
+
+static int is_excluded(const msgpack_object *k)
+{
+    for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
+        if (k->type == MSGPACK_OBJECT_STR && yh_mp_eq(k, excluded[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void pack_actor(msgpack_packer *pk, const struct fsm_actor *a)
+{
+    msgpack_pack_map(pk, 3);
+    yh_mp_pack_kv_str(pk, "UserID", a->user_id);
+    yh_mp_pack_kv_str(pk, "TenantID", a->tenant_id);
+    yh_mp_pack_str(pk, "Admin");
+    if (a->admin) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
+/* Everything up to and including the "args" key; the caller packs args
+ * and then "stamp" with its value. */
+static void pack_head(msgpack_packer *pk,
+                      const char *type,
+                      const struct fsm_actor *actor,
+                      uint64_t time_ns,
+                      const char *token,
+                      const uint8_t *bodyhash,
+                      uint64_t ttl_ns,
+                      const char *src,
+                      uint64_t tag)
+{
+    msgpack_pack_map(pk, 11);
+    yh_mp_pack_str(pk, "v");
+    msgpack_pack_uint64(pk, ENV_VERSION);
+    yh_mp_pack_kv_str(pk, "type", type);
+    yh_mp_pack_str(pk, "actor");
+    pack_actor(pk, actor);
+    yh_mp_pack_str(pk, "time");
+    msgpack_pack_uint64(pk, time_ns);
+    yh_mp_pack_str(pk, "token");
+    if (token != NULL && token[0] != '\0') {
+        yh_mp_pack_str(pk, token);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    yh_mp_pack_str(pk, "bodyhash");
+    if (bodyhash != NULL) {
+        msgpack_pack_bin(pk, FSM_DIGEST_SIZE);
+        msgpack_pack_bin_body(pk, bodyhash, FSM_DIGEST_SIZE);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    yh_mp_pack_str(pk, "ttl");
+    msgpack_pack_uint64(pk, ttl_ns);
+    /* src is informational: cut it to what apply accepts. */
+    yh_mp_pack_str(pk, "src");
+    yh_mp_pack_strn(pk, src != NULL ? src : "",
+                    src != NULL ? strnlen(src, 63) : 0);
+    yh_mp_pack_str(pk, "tag");
+    msgpack_pack_uint64(pk, tag);
+    yh_mp_pack_str(pk, "args");
+}
+
+/* SHA-256 over the action name, a NUL and the canonical encoding of
+ * @request without the excluded keys. The name is included so that one
+ * token reused for another action with an equal body is still caught. */
+static int body_hash(const char *action,
+                     const msgpack_object *request,
+                     uint8_t out[FSM_DIGEST_SIZE])
+{
+    uint32_t n = request->via.map.size;
+    msgpack_object_kv *kv = calloc(n ? n : 1, sizeof *kv);
+    struct yh_buf b = YH_BUF_INIT;
+    struct fsm_out o;
+    msgpack_object m;
+    uint32_t k = 0;
+    int rc = 0;
+
+    if (kv == NULL) {
+        return YH_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!is_excluded(&request->via.map.ptr[i].key)) {
+            kv[k++] = request->via.map.ptr[i];
+        }
+    }
+    m.type = MSGPACK_OBJECT_MAP;
+    m.via.map.size = k;
+    m.via.map.ptr = kv;
+    fsm__out_init(&o, &b);
+    if (yh_buf_append(&b, action, strlen(action) + 1) != 0) {
+        o.oom = 1;
+    }
+    yh_mp_pack_canonical(&o.pk, &m);
+    if (o.oom) {
+        rc = YH_ENOMEM;
+    } else if (!EVP_Digest(b.data, b.len, out, NULL, EVP_sha256(), NULL)) {
+        rc = YH_EINTERNAL;
+    }
+    yh_buf_release(&b);
+    free(kv);
+    return rc;
+}
+
+/* The request's RequestToken: "" if none. */
+static int request_token(const msgpack_object *request, char out[65])
+{
+    const msgpack_object *v = yh_mp_get(request, "RequestToken");
+
+    out[0] = '\0';
+    if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > 64) {
+        return YH_EINVAL;
+    }
+    for (uint32_t i = 0; i < v->via.str.size; i++) {
+        unsigned char ch = (unsigned char)v->via.str.ptr[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            return YH_EINVAL;
+        }
+    }
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return 0;
+}
+
+int fsm_cmd_prepare(struct fsm *f,
+                    const char *action,
+                    const msgpack_object *request,
+                    const struct fsm_actor *actor,
+                    const char *src,
+                    uint64_t time_ns,
+                    uint64_t tag,
+                    struct yh_buf *envelope,
+                    struct yh_buf *result)
+{
+    static const struct fsm_actor anonymous;
+    const struct fsm_action *a = NULL;
+    uint8_t bodyhash[FSM_DIGEST_SIZE];
+    char token[65];
+    struct fsm_ctx c;
+    struct fsm_out o;
+    MDB_txn *txn;
+    int rc;
+
+    yh_buf_reset(envelope);
+    yh_buf_reset(result);
+    if (actor == NULL) {
+        actor = &anonymous;
+    }
+    if (action != NULL && action[0] != '_') {
+        a = fsm__action_find(action);
+    }
+    if (a == NULL || a->kind != FSM_ACT_WRITE) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "unknown action '%.64s'",
+                 action ? action : "");
+        return fsm__result_error(action && a ? action : "", YH_EACTION, msg,
+                                 result);
+    }
+    if (request == NULL || request->type != MSGPACK_OBJECT_MAP) {
+        return fsm__result_error(action, YH_EPROTO,
+                                 "bad message: request is not a map", result);
+    }
+    if (!(a->flags & FSM_ACT_F_ANON) && actor->user_id[0] == '\0') {
+        return fsm__result_error(action, YH_EAUTH, "authentication required",
+                                 result);
+    }
+    if ((a->flags & FSM_ACT_F_ADMIN) && !actor->admin) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "permission denied: %s requires admin",
+                 action);
+        return fsm__result_error(action, YH_EPERM, msg, result);
+    }
+    if (request_token(request, token) != 0) {
+        return fsm__result_error(
+            action, YH_EINVAL,
+            "invalid parameter 'RequestToken': at most 64 printable bytes",
+            result);
+    }
+
+    rc = fsm__rtxn_begin(f, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+    fsm__ctx_init(&c, f, txn, action, actor, request);
+    c.time_ns = time_ns;
+    c.prep_actor = *actor;
+    rc = a->check != NULL ? a->check(&c) : 0;
+    if (rc == 0 && a->stamp != NULL) {
+        rc = a->stamp(&c);
+    }
+    fsm__rtxn_end(f, txn);
+    if (rc >= 500) {
+        goto out;
+    }
+    if (rc != 0) {
+        if (c.code == 0) {
+            fsm__reject(&c, rc, "%s", yh_strerror(rc));
+        }
+        rc = fsm__result_pack(&c, result);
+        goto out;
+    }
+    if (c.stamp_out.oom) {
+        rc = YH_ENOMEM;
+        goto out;
+    }
+    if (token[0] != '\0') {
+        rc = body_hash(action, request, bodyhash);
+        if (rc != 0) {
+            goto out;
+        }
+    }
+
+    fsm__out_init(&o, envelope);
+    pack_head(&o.pk, action, &c.prep_actor, time_ns, token,
+              token[0] ? bodyhash : NULL, token[0] ? f->token_ttl_ns : 0, src,
+              tag);
+    {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < request->via.map.size; i++) {
+            n += !is_excluded(&request->via.map.ptr[i].key);
+        }
+        msgpack_pack_map(&o.pk, n);
+        for (uint32_t i = 0; i < request->via.map.size; i++) {
+            const msgpack_object_kv *kv = &request->via.map.ptr[i];
+            if (!is_excluded(&kv->key)) {
+                msgpack_pack_object(&o.pk, kv->key);
+                msgpack_pack_object(&o.pk, kv->val);
+            }
+        }
+    }
+    yh_mp_pack_str(&o.pk, "stamp");
+    msgpack_pack_map(&o.pk, c.n_stamp);
+    if (c.stamp_buf.len > 0 &&
+        yh_buf_append(envelope, c.stamp_buf.data, c.stamp_buf.len) != 0) {
+        o.oom = 1;
+    }
+    rc = o.oom ? YH_ENOMEM : 0;
+    if (rc != 0) {
+        yh_buf_reset(envelope);
+    }
+out:
+    /* Stamps may hold fresh private keys: do not leave them in freed
+     * memory. */
+    if (c.stamp_buf.data != NULL) {
+        OPENSSL_cleanse(c.stamp_buf.data, c.stamp_buf.cap);
+    }
+    fsm__ctx_release(&c);
+    return rc;
+}
+
+static int check_key_str(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n >= FSM_KEY_SIZE) {
+        return YH_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) {
+            return YH_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int check_node(const struct fsm_node *n)
+{
+    if (n->id == 0 || n->raft_addr[0] == '\0' || n->api_addr[0] == '\0' ||
+        memchr(n->raft_addr, '\0', sizeof n->raft_addr) == NULL ||
+        memchr(n->api_addr, '\0', sizeof n->api_addr) == NULL) {
+        return YH_EINVAL;
+    }
+    return 0;
+}
+
+static void pack_node(msgpack_packer *pk, const struct fsm_node *n)
+{
+    msgpack_pack_map(pk, 3);
+    yh_mp_pack_str(pk, "NodeID");
+    msgpack_pack_uint64(pk, n->id);
+    yh_mp_pack_kv_str(pk, "RaftAddress", n->raft_addr);
+    yh_mp_pack_kv_str(pk, "APIAddress", n->api_addr);
+}
+
+/* Internal commands act as the system: no user, administrator. */
+static const struct fsm_actor system_actor = {"", "", 1};
+
+int fsm_cmd_bootstrap(const char *admin_public_key,
+                      const char *admin_private_key,
+                      const struct fsm_node *nodes,
+                      unsigned n_nodes,
+                      uint64_t time_ns,
+                      struct yh_buf *envelope)
+{
+    struct fsm_out o;
+
+    if (check_key_str(admin_public_key) != 0 ||
+        check_key_str(admin_private_key) != 0 ||
+        (n_nodes > 0 && nodes == NULL)) {
+        return YH_EINVAL;
+    }
+    for (unsigned i = 0; i < n_nodes; i++) {
+        if (check_node(&nodes[i]) != 0) {
+            return YH_EINVAL;
+        }
+    }
+    yh_buf_reset(envelope);
+    fsm__out_init(&o, envelope);
+    pack_head(&o.pk, "_Bootstrap", &system_actor, time_ns, NULL, NULL, 0, "",
+              0);
+    msgpack_pack_map(&o.pk, 1);
+    yh_mp_pack_str(&o.pk, "Nodes");
+    msgpack_pack_array(&o.pk, n_nodes);
+    for (unsigned i = 0; i < n_nodes; i++) {
+        pack_node(&o.pk, &nodes[i]);
+    }
+    yh_mp_pack_str(&o.pk, "stamp");
+    msgpack_pack_map(&o.pk, 2);
+    yh_mp_pack_kv_str(&o.pk, "PublicKey", admin_public_key);
+    yh_mp_pack_kv_str(&o.pk, "PrivateKey", admin_private_key);
+    return o.oom ? YH_ENOMEM : 0;
+}
+
+int fsm_cmd_node(const struct fsm_node *node,
+                 int remove,
+                 uint64_t time_ns,
+                 uint64_t tag,
+                 struct yh_buf *envelope)
+{
+    struct fsm_out o;
+
+    if (node == NULL || node->id == 0 || (!remove && check_node(node) != 0)) {
+        return YH_EINVAL;
+    }
+    yh_buf_reset(envelope);
+    fsm__out_init(&o, envelope);
+    pack_head(&o.pk, "_Node", &system_actor, time_ns, NULL, NULL, 0, "", tag);
+    msgpack_pack_map(&o.pk, remove ? 2 : 4);
+    yh_mp_pack_str(&o.pk, "NodeID");
+    msgpack_pack_uint64(&o.pk, node->id);
+    if (!remove) {
+        yh_mp_pack_kv_str(&o.pk, "RaftAddress", node->raft_addr);
+        yh_mp_pack_kv_str(&o.pk, "APIAddress", node->api_addr);
+    }
+    yh_mp_pack_str(&o.pk, "Remove");
+    if (remove) {
+        msgpack_pack_true(&o.pk);
+    } else {
+        msgpack_pack_false(&o.pk);
+    }
+    yh_mp_pack_str(&o.pk, "stamp");
+    msgpack_pack_map(&o.pk, 0);
+    return o.oom ? YH_ENOMEM : 0;
+}
+
+/* ---- decoding ---- */
+
+static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
+
+static int get_str(const msgpack_object *m,
+                   const char *key,
+                   char *out,
+                   size_t size,
+                   int required)
+{
+    const msgpack_object *v = yh_mp_get(m, key);
+
+    out[0] = '\0';
+    if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
+        return required ? YH_EPROTO : 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= size ||
+        memchr(v->via.str.ptr, '\0', v->via.str.size) != NULL) {
+        return YH_EPROTO;
+    }
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return 0;
+}
+
+int fsm__env_decode(const msgpack_object *o,
+                    struct fsm_env *env,
+                    char *why,
+                    size_t why_size)
+{
+    const msgpack_object *v;
+    const msgpack_object *actor;
+
+    memset(env, 0, sizeof *env);
+#define BAD(...)                              \
+    do {                                      \
+        snprintf(why, why_size, __VA_ARGS__); \
+        return YH_EPROTO;                     \
+    } while (0)
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        BAD("not a map");
+    }
+    /* tag and type first, so that even a rejection reaches its proposer
+     * and names its action */
+    v = yh_mp_get(o, "tag");
+    if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        env->tag = v->via.u64;
+    } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
+        BAD("bad 'tag'");
+    }
+
+    if (get_str(o, "type", env->type, sizeof env->type, 1) != 0 ||
+        env->type[0] == '\0') {
+        env->type[0] = '\0';
+        BAD("bad 'type'");
+    }
+    v = yh_mp_get(o, "v");
+    if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        v->via.u64 != ENV_VERSION) {
+        BAD("unsupported version");
+    }
+    actor = yh_mp_get(o, "actor");
+    if (actor == NULL || actor->type != MSGPACK_OBJECT_MAP ||
+        get_str(actor, "UserID", env->actor.user_id, FSM_ID_SIZE, 1) != 0 ||
+        get_str(actor, "TenantID", env->actor.tenant_id, FSM_ID_SIZE, 1) != 0) {
+        BAD("bad 'actor'");
+    }
+    v = yh_mp_get(actor, "Admin");
+    if (v == NULL || v->type != MSGPACK_OBJECT_BOOLEAN) {
+        BAD("bad 'actor'");
+    }
+    env->actor.admin = v->via.boolean;
+    v = yh_mp_get(o, "time");
+    if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        BAD("bad 'time'");
+    }
+    env->time_ns = v->via.u64;
+    if (get_str(o, "token", env->token, sizeof env->token, 0) != 0) {
+        BAD("bad 'token'");
+    }
+    if (env->token[0] != '\0') {
+        v = yh_mp_get(o, "bodyhash");
+        if (v == NULL || v->type != MSGPACK_OBJECT_BIN ||
+            v->via.bin.size != FSM_DIGEST_SIZE) {
+            BAD("bad 'bodyhash'");
+        }
+        memcpy(env->bodyhash, v->via.bin.ptr, FSM_DIGEST_SIZE);
+        v = yh_mp_get(o, "ttl");
+        if (v == NULL || v->type == MSGPACK_OBJECT_NIL ||
+            (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 == 0)) {
+            env->ttl_ns = FSM_DEFAULT_TOKEN_TTL_NS;
+        } else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            env->ttl_ns = v->via.u64;
+        } else {
+            BAD("bad 'ttl'");
+        }
+    }
+    if (get_str(o, "src", env->src, sizeof env->src, 0) != 0) {
+        BAD("bad 'src'");
+    }
+    v = yh_mp_get(o, "args");
+    if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
+        env->args = &empty_map;
+    } else if (v->type == MSGPACK_OBJECT_MAP) {
+        env->args = v;
+    } else {
+        BAD("bad 'args'");
+    }
+    v = yh_mp_get(o, "stamp");
+    if (v != NULL && v->type == MSGPACK_OBJECT_MAP) {
+        env->stamp = v;
+    } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
+        BAD("bad 'stamp'");
+    }
+#undef BAD
+    return 0;
+}

@@ -1,0 +1,414 @@
+/* LMDB store: one environment, one named database per table, one write
+ * transaction per batch of applied entries.
+ *
+ * The batch is opened lazily by the first fsm_apply() and committed by
+ * fsm_flush() together with the applied index and digest (meta), so a crash
+ * loses whole batches only and the committed meta says exactly which entries
+ * the state holds. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
+    [FSM_TBL_META] = {"meta", FSM_FMT_STR, FSM_FMT_RAW},
+    [FSM_TBL_USERS] = {"users", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_EMAILS] = {"emails", FSM_FMT_STR, FSM_FMT_STR},
+    [FSM_TBL_KEYS] = {"keys", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_USERKEYS] = {"userkeys", FSM_FMT_STR, FSM_FMT_RAW},
+    [FSM_TBL_TOKENS] = {"tokens", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_TOKEN_EXP] = {"token_exp", FSM_FMT_U64_STR, FSM_FMT_RAW},
+    [FSM_TBL_OPLOG] = {"oplog", FSM_FMT_U64, FSM_FMT_MP},
+    [FSM_TBL_NODES] = {"nodes", FSM_FMT_U64, FSM_FMT_MP},
+};
+
+#define META_APPLIED "applied"
+#define META_DIGEST "digest"
+#define META_FORMAT "format"
+
+void fsm__be64_put(uint8_t out[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+uint64_t fsm__be64_get(const uint8_t in[8])
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | in[i];
+    }
+    return v;
+}
+
+int fsm__mdb_err(struct fsm *f, int rc, const char *fmt, ...)
+{
+    char what[128];
+    va_list ap;
+    int code;
+
+    if (rc == MDB_NOTFOUND) {
+        return YH_ENOTFOUND;
+    }
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    switch (rc) {
+    case ENOMEM:
+        code = YH_ENOMEM;
+        break;
+    case MDB_CORRUPTED:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INCOMPATIBLE:
+    case MDB_BAD_DBI:
+        code = YH_ECORRUPT;
+        break;
+    default:
+        code = YH_EIO;
+        break;
+    }
+    if (f != NULL) {
+        snprintf(f->errmsg, sizeof f->errmsg, "lmdb: %s: %s", what,
+                 mdb_strerror(rc));
+    }
+    YH_ERR("lmdb: %s: %s", what, mdb_strerror(rc));
+    return code;
+}
+
+/* mkdir -p @dir. */
+static int make_dirs(const char *dir, char *errmsg)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+
+    if (n == 0 || n >= sizeof path) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "bad directory '%s'", dir);
+        return YH_EIO;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') {
+            continue;
+        }
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            snprintf(errmsg, YH_ERRMSG_SIZE, "cannot create '%.160s': %s", path,
+                     strerror(errno));
+            return YH_EIO;
+        }
+        path[i] = dir[i];
+    }
+    return 0;
+}
+
+int fsm__store_open(struct fsm *f,
+                    const char *dir,
+                    const struct fsm_config *cfg,
+                    char *errmsg)
+{
+    size_t map_size =
+        cfg && cfg->map_size ? cfg->map_size : FSM_DEFAULT_MAP_SIZE;
+    unsigned flags = MDB_NOTLS;
+    MDB_txn *txn;
+    MDB_val v;
+    int dead;
+    int rc;
+
+    if (cfg != NULL && cfg->nosync) {
+        flags |= MDB_NOSYNC;
+    }
+    rc = make_dirs(dir, errmsg);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_env_create(&f->env);
+    if (rc != 0) {
+        goto err;
+    }
+    rc = mdb_env_set_maxdbs(f->env, 32);
+    if (rc != 0) {
+        goto err_after_env_create;
+    }
+    rc = mdb_env_set_mapsize(f->env, map_size);
+    if (rc != 0) {
+        goto err_after_env_create;
+    }
+    rc = mdb_env_open(f->env, dir, flags, 0600);
+    if (rc != 0) {
+        goto err_after_env_create;
+    }
+    /* A crashed process may have left reader slots behind. */
+    mdb_reader_check(f->env, &dead);
+
+    rc = mdb_txn_begin(f->env, NULL, 0, &txn);
+    if (rc != 0) {
+        goto err_after_env_create;
+    }
+    for (int i = 0; i < FSM_N_TBL; i++) {
+        rc = mdb_dbi_open(txn, fsm__tbls[i].name, MDB_CREATE, &f->dbis[i]);
+        if (rc != 0) {
+            goto err_after_txn;
+        }
+    }
+    rc = mdb_get(txn, f->dbis[FSM_TBL_META],
+                 &(MDB_val){strlen(META_FORMAT), META_FORMAT}, &v);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t be[8];
+        fsm__be64_put(be, FSM_FORMAT_VERSION);
+        rc = mdb_put(txn, f->dbis[FSM_TBL_META],
+                     &(MDB_val){strlen(META_FORMAT), META_FORMAT},
+                     &(MDB_val){8, be}, 0);
+        if (rc != 0) {
+            goto err_after_txn;
+        }
+    } else if (rc != 0) {
+        goto err_after_txn;
+    } else if (v.mv_size != 8 ||
+               fsm__be64_get(v.mv_data) != FSM_FORMAT_VERSION) {
+        mdb_txn_abort(txn);
+        snprintf(errmsg, YH_ERRMSG_SIZE,
+                 "'%s' holds state of an unknown format version", dir);
+        rc = YH_ECORRUPT;
+        goto err_after_env_open;
+    }
+    rc = fsm__meta_read(f, txn, &f->applied, f->digest);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        snprintf(errmsg, YH_ERRMSG_SIZE, "'%.100s': %.140s", dir, f->errmsg);
+        goto err_after_env_open;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        goto err_after_env_create;
+    }
+    return 0;
+
+err_after_txn:
+    mdb_txn_abort(txn);
+err_after_env_create:
+    rc = fsm__mdb_err(f, rc, "open '%s'", dir);
+    snprintf(errmsg, YH_ERRMSG_SIZE, "%s", f->errmsg);
+err_after_env_open:
+    mdb_env_close(f->env);
+    f->env = NULL;
+    return rc;
+err:
+    rc = fsm__mdb_err(f, rc, "create environment");
+    snprintf(errmsg, YH_ERRMSG_SIZE, "%s", f->errmsg);
+    return rc;
+}
+
+void fsm__store_close(struct fsm *f)
+{
+    if (f->wtxn != NULL) {
+        mdb_txn_abort(f->wtxn);
+        f->wtxn = NULL;
+    }
+    if (f->env != NULL) {
+        mdb_env_close(f->env);
+        f->env = NULL;
+    }
+}
+
+int fsm__batch(struct fsm *f, MDB_txn **txn)
+{
+    int rc;
+
+    if (f->wtxn == NULL) {
+        rc = mdb_txn_begin(f->env, NULL, 0, &f->wtxn);
+        if (rc != 0) {
+            f->wtxn = NULL;
+            return fsm__mdb_err(f, rc, "begin batch");
+        }
+    }
+    *txn = f->wtxn;
+    return 0;
+}
+
+void fsm__batch_abort(struct fsm *f)
+{
+    uint64_t was = f->applied;
+    MDB_txn *txn;
+
+    if (f->wtxn != NULL) {
+        mdb_txn_abort(f->wtxn);
+        f->wtxn = NULL;
+    }
+    /* Back to what is committed. If even that cannot be read, keep the
+     * old values: the next apply will fail the same way. */
+    if (mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn) == 0) {
+        fsm__meta_read(f, txn, &f->applied, f->digest);
+        mdb_txn_abort(txn);
+    }
+    if (f->applied != was && !f->errored) {
+        f->errored = 1;
+        YH_ERR(
+            "rolled back entries %llu..%llu that were reported applied: "
+            "refusing further applies until restart",
+            (unsigned long long)f->applied + 1, (unsigned long long)was);
+    }
+}
+
+int fsm__rtxn_begin(struct fsm *f, MDB_txn **txn)
+{
+    int rc;
+
+    if (f->wtxn != NULL) {
+        *txn = f->wtxn;
+        return 0;
+    }
+    rc = mdb_txn_begin(f->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "begin read");
+    }
+    return 0;
+}
+
+void fsm__rtxn_end(struct fsm *f, MDB_txn *txn)
+{
+    if (txn != NULL && txn != f->wtxn) {
+        mdb_txn_abort(txn);
+    }
+}
+
+int fsm__get(struct fsm *f,
+             MDB_txn *txn,
+             enum fsm_tbl t,
+             const void *key,
+             size_t klen,
+             MDB_val *out)
+{
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_get(txn, f->dbis[t], &k, out);
+
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "get from '%s'", fsm__tbls[t].name);
+    }
+    return 0;
+}
+
+int fsm__put(struct fsm *f,
+             MDB_txn *txn,
+             enum fsm_tbl t,
+             const void *key,
+             size_t klen,
+             const void *val,
+             size_t vlen)
+{
+    MDB_val k = {klen, (void *)key};
+    MDB_val v = {vlen, (void *)val};
+    int rc = mdb_put(txn, f->dbis[t], &k, &v, 0);
+
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "put into '%s'", fsm__tbls[t].name);
+    }
+    return 0;
+}
+
+int fsm__del(struct fsm *f,
+             MDB_txn *txn,
+             enum fsm_tbl t,
+             const void *key,
+             size_t klen)
+{
+    MDB_val k = {klen, (void *)key};
+    int rc = mdb_del(txn, f->dbis[t], &k, NULL);
+
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
+    }
+    return 0;
+}
+
+int fsm__meta_read(struct fsm *f,
+                   MDB_txn *txn,
+                   uint64_t *applied,
+                   uint8_t digest[FSM_DIGEST_SIZE])
+{
+    MDB_val v;
+    int rc;
+
+    rc = fsm__get(f, txn, FSM_TBL_META, META_APPLIED, strlen(META_APPLIED), &v);
+    if (rc == YH_ENOTFOUND) {
+        *applied = 0;
+        memset(digest, 0, FSM_DIGEST_SIZE);
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.mv_size != 8) {
+        snprintf(f->errmsg, sizeof f->errmsg, "meta 'applied' is corrupt");
+        return YH_ECORRUPT;
+    }
+    *applied = fsm__be64_get(v.mv_data);
+    rc = fsm__get(f, txn, FSM_TBL_META, META_DIGEST, strlen(META_DIGEST), &v);
+    if (rc == YH_ENOTFOUND || (rc == 0 && v.mv_size != FSM_DIGEST_SIZE)) {
+        snprintf(f->errmsg, sizeof f->errmsg, "meta 'digest' is corrupt");
+        return YH_ECORRUPT;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    memcpy(digest, v.mv_data, FSM_DIGEST_SIZE);
+    return 0;
+}
+
+int fsm__meta_write(struct fsm *f,
+                    MDB_txn *txn,
+                    uint64_t applied,
+                    const uint8_t digest[FSM_DIGEST_SIZE])
+{
+    uint8_t be[8];
+    int rc;
+
+    fsm__be64_put(be, applied);
+    rc = fsm__put(f, txn, FSM_TBL_META, META_APPLIED, strlen(META_APPLIED), be,
+                  8);
+    if (rc != 0) {
+        return rc;
+    }
+    return fsm__put(f, txn, FSM_TBL_META, META_DIGEST, strlen(META_DIGEST),
+                    digest, FSM_DIGEST_SIZE);
+}
+
+int fsm__counter_next(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *name,
+                      uint64_t *value)
+{
+    uint8_t be[8];
+    uint64_t n = 0;
+    MDB_val v;
+    int rc;
+
+    rc = fsm__get(f, txn, FSM_TBL_META, name, strlen(name), &v);
+    if (rc == 0) {
+        if (v.mv_size != 8) {
+            snprintf(f->errmsg, sizeof f->errmsg, "meta '%s' is corrupt", name);
+            return YH_ECORRUPT;
+        }
+        n = fsm__be64_get(v.mv_data);
+    } else if (rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    n++;
+    fsm__be64_put(be, n);
+    rc = fsm__put(f, txn, FSM_TBL_META, name, strlen(name), be, 8);
+    if (rc != 0) {
+        return rc;
+    }
+    *value = n;
+    return 0;
+}
