@@ -265,6 +265,19 @@ static void check_cb(uv_check_t *h)
     }
 }
 
+static int propose_tick(void *arg, const uint8_t *env, size_t len)
+{
+    struct cluster *c = arg;
+    int rc = cluster_submit(c, env, len, 0, NULL, NULL);
+
+    if (rc != 0) {
+        static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
+        YH_WARN_RL(&rl, "n%" PRIu64 " periodic proposal: %s", c->cfg.id,
+                   yh_strerror(rc));
+    }
+    return rc;
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     struct cluster *c = t->data;
@@ -280,6 +293,11 @@ static void timer_cb(uv_timer_t *t)
     }
     c->was_leader = leader;
     maybe_bootstrap_admin(c);
+    if (leader) {
+        /* Billing ticks, expiries, lease timeouts: keyed commands, so a
+         * duplicate from a leader change is harmless. */
+        fsm_leader_tick(c->fsm, wall_ns(), propose_tick, c);
+    }
     cluster__expire(c);
     cluster__flush_writes(c);
 }

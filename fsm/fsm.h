@@ -202,4 +202,15 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded);
  * (deterministic: two replicas at the same index dump the same bytes). */
 int fsm_dump(struct fsm *f, FILE *out);
 
+
+/* Leader side, called about every 100 ms while this node leads: hands @cb
+ * every envelope the leader should propose now (billing ticks, expiries,
+ * host-lease timeouts, recycle-bin purges, timers), built from the state
+ * and @now_ns. Applying such an envelope twice must be harmless: periodic
+ * work is keyed (e.g. a charge by (resource, period)), so a new leader, a
+ * retry or a replay never charges twice. @cb returning non-zero stops the
+ * walk. Returns 0 or a local failure. */
+typedef int fsm_propose_cb(void *arg, const uint8_t *envelope, size_t len);
+int fsm_leader_tick(struct fsm *f, uint64_t now_ns, fsm_propose_cb *cb,
+                    void *arg);
 #endif
