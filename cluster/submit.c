@@ -72,6 +72,7 @@ int cluster_submit(struct cluster *c, const uint8_t *envelope, size_t len,
                    uint64_t tag, cluster_write_cb *cb, void *arg)
 {
     struct cluster_pending *p;
+    size_t padded;
 
     if (c->closing || raft_state(&c->raft) != RAFT_LEADER) {
         return YH_EUNAVAIL;
@@ -92,13 +93,19 @@ int cluster_submit(struct cluster *c, const uint8_t *envelope, size_t len,
     if (p == NULL) {
         return YH_ENOMEM;
     }
-    p->buf.base = raft_malloc(len);
+    /* libraft 0.15 writes entries back to back and assumes each length is
+     * a multiple of 8 (an assert compiled out in release builds); an odd
+     * length corrupts the next batch's header on disk and on the wire.
+     * Pad with zeros; fsm_apply accepts up to 7 trailing zero bytes. */
+    padded = (len + 7) & ~(size_t)7;
+    p->buf.base = raft_malloc(padded);
     if (p->buf.base == NULL) {
         free(p);
         return YH_ENOMEM;
     }
     memcpy(p->buf.base, envelope, len);
-    p->buf.len = len;
+    memset((uint8_t *)p->buf.base + len, 0, padded - len);
+    p->buf.len = padded;
     p->tag = tag;
     p->cb = cb;
     p->arg = arg;

@@ -365,6 +365,10 @@ static int apply_env(struct fsm_ctx *c,
         } else if (!(a->flags & FSM_ACT_F_ANON) && !env->actor.admin &&
                    env->actor.user_id[0] == '\0') {
             fsm__reject(c, YH_EAUTH, "authentication required");
+        } else if ((rc = fsm__authorize(c, a)) != 0) {
+            if (rc >= 500) {
+                return rc;
+            }
         } else {
             rc = a->apply(c);
             if (rc >= 500) {
@@ -415,6 +419,7 @@ int fsm_apply(struct fsm *f,
     char why[128];
     MDB_txn *txn;
     int bad;
+    size_t obj_len = 0;
     int rc;
 
     *skipped = 0;
@@ -442,11 +447,12 @@ int fsm_apply(struct fsm *f,
         return rc == YH_ENOMEM ? rc : YH_EIO;
     }
     msgpack_unpacked_init(&u);
-    bad = fsm__mp_decode(cmd, len, &u);
+    bad = fsm__mp_decode_entry(cmd, len, &u, &obj_len);
     if (bad != 0) {
         memset(&env, 0, sizeof env);
         snprintf(why, sizeof why, "not a bounded msgpack object");
     } else {
+        len = obj_len; /* the digest covers the envelope, not the padding */
         bad = fsm__env_decode(&u.data, &env, why, sizeof why);
     }
     if (tag != NULL) {
@@ -541,7 +547,10 @@ int fsm_query(struct fsm *f,
         return rc;
     }
     fsm__ctx_init(&c, f, txn, action, actor, request);
-    rc = a->query(&c);
+    rc = fsm__authorize(&c, a);
+    if (rc == 0) {
+        rc = a->query(&c);
+    }
     fsm__rtxn_end(f, txn);
     if (rc < 500) {
         if (rc != 0 && c.code == 0) {

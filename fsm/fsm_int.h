@@ -9,6 +9,13 @@
  *   tbl_oplog.c operation log: records, walk, DescribeOperationLog
  *   mpcheck.c   bounds pre-scan of msgpack bytes before msgpack-c
  *   snapshot.c  snapshot encode/restore
+ *   rec.c       generic records, generic Describe, IDs, internal commands
+ *   tbl_iam.c   authorization (the one check every action passes), roles
+ *   tbl_quota.c quotas, usage, prices
+ *   tbl_bill.c  balance, recharge, orders, transactions, billing ticks,
+ *               recycle bin
+ *   tbl_disk.c  disks (the first billable resource)
+ *   tick.c      fsm_leader_tick: periodic commands
  */
 #ifndef YH_FSM_INT_H
 #define YH_FSM_INT_H
@@ -31,6 +38,16 @@ enum fsm_tbl {
     FSM_TBL_TOKEN_EXP, /* be64(expire ns) UserID "\0" token -> "" */
     FSM_TBL_OPLOG,     /* be64(index) -> oplog record (msgpack map) */
     FSM_TBL_NODES,     /* be64(node id) -> node record (msgpack map) */
+    FSM_TBL_ROLES,     /* RoleID -> role record */
+    FSM_TBL_ROLEBIND,  /* SubAccountID "\0" RoleID -> "" */
+    FSM_TBL_QUOTAS,    /* scope ("*" or UserID) "\0" type -> {Limit} */
+    FSM_TBL_USAGE,     /* TenantID "\0" type -> {Used} */
+    FSM_TBL_PRICES,    /* spec "\0" ChargeType -> {Price} */
+    FSM_TBL_ACCOUNTS,  /* TenantID -> account record (balance) */
+    FSM_TBL_SERIALS,   /* recharge SerialNo -> {TxnID} */
+    FSM_TBL_ORDERS,    /* OrderID -> order record */
+    FSM_TBL_TXNS,      /* TxnID -> transaction record */
+    FSM_TBL_RES,       /* tenant resources by ID (prefix = type) */
     FSM_N_TBL,
 };
 
@@ -146,6 +163,11 @@ int fsm__mp_check(const void *p, size_t len, unsigned max_depth);
 /* Check then unpack into @u (msgpack_unpacked_init'ed by the caller).
  * Errors: YH_EPROTO. */
 int fsm__mp_decode(const void *p, size_t len, msgpack_unpacked *u);
+/* A raft log entry: one object followed by at most 7 zero bytes (libraft
+ * 0.15 needs entry lengths that are multiples of 8; the cluster pads).
+ * *obj_len gets the object's own length. Errors: YH_EPROTO. */
+int fsm__mp_decode_entry(const void *p, size_t len, msgpack_unpacked *u,
+                         size_t *obj_len);
 
 /* ---- packing into a yh_buf with allocation failure tracking ---- */
 struct fsm_out
@@ -332,5 +354,276 @@ int fsm__oplog_put(struct fsm_ctx *c,
                    const char *resource_id,
                    struct yh_buf *rec);
 int fsm__oplog_describe(struct fsm_ctx *c);
+
+/* ---- rec.c: generic records ----
+ *
+ * A record is a msgpack map of scalar fields (int, str, bool) and string
+ * lists, kept in insertion order so that equal operations give equal bytes.
+ * Fields whose name starts with '_' are internal: never shown by
+ * fsm__rec_pack (prices, billing cursors). */
+#define FSM_REC_MAX 48
+enum fsm_rf_type {
+    FSM_RF_NIL,
+    FSM_RF_INT,
+    FSM_RF_STR,
+    FSM_RF_BOOL,
+    FSM_RF_LIST, /* strings joined by '\n' in s */
+    FSM_RF_BIN,  /* bytes: s, length in i (never shown by fsm__rec_pack) */
+};
+struct fsm_rf
+{
+    char k[32];         /* field name */
+    enum fsm_rf_type t; /* type */
+    int64_t i;          /* INT, BOOL */
+    char *s;            /* STR, LIST (owned) */
+};
+struct fsm_rec
+{
+    unsigned n;                   /* fields in use */
+    int oom;                      /* an allocation failed */
+    struct fsm_rf f[FSM_REC_MAX]; /* fields */
+};
+
+void fsm__rec_init(struct fsm_rec *r);
+void fsm__rec_free(struct fsm_rec *r);
+/* Decode a stored map. YH_ECORRUPT if it is not a map of such fields. */
+int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r);
+/* 0, YH_ENOTFOUND or a local error (YH_ECORRUPT with f->errmsg). @r is
+ * (re)initialized. */
+int fsm__rec_load(struct fsm *f,
+                  MDB_txn *txn,
+                  enum fsm_tbl t,
+                  const void *k,
+                  size_t kl,
+                  struct fsm_rec *r);
+/* Store (sets c->wrote). */
+int fsm__rec_save(struct fsm_ctx *c,
+                  enum fsm_tbl t,
+                  const void *k,
+                  size_t kl,
+                  const struct fsm_rec *r);
+void fsm__rec_pack_all(msgpack_packer *pk, const struct fsm_rec *r);
+/* Public fields only. */
+void fsm__rec_pack(msgpack_packer *pk, const struct fsm_rec *r);
+void fsm__rec_set_s(struct fsm_rec *r, const char *k, const char *v);
+void fsm__rec_set_i(struct fsm_rec *r, const char *k, int64_t v);
+void fsm__rec_set_b(struct fsm_rec *r, const char *k, int v);
+/* List from @n strings. */
+void fsm__rec_set_l(struct fsm_rec *r,
+                    const char *k,
+                    char (*v)[FSM_ID_SIZE],
+                    unsigned n);
+void fsm__rec_del(struct fsm_rec *r, const char *k);
+/* "" / 0 when absent or of another type. */
+const char *fsm__rec_s(const struct fsm_rec *r, const char *k);
+int64_t fsm__rec_i(const struct fsm_rec *r, const char *k);
+int fsm__rec_has(const struct fsm_rec *r, const char *k);
+
+/* Put/del on the batch, setting c->wrote. */
+int fsm__cput(struct fsm_ctx *c,
+              enum fsm_tbl t,
+              const void *k,
+              size_t kl,
+              const void *v,
+              size_t vl);
+int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl);
+
+/* "a" "\0" "b" into @out (size >= strlen(a)+strlen(b)+2); returns length. */
+size_t fsm__key2(char *out, const char *a, const char *b);
+
+/* Next ID "<prefix>-<8 digits>" from counter "ctr.<prefix>" (apply only:
+ * writes meta, sets c->wrote). */
+int fsm__new_id(struct fsm_ctx *c, const char *prefix, char out[FSM_ID_SIZE]);
+
+/* Whether the actor may act on a resource of @tenant: the administrator
+ * always, others within their own tenant. */
+int fsm__owns(const struct fsm_ctx *c, const char *tenant);
+
+/* The tenant a create acts for: the actor's own tenant; the administrator
+ * must name one with "TenantID" (checked to be an existing tenant). */
+int fsm__owner_arg(struct fsm_ctx *c, char tenant[FSM_ID_SIZE]);
+
+/* Generic Describe: records of @tbl whose key starts with @prefix (or the
+ * IDs listed in parameter @ids_key), visible to the actor (their
+ * "TenantID" field, unless @no_tenant), kept by @keep (may be NULL),
+ * paged by Offset/Limit; packs Infos (public fields, or @pack) and
+ * TotalCount. */
+struct fsm_desc
+{
+    enum fsm_tbl tbl;    /* table */
+    const char *prefix;  /* key prefix ("" = all) */
+    const char *ids_key; /* list parameter of IDs (NULL = none) */
+    int no_tenant;       /* records without a TenantID (visible to all) */
+    int (*keep)(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+    void (*pack)(struct fsm_ctx *c,
+                 msgpack_packer *pk,
+                 const struct fsm_rec *r,
+                 void *arg);
+    void *arg; /* for keep and pack */
+};
+int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
+
+/* Internal command envelope (tick.c): type, actor, leader time, args map
+ * packed in @args (a whole msgpack map). */
+int fsm__cmd_internal(const char *type,
+                      const struct fsm_actor *actor,
+                      uint64_t time_ns,
+                      const struct yh_buf *args,
+                      struct yh_buf *envelope);
+
+/* Overflow-checked int64 arithmetic: 0 or YH_EINVAL. */
+int fsm__mul(int64_t a, int64_t b, int64_t *out);
+int fsm__add(int64_t a, int64_t b, int64_t *out);
+
+/* ---- tbl_iam.c ---- */
+/* The one permission check: run by prepare, apply and query for every
+ * action after the flag checks (admin-only, anonymous). Reads the actor's
+ * user, its tenant and its roles from the state of @c (so at apply, the
+ * state at that log index). 0 or a rejection recorded in @c. */
+int fsm__authorize(struct fsm_ctx *c, const struct fsm_action *a);
+/* 1 if @pattern ("*", "Describe*", "*Disk", "CreateDisk") matches
+ * @action. */
+int fsm__pattern_match(const char *pattern, const char *action);
+/* Whether the actor is a main account (tenant itself) or the admin. */
+int fsm__is_main(const struct fsm_ctx *c);
+/* Delete every role binding of @sub (DeleteSubAccount). */
+int fsm__rolebind_drop(struct fsm_ctx *c, const char *sub);
+int fsm__role_create_check(struct fsm_ctx *c);
+int fsm__role_create_apply(struct fsm_ctx *c);
+int fsm__role_describe(struct fsm_ctx *c);
+int fsm__role_delete_check(struct fsm_ctx *c);
+int fsm__role_delete_apply(struct fsm_ctx *c);
+int fsm__role_attach_check(struct fsm_ctx *c);
+int fsm__role_attach_apply(struct fsm_ctx *c);
+int fsm__role_detach_apply(struct fsm_ctx *c);
+/* Roles bound to @sub as a list (for DescribeSubAccount). */
+int fsm__rolebind_list(struct fsm *f,
+                       MDB_txn *txn,
+                       const char *sub,
+                       char (*out)[FSM_ID_SIZE],
+                       unsigned max,
+                       unsigned *n);
+
+/* ---- tbl_user.c (stage 1 additions) ---- */
+int fsm__user_freeze_check(struct fsm_ctx *c);
+int fsm__user_freeze_apply(struct fsm_ctx *c);
+int fsm__user_unfreeze_apply(struct fsm_ctx *c);
+int fsm__sub_create_check(struct fsm_ctx *c);
+int fsm__sub_create_apply(struct fsm_ctx *c);
+int fsm__sub_describe(struct fsm_ctx *c);
+int fsm__sub_delete_check(struct fsm_ctx *c);
+int fsm__sub_delete_apply(struct fsm_ctx *c);
+
+/* ---- tbl_quota.c ---- */
+/* Resource kinds counted against quotas. */
+int fsm__quota_modify_check(struct fsm_ctx *c);
+int fsm__quota_modify_apply(struct fsm_ctx *c);
+int fsm__quota_describe(struct fsm_ctx *c);
+/* Check that adding @delta[i] of @types[i] for @tenant stays within the
+ * limits (YH_EQUOTA rejection otherwise); no writes. */
+int fsm__quota_check(struct fsm_ctx *c,
+                     const char *tenant,
+                     unsigned n,
+                     const char *const *types,
+                     const int64_t *delta);
+/* Add to the usage counters (after the check; may be negative). */
+int fsm__usage_add(struct fsm_ctx *c,
+                   const char *tenant,
+                   unsigned n,
+                   const char *const *types,
+                   const int64_t *delta);
+int fsm__price_modify_check(struct fsm_ctx *c);
+int fsm__price_modify_apply(struct fsm_ctx *c);
+int fsm__price_describe(struct fsm_ctx *c);
+int fsm__price_vm(struct fsm_ctx *c);
+int fsm__price_disk(struct fsm_ctx *c);
+int fsm__price_eip(struct fsm_ctx *c);
+/* Price of @units of @spec (with "Base:Sub" falling back to "Base") for
+ * one period of @charge_type (Dynamic: per hour; Month; Year). */
+int fsm__price_of(struct fsm_ctx *c,
+                  const char *spec,
+                  const char *charge_type,
+                  int64_t units,
+                  int64_t *out);
+/* ChargeType and Quantity parameters: Dynamic (Quantity ignored, 1),
+ * Month 1..11, Year 1..5. */
+int fsm__charge_args(struct fsm_ctx *c, char ct[16], int64_t *quantity);
+/* Disk price per period: @gb of set type @set. */
+int fsm__disk_price(struct fsm_ctx *c,
+                    const char *set,
+                    int64_t gb,
+                    const char *ct,
+                    int64_t *out);
+
+/* ---- tbl_bill.c ---- */
+struct fsm_bill_cfg
+{
+    int64_t period;      /* billing period, s (one "hour") */
+    int64_t month;       /* length of a Month, s */
+    int64_t year;        /* length of a Year, s */
+    int64_t grace;       /* arrears/expiry grace before stopping, s */
+    int64_t recycle;     /* stopped this long -> recycle bin, s */
+    int64_t retention;   /* recycle bin retention before purge, s */
+};
+int fsm__bill_cfg(struct fsm *f, MDB_txn *txn, struct fsm_bill_cfg *cfg);
+int fsm__bill_cfg_modify_check(struct fsm_ctx *c);
+int fsm__bill_cfg_modify_apply(struct fsm_ctx *c);
+int fsm__bill_cfg_describe(struct fsm_ctx *c);
+int fsm__recharge_check(struct fsm_ctx *c);
+int fsm__recharge_apply(struct fsm_ctx *c);
+int fsm__balance_describe(struct fsm_ctx *c);
+int fsm__order_describe(struct fsm_ctx *c);
+int fsm__txn_describe(struct fsm_ctx *c);
+int fsm__renew_check(struct fsm_ctx *c);
+int fsm__renew_apply(struct fsm_ctx *c);
+int fsm__recycled_describe(struct fsm_ctx *c);
+int fsm__recover_check(struct fsm_ctx *c);
+int fsm__recover_apply(struct fsm_ctx *c);
+int fsm__purge_apply(struct fsm_ctx *c);
+/* internal, proposed by fsm_leader_tick */
+int fsm__bill_charge_apply(struct fsm_ctx *c);
+int fsm__bill_stop_apply(struct fsm_ctx *c);
+int fsm__bill_recycle_apply(struct fsm_ctx *c);
+int fsm__bill_purge_apply(struct fsm_ctx *c);
+/* A billable create: checks the balance can pay (YH_EBALANCE) before any
+ * write when @check_only, else charges prepaid amounts, writes the order
+ * and transaction and fills the billing fields of @res (ChargeType,
+ * ExpireTime, _Price, _BillStart...). @amount = price per period
+ * (Dynamic: per billing period; Month/Year: per unit). */
+int fsm__bill_create(struct fsm_ctx *c,
+                     const char *tenant,
+                     struct fsm_rec *res,
+                     const char *ct,
+                     int64_t quantity,
+                     int64_t price,
+                     int check_only);
+/* A resize: charges the prepaid difference for the remaining time and
+ * switches the price. */
+int fsm__bill_resize(struct fsm_ctx *c,
+                     const char *tenant,
+                     struct fsm_rec *res,
+                     int64_t new_price,
+                     int check_only);
+/* Leader side: envelopes due at @now. */
+int fsm__bill_tick(struct fsm *f,
+                   MDB_txn *txn,
+                   uint64_t now_ns,
+                   fsm_propose_cb *cb,
+                   void *arg);
+
+/* ---- tbl_disk.c ---- */
+int fsm__disk_create_check(struct fsm_ctx *c);
+int fsm__disk_create_apply(struct fsm_ctx *c);
+int fsm__disk_describe(struct fsm_ctx *c);
+int fsm__disk_resize_check(struct fsm_ctx *c);
+int fsm__disk_resize_apply(struct fsm_ctx *c);
+int fsm__disk_delete_check(struct fsm_ctx *c);
+int fsm__disk_delete_apply(struct fsm_ctx *c);
+/* Usage deltas of a resource record (for quota accounting when it is
+ * created, purged, recovered): types and counts. */
+unsigned fsm__res_usage(const struct fsm_rec *r,
+                        const char **types,
+                        int64_t *delta,
+                        char (*buf)[48]);
 
 #endif
