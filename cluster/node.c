@@ -412,6 +412,9 @@ int cluster_open(struct cluster **out, uv_loop_t *loop,
     /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
      * each): big segments make that rare. */
     raft_uv_set_segment_size(&c->io, 64u << 20);
+    /* LZ4 on every snapshot cost ~10% of a follower's CPU under load; the
+     * disk is not the bottleneck here, the cores are. */
+    raft_uv_set_snapshot_compression(&c->io, false);
     /* raft_uv 0.15 implements io->async_work (UvAsyncWork) but still
      * reports version 1, and raft_init refuses async snapshots below 2. */
     if (c->io.async_work != NULL && c->io.version < 2) {

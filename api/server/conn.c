@@ -65,7 +65,7 @@ void api__conn_close(struct api_conn *conn)
         return;
     }
     conn->closing = 1;
-    conn->watching = 0;
+    api__watch_remove(conn);
     if (conn->prev != NULL) {
         conn->prev->next = conn->next;
     } else {
@@ -79,6 +79,41 @@ void api__conn_close(struct api_conn *conn)
 }
 
 static void update_backpressure(struct api_conn *conn);
+
+void api__watch_add(struct api_conn *conn)
+{
+    struct api_server *s = conn->s;
+
+    if (conn->watching) {
+        return;
+    }
+    conn->watching = 1;
+    conn->watch_prev_conn = NULL;
+    conn->watch_next_conn = s->watchers;
+    if (s->watchers != NULL) {
+        s->watchers->watch_prev_conn = conn;
+    }
+    s->watchers = conn;
+}
+
+void api__watch_remove(struct api_conn *conn)
+{
+    struct api_server *s = conn->s;
+
+    if (!conn->watching) {
+        return;
+    }
+    conn->watching = 0;
+    if (conn->watch_prev_conn != NULL) {
+        conn->watch_prev_conn->watch_next_conn = conn->watch_next_conn;
+    } else {
+        s->watchers = conn->watch_next_conn;
+    }
+    if (conn->watch_next_conn != NULL) {
+        conn->watch_next_conn->watch_prev_conn = conn->watch_prev_conn;
+    }
+    conn->watch_next_conn = conn->watch_prev_conn = NULL;
+}
 
 static void mark_dirty(struct api_conn *conn)
 {

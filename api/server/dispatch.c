@@ -406,7 +406,7 @@ static void do_watch(struct req_ctx *r)
     fsm_flush(f);
     w.conn = r->conn;
     w.last = (uint64_t)from - 1;
-    r->conn->watching = 1;
+    api__watch_add(r->conn);
     /* Backfill in bounded steps; the stream closes if the client cannot
      * keep up (see api__conn_send). */
     for (;;) {
@@ -425,9 +425,9 @@ void api__watch_event(void *arg, uint64_t index, const uint8_t *event,
     struct api_server *s = arg;
     struct yh_buf out = YH_BUF_INIT;
 
-    for (struct api_conn *c = s->conns; c != NULL;) {
-        struct api_conn *next = c->next;
-        if (c->watching && index >= c->watch_next) {
+    for (struct api_conn *c = s->watchers; c != NULL;) {
+        struct api_conn *next = c->watch_next_conn;
+        if (index >= c->watch_next) {
             if (out.len == 0 &&
                 api_frame_pack_notify(&out, "Watch", event, len) != 0) {
                 break;

@@ -46,6 +46,8 @@ struct api_conn {
     struct api_conn *next;          /* server's connection list */
     struct api_conn *prev;
     struct api_conn *dirty_next;    /* server's dirty list */
+    struct api_conn *watch_next_conn; /* server's watcher list */
+    struct api_conn *watch_prev_conn;
 };
 
 /* The forward connection to the current leader. */
@@ -72,6 +74,7 @@ struct api_server {
     uv_tcp_t listener;
     struct api_conn *conns;         /* all open connections */
     struct api_conn *dirty;         /* connections with output pending */
+    struct api_conn *watchers;      /* connections with a Watch stream */
     struct api_fwd *fwd;            /* NULL when not connected */
     int closing;
     int n_closing;
@@ -90,6 +93,8 @@ void api__conn_result(struct api_conn *conn, uint32_t msgid,
                       const uint8_t *res, size_t len);
 void api__conn_close(struct api_conn *conn);
 void api__conn_unref(struct api_conn *conn);
+void api__watch_add(struct api_conn *conn);
+void api__watch_remove(struct api_conn *conn);
 void api__flush_all(struct api_server *s);
 
 /* dispatch.c */
