@@ -72,6 +72,10 @@ $(BUILD)/tests/replay_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(COR
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
+$(BUILD)/tests/bench_%: tests/bench/bench_%.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(filter %.c %.o,$^) $(LDLIBS) -o $@
+
 unit: $(UNIT_BIN) $(REPLAY_BIN)
 
 deps:
@@ -98,8 +102,8 @@ fuzz:
 	@tests/env/deps.sh
 	@tests/fuzz/run.sh $(FUZZ_TIME)
 
-bench: all
-	@tests/bench/run.sh
+bench: all $(BUILD)/tests/bench_snapshot
+	@BUILD=$(BUILD) tests/bench/run.sh
 
 demo: deps all
 	@tests/env/demo.sh

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make bench: the figures issue #2 sets, measured through the real API on a
+# 3-node cluster on this machine. Prints a Markdown section to paste into
+# docs/benchmarks.md (with the machine it ran on).
+#
+#   BENCH_SECONDS (20)  BENCH_RECORDS (1000000)  BENCH_PORT (31000)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+YH=$PWD/bin/yunhan
+SECS=${BENCH_SECONDS:-20}
+RECORDS=${BENCH_RECORDS:-1000000}
+PORT=${BENCH_PORT:-31000}
+DIR=$(mktemp -d /tmp/yh-bench.XXXXXX)
+trap '"$YH" cluster down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+
+"$YH" cluster up --dir "$DIR" --nodes 3 --base-port "$PORT" >/dev/null || exit 1
+# shellcheck disable=SC1091
+. "$DIR/env"
+rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$(cat "$DIR/n$1.pid")/status"; }
+
+echo "## $(date -u +%Y-%m-%d) on $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB, $(uname -r)"
+echo
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo '```'
+echo "# 128 connections x 16 pipelined, 256-byte ModifyNameAndRemark, ${SECS}s"
+"$YH" bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256
+echo
+echo "# 1 connection, sequential, 256-byte writes, 10s"
+"$YH" bench --connections 1 --pipeline 1 --seconds 10 --size 256
+echo
+echo "# linearizable reads, 64 connections x 8, 10s"
+"$YH" bench --connections 64 --pipeline 8 --seconds 10 --read
+echo
+echo "# $RECORDS small records (64-byte writes, each one operation-log record)"
+"$YH" bench --connections 64 --pipeline 16 --seconds 3600 --count "$RECORDS" --size 64
+for n in 1 2 3; do echo "n$n RSS after $RECORDS records: $(rss $n) MB"; done
+"$YH" cluster status --dir "$DIR"
+echo
+echo "# snapshot + restore of that state (copy of a stopped follower's LMDB)"
+L=$("$YH" --json DescribeCluster | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["LeaderID"])')
+F=1
+[ "$L" = 1 ] && F=2
+"$YH" cluster kill --dir "$DIR" --node "$F" --signal TERM >/dev/null
+sleep 1
+cp -r "$DIR/n$F/state" "$DIR/state-copy"
+du -sh "$DIR/state-copy"
+"$BUILD/tests/bench_snapshot" "$DIR/state-copy"
+echo '```'
