@@ -38,7 +38,8 @@ say "DescribeCluster: who leads, terms, indexes, the state digest"
 run "$YH" DescribeCluster || die DescribeCluster
 
 say "CreateUser: a tenant (the admin key from cluster up signs every call)"
-out=$(run "$YH" --json CreateUser UserEmail=alice@example.com PassWord=correct-horse Name=alice) || die CreateUser
+echo '$ yunhan --json CreateUser UserEmail=alice@example.com PassWord=correct-horse Name=alice'
+out=$("$YH" --json CreateUser UserEmail=alice@example.com PassWord=correct-horse Name=alice) || die CreateUser
 echo "$out"
 uid=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["UserID"])')
 
