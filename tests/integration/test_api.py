@@ -188,6 +188,20 @@ t.ok(r.returncode == 0 and live["Digest"] in out, "yunhan replay digest equals t
      out.strip()[-300:] + " live=%s@%s" % (live["Digest"][:16], live["AppliedIndex"]))
 c.start(victim)
 
+# TransferLeader: to a named node, through any node.
+time.sleep(1.0)
+ld = c.leader()
+target = [n for n in (1, 2, 3) if n != ld][0]
+rc, r = adm.call("TransferLeader", {"NodeID": target, "RequestToken": Y.token()},
+                 endpoint=c.api([n for n in (1, 2, 3) if n != ld][-1]))
+t.ok(rc == 0, "TransferLeader answered", (rc, r))
+t.ok(c.leader(deadline=10) == target, "leadership moved to node %d" % target)
+rc, r = adm.call("ModifyNameAndRemark", {"ResourceID": uids[4], "Remark": "after transfer",
+                                          "RequestToken": Y.token()})
+t.ok(rc == 0, "writes continue after the transfer", (rc, r))
+ten_rc, r = Y.Conn(c.api(1), k["PublicKey"], k["PrivateKey"]).call("TransferLeader", {"NodeID": 1})
+t.ok(ten_rc in (Y.EAUTH, Y.EPERM), "TransferLeader needs admin", ten_rc)
+
 bad = c.scan_logs()
 t.ok(not bad, "no sanitizer report or assertion in node logs", bad[:3])
 if t.failed:
