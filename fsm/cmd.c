@@ -221,7 +221,10 @@ int fsm_cmd_prepare(struct fsm *f,
     fsm__ctx_init(&c, f, txn, action, actor, request);
     c.time_ns = time_ns;
     c.prep_actor = *actor;
-    rc = a->check != NULL ? a->check(&c) : 0;
+    rc = fsm__authorize(&c, a);
+    if (rc == 0 && a->check != NULL) {
+        rc = a->check(&c);
+    }
     if (rc == 0 && a->stamp != NULL) {
         rc = a->stamp(&c);
     }
@@ -506,4 +509,23 @@ int fsm__env_decode(const msgpack_object *o,
     }
 #undef BAD
     return 0;
+}
+
+int fsm__cmd_internal(const char *type,
+                      const struct fsm_actor *actor,
+                      uint64_t time_ns,
+                      const struct yh_buf *args,
+                      struct yh_buf *envelope)
+{
+    struct fsm_out o;
+
+    yh_buf_reset(envelope);
+    fsm__out_init(&o, envelope);
+    pack_head(&o.pk, type, actor, time_ns, NULL, NULL, 0, "", 0);
+    if (args->len == 0 || yh_buf_append(envelope, args->data, args->len) != 0) {
+        o.oom = 1;
+    }
+    yh_mp_pack_str(&o.pk, "stamp");
+    msgpack_pack_map(&o.pk, 0);
+    return o.oom ? YH_ENOMEM : 0;
 }

@@ -14,7 +14,9 @@
  *   tbl_quota.c quotas, usage, prices
  *   tbl_bill.c  balance, recharge, orders, transactions, billing ticks,
  *               recycle bin
- *   tbl_disk.c  disks (the first billable resource)
+ *   tbl_disk.c  disks (the first billable resource), per-type usage
+ *   tbl_infra.c zones, hosts (credentials, leases), images, anti-affinity
+ *   tbl_vm.c    VM instances, scheduler, jobs, executor reports
  *   tick.c      fsm_leader_tick: periodic commands
  */
 #ifndef YH_FSM_INT_H
@@ -48,6 +50,8 @@ enum fsm_tbl {
     FSM_TBL_ORDERS,    /* OrderID -> order record */
     FSM_TBL_TXNS,      /* TxnID -> transaction record */
     FSM_TBL_RES,       /* tenant resources by ID (prefix = type) */
+    FSM_TBL_INFRA,     /* zones, hosts, images, anti-affinity groups */
+    FSM_TBL_JOBS,      /* JobID -> job record */
     FSM_N_TBL,
 };
 
@@ -166,7 +170,9 @@ int fsm__mp_decode(const void *p, size_t len, msgpack_unpacked *u);
 /* A raft log entry: one object followed by at most 7 zero bytes (libraft
  * 0.15 needs entry lengths that are multiples of 8; the cluster pads).
  * *obj_len gets the object's own length. Errors: YH_EPROTO. */
-int fsm__mp_decode_entry(const void *p, size_t len, msgpack_unpacked *u,
+int fsm__mp_decode_entry(const void *p,
+                         size_t len,
+                         msgpack_unpacked *u,
                          size_t *obj_len);
 
 /* ---- packing into a yh_buf with allocation failure tracking ---- */
@@ -514,6 +520,11 @@ int fsm__sub_describe(struct fsm_ctx *c);
 int fsm__sub_delete_check(struct fsm_ctx *c);
 int fsm__sub_delete_apply(struct fsm_ctx *c);
 
+/* Host credentials (tbl_user.c): a key pair in the stamp, stored for
+ * @owner (fields UserID, PublicKey, PrivateKey in the result). */
+int fsm__key_stamp(struct fsm_ctx *c);
+int fsm__key_store(struct fsm_ctx *c, const char *owner);
+
 /* ---- tbl_quota.c ---- */
 /* Resource kinds counted against quotas. */
 int fsm__quota_modify_check(struct fsm_ctx *c);
@@ -558,12 +569,13 @@ int fsm__disk_price(struct fsm_ctx *c,
 /* ---- tbl_bill.c ---- */
 struct fsm_bill_cfg
 {
-    int64_t period;      /* billing period, s (one "hour") */
-    int64_t month;       /* length of a Month, s */
-    int64_t year;        /* length of a Year, s */
-    int64_t grace;       /* arrears/expiry grace before stopping, s */
-    int64_t recycle;     /* stopped this long -> recycle bin, s */
-    int64_t retention;   /* recycle bin retention before purge, s */
+    int64_t period;     /* billing period, s (one "hour") */
+    int64_t month;      /* length of a Month, s */
+    int64_t year;       /* length of a Year, s */
+    int64_t grace;      /* arrears/expiry grace before stopping, s */
+    int64_t recycle;    /* stopped this long -> recycle bin, s */
+    int64_t retention;  /* recycle bin retention before purge, s */
+    int64_t host_lease; /* a heartbeat's lease, s */
 };
 int fsm__bill_cfg(struct fsm *f, MDB_txn *txn, struct fsm_bill_cfg *cfg);
 int fsm__bill_cfg_modify_check(struct fsm_ctx *c);
@@ -604,6 +616,8 @@ int fsm__bill_resize(struct fsm_ctx *c,
                      struct fsm_rec *res,
                      int64_t new_price,
                      int check_only);
+/* Delete action of a resource: to the recycle bin (saves @r). */
+int fsm__res_delete(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
 /* Leader side: envelopes due at @now. */
 int fsm__bill_tick(struct fsm *f,
                    MDB_txn *txn,
@@ -625,5 +639,74 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
                         const char **types,
                         int64_t *delta,
                         char (*buf)[48]);
+
+/* ---- tbl_infra.c: zones, hosts, images, anti-affinity groups ---- */
+/* Actions only an executor's host credentials may call. */
+#define FSM_ACT_F_AGENT (1u << 8)
+/* Whether @id names a host ("host-..."). */
+int fsm__is_host_id(const char *id);
+int fsm__zone_create_check(struct fsm_ctx *c);
+int fsm__zone_create_apply(struct fsm_ctx *c);
+int fsm__zone_describe(struct fsm_ctx *c);
+int fsm__host_register_check(struct fsm_ctx *c);
+int fsm__host_register_apply(struct fsm_ctx *c);
+int fsm__host_heartbeat_apply(struct fsm_ctx *c);
+int fsm__host_describe(struct fsm_ctx *c);
+int fsm__host_disable_check(struct fsm_ctx *c);
+int fsm__host_disable_apply(struct fsm_ctx *c);
+int fsm__host_enable_apply(struct fsm_ctx *c);
+int fsm__host_expire_apply(struct fsm_ctx *c);
+int fsm__image_create_check(struct fsm_ctx *c);
+int fsm__image_create_apply(struct fsm_ctx *c);
+int fsm__image_describe(struct fsm_ctx *c);
+int fsm__aag_create_check(struct fsm_ctx *c);
+int fsm__aag_create_apply(struct fsm_ctx *c);
+int fsm__aag_describe(struct fsm_ctx *c);
+/* Leader side: _HostExpire for every Online host whose lease ended. */
+int fsm__host_tick(struct fsm *f,
+                   MDB_txn *txn,
+                   uint64_t now_ns,
+                   fsm_propose_cb *cb,
+                   void *arg);
+/* Add (or with @sign -1 release) a VM's CPU, Memory, GPU on its host. */
+int fsm__host_use(struct fsm_ctx *c,
+                  const char *host,
+                  int64_t cpu,
+                  int64_t mem,
+                  int64_t gpu,
+                  int64_t vms);
+
+/* ---- tbl_vm.c: VM instances, jobs, executor reports ---- */
+int fsm__vm_create_check(struct fsm_ctx *c);
+int fsm__vm_create_stamp(struct fsm_ctx *c);
+int fsm__vm_create_apply(struct fsm_ctx *c);
+int fsm__vm_describe(struct fsm_ctx *c);
+int fsm__vm_op_check(struct fsm_ctx *c);
+int fsm__vm_start_apply(struct fsm_ctx *c);
+int fsm__vm_stop_apply(struct fsm_ctx *c);
+int fsm__vm_restart_apply(struct fsm_ctx *c);
+int fsm__vm_delete_apply(struct fsm_ctx *c);
+int fsm__vm_resize_check(struct fsm_ctx *c);
+int fsm__vm_resize_apply(struct fsm_ctx *c);
+int fsm__report_state_check(struct fsm_ctx *c);
+int fsm__report_state_apply(struct fsm_ctx *c);
+int fsm__job_describe(struct fsm_ctx *c);
+/* Price per period of a VM configuration (GetVMInstancePrice, creates). */
+struct fsm_vm_spec
+{
+    int64_t cpu, mem, gpu; /* cores, MB, cards */
+    char gpu_type[33];     /* GPU model ("" = any) */
+    char boot_set[33];     /* boot disk set type */
+    int64_t boot_gb;       /* boot disk size */
+    char data_set[33];     /* data disk set type */
+    int64_t data_gb;       /* data disk size */
+};
+int fsm__vm_price(struct fsm_ctx *c,
+                  const struct fsm_vm_spec *s,
+                  const char *ct,
+                  int64_t *out);
+/* Purge hook: release what a resource holds outside its record (a VM's
+ * host capacity). */
+int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r);
 
 #endif

@@ -198,29 +198,6 @@ int fsm__mp_check(const void *p, size_t len, unsigned max_depth)
     return 0;
 }
 
-int fsm__mp_decode_entry(const void *p, size_t len, msgpack_unpacked *u,
-                         size_t *obj_len)
-{
-    struct scan s = {p, len, 0};
-    size_t off = 0;
-
-    if (p == NULL || len == 0 || scan_obj(&s, FSM_MAX_DEPTH) != 0 ||
-        len - s.off > 7) {
-        return YH_EPROTO;
-    }
-    for (size_t i = s.off; i < len; i++) {
-        if (((const uint8_t *)p)[i] != 0) {
-            return YH_EPROTO;
-        }
-    }
-    if (msgpack_unpack_next(u, p, s.off, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != s.off) {
-        return YH_EPROTO;
-    }
-    *obj_len = s.off;
-    return 0;
-}
-
 int fsm__mp_decode(const void *p, size_t len, msgpack_unpacked *u)
 {
     size_t off = 0;
@@ -232,6 +209,36 @@ int fsm__mp_decode(const void *p, size_t len, msgpack_unpacked *u)
         off != len) {
         return YH_EPROTO;
     }
+    return 0;
+}
+
+int fsm__mp_decode_entry(const void *p,
+                         size_t len,
+                         msgpack_unpacked *u,
+                         size_t *obj_len)
+{
+    struct scan s = {p, len, 0};
+    const uint8_t *b = p;
+    size_t off = 0;
+
+    *obj_len = 0;
+    if (p == NULL || len == 0 || scan_obj(&s, FSM_MAX_DEPTH) != 0) {
+        return YH_EPROTO;
+    }
+    /* what follows the object may only be the cluster's zero padding */
+    if (len - s.off > 7) {
+        return YH_EPROTO;
+    }
+    for (size_t i = s.off; i < len; i++) {
+        if (b[i] != 0) {
+            return YH_EPROTO;
+        }
+    }
+    if (msgpack_unpack_next(u, p, s.off, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != s.off) {
+        return YH_EPROTO;
+    }
+    *obj_len = s.off;
     return 0;
 }
 

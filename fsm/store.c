@@ -26,6 +26,18 @@ const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
     [FSM_TBL_TOKEN_EXP] = {"token_exp", FSM_FMT_U64_STR, FSM_FMT_RAW},
     [FSM_TBL_OPLOG] = {"oplog", FSM_FMT_U64, FSM_FMT_MP},
     [FSM_TBL_NODES] = {"nodes", FSM_FMT_U64, FSM_FMT_MP},
+    [FSM_TBL_ROLES] = {"roles", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_ROLEBIND] = {"rolebind", FSM_FMT_STR, FSM_FMT_RAW},
+    [FSM_TBL_QUOTAS] = {"quotas", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_USAGE] = {"usage", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_PRICES] = {"prices", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_ACCOUNTS] = {"accounts", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_SERIALS] = {"serials", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_ORDERS] = {"orders", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_TXNS] = {"txns", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_RES] = {"resources", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_INFRA] = {"infra", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_JOBS] = {"jobs", FSM_FMT_STR, FSM_FMT_MP},
 };
 
 #define META_APPLIED "applied"
@@ -136,7 +148,7 @@ int fsm__store_open(struct fsm *f,
     if (rc != 0) {
         goto err;
     }
-    rc = mdb_env_set_maxdbs(f->env, 32);
+    rc = mdb_env_set_maxdbs(f->env, 64);
     if (rc != 0) {
         goto err_after_env_create;
     }

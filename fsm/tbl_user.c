@@ -25,6 +25,8 @@ YH_LOG_MODULE("fsm");
 #define ADMIN_ID "uid-admin"
 #define USER_COUNTER "ctr.user"
 #define STATE_NORMAL "Normal"
+#define STATE_FROZEN "Frozen"
+#define SUB_PREFIX "sub"
 #define EMAIL_MAX 128
 #define NAME_MAX_LEN 64
 #define REMARK_MAX 1024
@@ -207,6 +209,31 @@ static int email_ok(const char *e)
     }
     dot = strrchr(at + 1, '.');
     return dot != NULL && dot > at + 1 && dot[1] != '\0';
+}
+
+/* Whether the actor may manage the credentials of user @uid (@u NULL if
+ * it does not exist): itself, the administrator, or the main account of
+ * the user's tenant (for its sub-accounts). */
+static int may_manage(const struct fsm_ctx *c,
+                      const char *uid,
+                      const struct user *u)
+{
+    const struct fsm_actor *a = c->actor;
+
+    if (a->admin || strcmp(uid, a->user_id) == 0) {
+        return 1;
+    }
+    return u != NULL && !u->admin && a->user_id[0] != '\0' &&
+           strcmp(a->user_id, a->tenant_id) == 0 &&
+           strcmp(u->tenant, a->tenant_id) == 0;
+}
+
+/* Whether a user may authenticate: Normal or Frozen (a frozen account
+ * keeps read access; fsm__authorize refuses its writes). */
+static int user_active(const struct user *u)
+{
+    return strcmp(u->state, STATE_NORMAL) == 0 ||
+           strcmp(u->state, STATE_FROZEN) == 0;
 }
 
 static int user_visible(const struct fsm_actor *a, const struct user *u)
@@ -440,17 +467,17 @@ int fsm__key_create_apply(struct fsm_ctx *c)
     if (uid[0] == '\0') {
         return fsm__reject(c, YH_EMISSING, "missing parameter 'UserID'");
     }
-    if (strcmp(uid, c->actor->user_id) != 0 && !c->actor->admin) {
+    rc = user_get(c->f, c->txn, uid, &u);
+    if (rc != 0 && rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    if (!may_manage(c, uid, rc == 0 ? &u : NULL)) {
         return fsm__reject(c, YH_EPERM,
                            "permission denied: cannot create API keys for "
                            "another user");
     }
-    rc = user_get(c->f, c->txn, uid, &u);
     if (rc == YH_ENOTFOUND) {
         return fsm__reject(c, YH_ENOTFOUND, "user '%s' not found", uid);
-    }
-    if (rc != 0) {
-        return rc;
     }
     if (strcmp(u.state, STATE_NORMAL) != 0) {
         return fsm__reject(c, YH_ESTATE, "user '%s' is %s", uid, u.state);
@@ -522,16 +549,16 @@ int fsm__key_delete_apply(struct fsm_ctx *c)
         snprintf(c->f->errmsg, sizeof c->f->errmsg, "key '%s' is corrupt", pub);
         return YH_ECORRUPT;
     }
-    if (strcmp(uid, c->actor->user_id) != 0 && !c->actor->admin) {
-        return fsm__reject(c, YH_EPERM,
-                           "permission denied: API key '%s' belongs to "
-                           "another user",
-                           pub);
-    }
     /* Never lock the administrator out. */
     rc = user_get(c->f, c->txn, uid, &u);
     if (rc != 0 && rc != YH_ENOTFOUND) {
         return rc;
+    }
+    if (!may_manage(c, uid, rc == 0 ? &u : NULL)) {
+        return fsm__reject(c, YH_EPERM,
+                           "permission denied: API key '%s' belongs to "
+                           "another user",
+                           pub);
     }
     if (rc == 0 && u.admin) {
         TRY(count_keys(c, uid, &n));
@@ -577,8 +604,23 @@ int fsm__key_lookup(struct fsm *f,
                  public_key);
         return YH_ECORRUPT;
     }
+    if (fsm__is_host_id(uid)) {
+        /* an executor's credentials: the host actor (no tenant) */
+        struct fsm_rec h;
+        fsm__rec_init(&h);
+        rc = fsm__rec_load(f, txn, FSM_TBL_INFRA, uid, strlen(uid), &h);
+        fsm__rec_free(&h);
+        if (rc != 0) {
+            OPENSSL_cleanse(out->private_key, sizeof out->private_key);
+            return rc;
+        }
+        snprintf(out->actor.user_id, sizeof out->actor.user_id, "%s", uid);
+        out->actor.tenant_id[0] = '\0';
+        out->actor.admin = 0;
+        return 0;
+    }
     rc = user_get(f, txn, uid, &u);
-    if (rc == 0 && strcmp(u.state, STATE_NORMAL) != 0) {
+    if (rc == 0 && !user_active(&u)) {
         rc = YH_ENOTFOUND;
     }
     if (rc != 0) {
@@ -630,8 +672,7 @@ int fsm__login_stamp(struct fsm_ctx *c)
         uid[v.mv_size] = '\0';
         rc = user_get(c->f, c->txn, uid, &u);
         found = rc == 0 && u.pwhash_len == HASH_SIZE && u.salt_len > 0 &&
-                u.iterations > 0 && u.iterations <= 10000000 &&
-                strcmp(u.state, STATE_NORMAL) == 0;
+                u.iterations > 0 && u.iterations <= 10000000 && user_active(&u);
     }
     if (rc != 0 && rc != YH_ENOTFOUND) {
         OPENSSL_cleanse(pw, sizeof pw);
@@ -677,8 +718,7 @@ int fsm__login_apply(struct fsm_ctx *c)
      * (entries between prepare and this one). */
     email_key(email, a);
     email_key(u.email, b);
-    if (rc == YH_ENOTFOUND || strcmp(a, b) != 0 ||
-        strcmp(u.state, STATE_NORMAL) != 0) {
+    if (rc == YH_ENOTFOUND || strcmp(a, b) != 0 || !user_active(&u)) {
         return fsm__reject(c, YH_EAUTH, "wrong email or password");
     }
     return key_create(c, u.id);
@@ -980,4 +1020,285 @@ int fsm__node_apply(struct fsm_ctx *c)
     }
     msgpack_pack_uint64(fsm__field(c, "NodeID"), n.id);
     return 0;
+}
+
+/* ---- FreezeUser / UnfreezeUser ---- */
+
+int fsm__user_freeze_check(struct fsm_ctx *c)
+{
+    char uid[FSM_ID_SIZE];
+
+    return fsm__arg_str(c, "UserID", 1, FSM_ID_SIZE - 1, uid, NULL);
+}
+
+static int set_frozen(struct fsm_ctx *c, int frozen)
+{
+    char uid[FSM_ID_SIZE];
+    const char *want = frozen ? STATE_FROZEN : STATE_NORMAL;
+    struct user u;
+    int rc;
+
+    TRY(fsm__arg_str(c, "UserID", 1, FSM_ID_SIZE - 1, uid, NULL));
+    rc = user_get(c->f, c->txn, uid, &u);
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "user '%s' not found", uid);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (u.admin) {
+        return fsm__reject(c, YH_EPERM,
+                           "permission denied: the administrator cannot be "
+                           "frozen");
+    }
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", uid);
+    if (strcmp(u.state, want) != 0) {
+        /* Setting the desired state: freezing a frozen user is a no-op
+         * success, not an error, so retries are harmless. */
+        snprintf(u.state, sizeof u.state, "%s", want);
+        u.revision = c->index;
+        TRY(user_put(c, &u));
+    }
+    yh_mp_pack_str(fsm__field(c, "State"), u.state);
+    msgpack_pack_uint64(fsm__field(c, "Revision"), u.revision);
+    return 0;
+}
+
+int fsm__user_freeze_apply(struct fsm_ctx *c)
+{
+    return set_frozen(c, 1);
+}
+
+int fsm__user_unfreeze_apply(struct fsm_ctx *c)
+{
+    return set_frozen(c, 0);
+}
+
+/* ---- sub-accounts ---- */
+
+static int only_main(struct fsm_ctx *c)
+{
+    if (!fsm__is_main(c)) {
+        return fsm__reject(c, YH_EPERM,
+                           "permission denied: only the main account "
+                           "manages sub-accounts");
+    }
+    return 0;
+}
+
+int fsm__sub_create_check(struct fsm_ctx *c)
+{
+    struct create_user_args a;
+    char tenant[FSM_ID_SIZE];
+
+    TRY(create_user_args(c, &a));
+    TRY(only_main(c));
+    return c->actor->admin ? fsm__owner_arg(c, tenant) : 0;
+}
+
+/* Password material from the stamp (see fsm__user_create_stamp). */
+static int user_stamp(struct fsm_ctx *c, struct user *u)
+{
+    const msgpack_object *it;
+
+    TRY(fsm__stamp_bin(c, "PwHash", HASH_SIZE, HASH_SIZE, u->pwhash,
+                       &u->pwhash_len));
+    TRY(fsm__stamp_bin(c, "Salt", 8, sizeof u->salt, u->salt, &u->salt_len));
+    it = yh_mp_get(c->stamp, "Iterations");
+    if (it == NULL || it->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        it->via.u64 == 0 || it->via.u64 > 10000000) {
+        return fsm__reject(c, YH_EPROTO, "bad command: stamp 'Iterations'");
+    }
+    u->iterations = it->via.u64;
+    return 0;
+}
+
+int fsm__sub_create_apply(struct fsm_ctx *c)
+{
+    struct create_user_args a;
+    char tenant[FSM_ID_SIZE];
+    char ekey[EMAIL_MAX + 1];
+    struct user u, t;
+    MDB_val v;
+    int rc;
+
+    memset(&u, 0, sizeof u);
+    TRY(create_user_args(c, &a));
+    TRY(only_main(c));
+    TRY(user_stamp(c, &u));
+    TRY(fsm__owner_arg(c, tenant));
+    rc = user_get(c->f, c->txn, tenant, &t);
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "tenant '%s' not found", tenant);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    email_key(a.email, ekey);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_EMAILS, ekey, strlen(ekey), &v);
+    if (rc == 0) {
+        return fsm__reject(c, YH_EEXIST, "UserEmail '%s' is already in use",
+                           a.email);
+    }
+    if (rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    TRY(fsm__new_id(c, SUB_PREFIX, u.id));
+    memcpy(u.email, a.email, sizeof u.email);
+    memcpy(u.name, a.name, sizeof u.name);
+    snprintf(u.state, sizeof u.state, "%s", STATE_NORMAL);
+    u.revision = c->index;
+    u.create_time = c->time_ns / 1000000000u;
+    memcpy(u.tenant, tenant, sizeof u.tenant);
+    TRY(user_put(c, &u));
+    TRY(put(c, FSM_TBL_EMAILS, ekey, strlen(ekey), u.id, strlen(u.id)));
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", u.id);
+    yh_mp_pack_str(fsm__field(c, "SubAccountID"), u.id);
+    return 0;
+}
+
+static int sub_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    const char *want = arg;
+
+    (void)c;
+    return fsm__rec_i(r, "Admin") == 0 &&
+           strcmp(fsm__rec_s(r, "TenantID"), fsm__rec_s(r, "UserID")) != 0 &&
+           (want[0] == '\0' || strcmp(fsm__rec_s(r, "TenantID"), want) == 0);
+}
+
+static void sub_pack(struct fsm_ctx *c,
+                     msgpack_packer *pk,
+                     const struct fsm_rec *r,
+                     void *arg)
+{
+    char roles[32][FSM_ID_SIZE];
+    unsigned n = 0;
+
+    (void)arg;
+    if (fsm__rolebind_list(c->f, c->txn, fsm__rec_s(r, "UserID"), roles, 32,
+                           &n) != 0) {
+        n = 0;
+    }
+    msgpack_pack_map(pk, 9);
+    yh_mp_pack_kv_str(pk, "SubAccountID", fsm__rec_s(r, "UserID"));
+    yh_mp_pack_kv_str(pk, "UserEmail", fsm__rec_s(r, "UserEmail"));
+    yh_mp_pack_kv_str(pk, "Name", fsm__rec_s(r, "Name"));
+    yh_mp_pack_kv_str(pk, "Remark", fsm__rec_s(r, "Remark"));
+    yh_mp_pack_kv_str(pk, "TenantID", fsm__rec_s(r, "TenantID"));
+    yh_mp_pack_kv_str(pk, "State", fsm__rec_s(r, "State"));
+    yh_mp_pack_str(pk, "Roles");
+    msgpack_pack_array(pk, n);
+    for (unsigned i = 0; i < n; i++) {
+        yh_mp_pack_str(pk, roles[i]);
+    }
+    yh_mp_pack_kv_int(pk, "CreateTime", fsm__rec_i(r, "CreateTime"));
+    yh_mp_pack_kv_int(pk, "Revision", fsm__rec_i(r, "Revision"));
+}
+
+int fsm__sub_describe(struct fsm_ctx *c)
+{
+    char tenant[FSM_ID_SIZE];
+    struct fsm_desc d = {FSM_TBL_USERS, SUB_PREFIX "-", "SubAccountIDs", 0,
+                         sub_keep,      sub_pack,       tenant};
+
+    TRY(fsm__arg_str(c, "TenantID", 0, FSM_ID_SIZE - 1, tenant, NULL));
+    return fsm__describe(c, &d);
+}
+
+int fsm__sub_delete_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+
+    TRY(fsm__arg_str(c, "SubAccountID", 1, FSM_ID_SIZE - 1, id, NULL));
+    return only_main(c);
+}
+
+int fsm__sub_delete_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+    char ekey[EMAIL_MAX + 1];
+    char pubs[64][FSM_KEY_SIZE];
+    char uk[FSM_ID_SIZE + FSM_KEY_SIZE];
+    size_t idlen;
+    unsigned n_pubs = 0;
+    MDB_cursor *cur;
+    struct user u;
+    MDB_val k, v;
+    int rc;
+
+    TRY(fsm__sub_delete_check(c));
+    fsm__arg_str(c, "SubAccountID", 1, FSM_ID_SIZE - 1, id, NULL);
+    rc = user_get(c->f, c->txn, id, &u);
+    if (rc == 0 &&
+        (u.admin || strcmp(u.tenant, u.id) == 0 || !fsm__owns(c, u.tenant))) {
+        rc = YH_ENOTFOUND;
+    }
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "sub-account '%s' not found", id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    /* Its keys go with it (collected first: deleting under a cursor over
+     * the same table would be fragile). */
+    idlen = strlen(id);
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_USERKEYS], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'userkeys'");
+    }
+    k.mv_data = id;
+    k.mv_size = idlen + 1;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        size_t pl;
+        if (k.mv_size <= idlen + 1 || memcmp(k.mv_data, id, idlen + 1) != 0) {
+            break;
+        }
+        pl = k.mv_size - idlen - 1;
+        if (pl >= FSM_KEY_SIZE) {
+            continue;
+        }
+        if (n_pubs == 64) {
+            mdb_cursor_close(cur);
+            return fsm__reject(c, YH_ESTATE,
+                               "sub-account '%s' has too many API keys: "
+                               "delete some first",
+                               id);
+        }
+        memcpy(pubs[n_pubs], (char *)k.mv_data + idlen + 1, pl);
+        pubs[n_pubs++][pl] = '\0';
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'userkeys'");
+    }
+    for (unsigned i = 0; i < n_pubs; i++) {
+        rc = del(c, FSM_TBL_KEYS, pubs[i], strlen(pubs[i]));
+        if (rc != 0 && rc != YH_ENOTFOUND) {
+            return rc;
+        }
+        TRY(del(c, FSM_TBL_USERKEYS, uk, userkey_key(id, pubs[i], uk)));
+    }
+    TRY(fsm__rolebind_drop(c, id));
+    email_key(u.email, ekey);
+    rc = del(c, FSM_TBL_EMAILS, ekey, strlen(ekey));
+    if (rc != 0 && rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    TRY(del(c, FSM_TBL_USERS, id, strlen(id)));
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    return 0;
+}
+
+/* ---- keys for other owners (hosts) ---- */
+
+int fsm__key_stamp(struct fsm_ctx *c)
+{
+    return gen_key_pair(c);
+}
+
+int fsm__key_store(struct fsm_ctx *c, const char *owner)
+{
+    return key_create(c, owner);
 }

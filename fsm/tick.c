@@ -1,16 +1,31 @@
-/* Periodic leader work (fsm_leader_tick). The identity model has no
- * periodic state changes: expired RequestTokens are purged as a side effect
- * of applying (bounded per entry), so there is nothing to propose yet.
- * Billing ticks, expiries and lease timeouts are added here as their tables
- * arrive; each must be keyed so that applying it twice is harmless. */
-#include "fsm.h"
+/* Periodic leader work (fsm_leader_tick): reads the state and hands the
+ * cluster the internal commands that are due — billing charges per
+ * (resource, epoch, period), stops for arrears or expiry, moves to the
+ * recycle bin, purges. Each is keyed so that applying it twice, or after a
+ * leader change, is a harmless rejection (see tbl_bill.c); host lease
+ * expiries (_HostExpire, tbl_infra.c) likewise. Expired
+ * RequestTokens are purged as a side effect of applying, not here. */
+#include "fsm/fsm_int.h"
 
-int fsm_leader_tick(struct fsm *f, uint64_t now_ns, fsm_propose_cb *cb,
+int fsm_leader_tick(struct fsm *f,
+                    uint64_t now_ns,
+                    fsm_propose_cb *cb,
                     void *arg)
 {
-    (void)f;
-    (void)now_ns;
-    (void)cb;
-    (void)arg;
-    return 0;
+    MDB_txn *txn;
+    int rc;
+
+    if (f->errored) {
+        return 0; /* nothing trustworthy to read until restarted */
+    }
+    rc = fsm__rtxn_begin(f, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = fsm__host_tick(f, txn, now_ns, cb, arg);
+    if (rc == 0) {
+        rc = fsm__bill_tick(f, txn, now_ns, cb, arg);
+    }
+    fsm__rtxn_end(f, txn);
+    return rc;
 }

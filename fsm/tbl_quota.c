@@ -1,0 +1,701 @@
+/* Quotas, usage counters and prices.
+ *
+ * A quota is a limit per tenant and resource type ("VM", "CPU", "Memory"
+ * (MB), "GPU", "Disk" (count), "DiskGB:<SetType>", "Snapshot", "Image",
+ * "VPC", "EIP", "Bandwidth" (Mbps)). The tenant's own row wins over the
+ * cluster default (scope "*"); with neither the type is unlimited; a Limit
+ * of -1 means unlimited explicitly.
+ *
+ * Usage is counted in the state: every create adds to the tenant's usage
+ * counters in the same apply that creates the resource, after checking the
+ * limits against the same counters, so two concurrent creates are ordered
+ * by the log and the second sees the first. Purges subtract.
+ *
+ * Prices are integers in 1/1000 of the currency unit, per unit of a spec
+ * ("CPU" per core, "Memory" per GB, "GPU[:Model]" per card, "Disk[:Set]"
+ * per GB, "EIP" per address, "Bandwidth" per Mbps, "Snapshot" per
+ * snapshot, "Image" per image) and ChargeType: Dynamic per billing period
+ * (one hour), Month per month, Year per year. A spec "Base:Sub" without a
+ * price of its own costs what "Base" costs; a spec without any price is
+ * free. No floating point anywhere: products are overflow-checked. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+#define TRY(expr)         \
+    do {                  \
+        int rc_ = (expr); \
+        if (rc_ != 0) {   \
+            return rc_;   \
+        }                 \
+    } while (0)
+
+#define TYPE_MAX 48
+#define DEFAULT_SCOPE "*"
+
+static const char *const quota_types[] = {
+    "VM",       "CPU",   "Memory", "GPU", "Disk",      "DiskGB",
+    "Snapshot", "Image", "VPC",    "EIP", "Bandwidth",
+};
+#define N_QUOTA_TYPES (sizeof quota_types / sizeof quota_types[0])
+
+static const char *const price_specs[] = {
+    "CPU", "Memory", "GPU", "Disk", "EIP", "Bandwidth", "Snapshot", "Image",
+};
+#define N_PRICE_SPECS (sizeof price_specs / sizeof price_specs[0])
+
+/* "Base" or "Base:Sub" with Base in @bases and Sub (letters, digits, '-',
+ * '_', at most 32) only where @sub_ok names it. */
+static int spec_ok(const char *s,
+                   const char *const *bases,
+                   size_t n,
+                   const char *const *subs,
+                   size_t n_subs)
+{
+    const char *colon = strchr(s, ':');
+    size_t bl = colon != NULL ? (size_t)(colon - s) : strlen(s);
+    int base = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(bases[i]) == bl && strncmp(bases[i], s, bl) == 0) {
+            base = (int)i;
+        }
+    }
+    if (base < 0) {
+        return 0;
+    }
+    if (colon == NULL) {
+        return 1;
+    }
+    {
+        int sub_ok = 0;
+        size_t sl = strlen(colon + 1);
+        for (size_t i = 0; i < n_subs; i++) {
+            sub_ok |= strcmp(subs[i], bases[base]) == 0;
+        }
+        if (!sub_ok || sl == 0 || sl > 32) {
+            return 0;
+        }
+        for (const char *p = colon + 1; *p != '\0'; p++) {
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static int quota_type_ok(const char *t)
+{
+    static const char *const subs[] = {"DiskGB"};
+
+    /* DiskGB is per set type: "DiskGB:<SetType>" only */
+    return strcmp(t, "DiskGB") != 0 &&
+           spec_ok(t, quota_types, N_QUOTA_TYPES, subs, 1);
+}
+
+/* ---- usage ---- */
+
+static int usage_get(struct fsm_ctx *c,
+                     const char *tenant,
+                     const char *type,
+                     int64_t *used)
+{
+    char key[FSM_ID_SIZE + TYPE_MAX + 2];
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_USAGE, key,
+                       fsm__key2(key, tenant, type), &r);
+    *used = rc == 0 ? fsm__rec_i(&r, "Used") : 0;
+    fsm__rec_free(&r);
+    return rc == YH_ENOTFOUND ? 0 : rc;
+}
+
+/* Effective limit of @type for @tenant: *limit -1 when unlimited; *source
+ * "user", "default" or "none". */
+static int limit_get(struct fsm_ctx *c,
+                     const char *tenant,
+                     const char *type,
+                     int64_t *limit,
+                     const char **source)
+{
+    char key[FSM_ID_SIZE + TYPE_MAX + 2];
+    const char *scopes[2] = {tenant, DEFAULT_SCOPE};
+    const char *names[2] = {"user", "default"};
+    struct fsm_rec r;
+    int rc;
+
+    *limit = -1;
+    *source = "none";
+    fsm__rec_init(&r);
+    for (int i = 0; i < 2; i++) {
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_QUOTAS, key,
+                           fsm__key2(key, scopes[i], type), &r);
+        if (rc == 0) {
+            *limit = fsm__rec_i(&r, "Limit");
+            *source = names[i];
+            fsm__rec_free(&r);
+            return 0;
+        }
+        if (rc != YH_ENOTFOUND) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int fsm__quota_check(struct fsm_ctx *c,
+                     const char *tenant,
+                     unsigned n,
+                     const char *const *types,
+                     const int64_t *delta)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const char *source;
+        int64_t limit, used, want;
+        if (delta[i] <= 0) {
+            continue;
+        }
+        TRY(limit_get(c, tenant, types[i], &limit, &source));
+        if (limit < 0) {
+            continue;
+        }
+        TRY(usage_get(c, tenant, types[i], &used));
+        if (fsm__add(used, delta[i], &want) != 0 || want > limit) {
+            return fsm__reject(c, YH_EQUOTA,
+                               "quota exceeded: %s of tenant '%s' would be "
+                               "%" PRId64 ", limit %" PRId64,
+                               types[i], tenant, used + delta[i], limit);
+        }
+    }
+    return 0;
+}
+
+int fsm__usage_add(struct fsm_ctx *c,
+                   const char *tenant,
+                   unsigned n,
+                   const char *const *types,
+                   const int64_t *delta)
+{
+    char key[FSM_ID_SIZE + TYPE_MAX + 2];
+    struct fsm_rec r;
+    int64_t used;
+    int rc = 0;
+
+    fsm__rec_init(&r);
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        size_t kl;
+        if (delta[i] == 0) {
+            continue;
+        }
+        rc = usage_get(c, tenant, types[i], &used);
+        if (rc != 0) {
+            break;
+        }
+        used += delta[i];
+        kl = fsm__key2(key, tenant, types[i]);
+        if (used <= 0) {
+            rc = fsm__cdel(c, FSM_TBL_USAGE, key, kl);
+            rc = rc == YH_ENOTFOUND ? 0 : rc;
+            continue;
+        }
+        fsm__rec_free(&r);
+        fsm__rec_set_i(&r, "Used", used);
+        rc = fsm__rec_save(c, FSM_TBL_USAGE, key, kl, &r);
+    }
+    fsm__rec_free(&r);
+    return rc;
+}
+
+/* ---- ModifyQuota ---- */
+
+struct quota_args
+{
+    char scope[FSM_ID_SIZE]; /* UserID or "*" */
+    char type[TYPE_MAX + 1]; /* ResourceType */
+    int64_t limit;           /* Limit */
+};
+
+static int quota_args(struct fsm_ctx *c, struct quota_args *a)
+{
+    int given;
+
+    TRY(fsm__arg_str(c, "UserID", 0, FSM_ID_SIZE - 1, a->scope, &given));
+    if (!given) {
+        snprintf(a->scope, sizeof a->scope, "%s", DEFAULT_SCOPE);
+    }
+    TRY(fsm__arg_str(c, "ResourceType", 1, TYPE_MAX, a->type, NULL));
+    if (!quota_type_ok(a->type)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'ResourceType': '%s' (VM, CPU, "
+                           "Memory, GPU, Disk, DiskGB:<SetType>, Snapshot, "
+                           "Image, VPC, EIP, Bandwidth)",
+                           a->type);
+    }
+    return fsm__arg_int(c, "Limit", 1, -1, INT64_MAX / 4, &a->limit, NULL);
+}
+
+/* The tenant @id exists (a main account). */
+static int tenant_exists(struct fsm_ctx *c, const char *id)
+{
+    struct fsm_rec u;
+    int rc;
+
+    fsm__rec_init(&u);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_USERS, id, strlen(id), &u);
+    if (rc == 0 && (fsm__rec_i(&u, "Admin") != 0 ||
+                    strcmp(fsm__rec_s(&u, "TenantID"), id) != 0)) {
+        rc = YH_ENOTFOUND;
+    }
+    fsm__rec_free(&u);
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "tenant '%s' not found", id);
+    }
+    return rc;
+}
+
+int fsm__quota_modify_check(struct fsm_ctx *c)
+{
+    struct quota_args a;
+
+    return quota_args(c, &a);
+}
+
+int fsm__quota_modify_apply(struct fsm_ctx *c)
+{
+    char key[FSM_ID_SIZE + TYPE_MAX + 2];
+    struct quota_args a;
+    struct fsm_rec r;
+    int rc;
+
+    TRY(quota_args(c, &a));
+    if (strcmp(a.scope, DEFAULT_SCOPE) != 0) {
+        TRY(tenant_exists(c, a.scope));
+    }
+    fsm__rec_init(&r);
+    fsm__rec_set_s(&r, "UserID", a.scope);
+    fsm__rec_set_s(&r, "ResourceType", a.type);
+    fsm__rec_set_i(&r, "Limit", a.limit);
+    fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+    rc = fsm__rec_save(c, FSM_TBL_QUOTAS, key, fsm__key2(key, a.scope, a.type),
+                       &r);
+    fsm__rec_free(&r);
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", a.scope);
+    return rc;
+}
+
+/* ---- DescribeQuota ---- */
+
+/* Add @type to @types if new. */
+static void type_add(char (*types)[TYPE_MAX + 1], unsigned *n, const char *t)
+{
+    for (unsigned i = 0; i < *n; i++) {
+        if (strcmp(types[i], t) == 0) {
+            return;
+        }
+    }
+    if (*n < 64 && strlen(t) <= TYPE_MAX) {
+        snprintf(types[(*n)++], TYPE_MAX + 1, "%s", t);
+    }
+}
+
+/* The DiskGB:<Set> types with a row under @scope in @tbl. */
+static int set_types(struct fsm_ctx *c,
+                     enum fsm_tbl tbl,
+                     const char *scope,
+                     char (*types)[TYPE_MAX + 1],
+                     unsigned *n)
+{
+    char prefix[FSM_ID_SIZE + 16];
+    size_t pl = fsm__key2(prefix, scope, "DiskGB:");
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    rc = mdb_cursor_open(c->txn, c->f->dbis[tbl], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on '%s'",
+                            fsm__tbls[tbl].name);
+    }
+    k.mv_data = prefix;
+    k.mv_size = pl;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char t[TYPE_MAX + 1];
+        size_t sl = strlen(scope) + 1;
+        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0) {
+            break;
+        }
+        if (k.mv_size - sl <= TYPE_MAX) {
+            memcpy(t, (char *)k.mv_data + sl, k.mv_size - sl);
+            t[k.mv_size - sl] = '\0';
+            type_add(types, n, t);
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read '%s'", fsm__tbls[tbl].name);
+    }
+    return 0;
+}
+
+int fsm__quota_describe(struct fsm_ctx *c)
+{
+    char types[64][TYPE_MAX + 1];
+    char tenant[FSM_ID_SIZE];
+    uint64_t offset, limit;
+    unsigned n = 0, shown = 0;
+    msgpack_packer *pk;
+    struct yh_buf items = YH_BUF_INIT;
+    struct fsm_out o;
+    int given;
+    int rc = 0;
+
+    TRY(fsm__arg_str(c, "UserID", 0, FSM_ID_SIZE - 1, tenant, &given));
+    TRY(fsm__arg_page(c, &offset, &limit));
+    if (!c->actor->admin) {
+        if (given && strcmp(tenant, c->actor->tenant_id) != 0 &&
+            strcmp(tenant, c->actor->user_id) != 0) {
+            return fsm__reject(c, YH_EPERM,
+                               "permission denied: quota of another tenant");
+        }
+        snprintf(tenant, sizeof tenant, "%s", c->actor->tenant_id);
+    } else if (!given) {
+        snprintf(tenant, sizeof tenant, "%s", DEFAULT_SCOPE);
+    } else if (strcmp(tenant, DEFAULT_SCOPE) != 0) {
+        TRY(tenant_exists(c, tenant));
+    }
+    for (size_t i = 0; i < N_QUOTA_TYPES; i++) {
+        if (strcmp(quota_types[i], "DiskGB") != 0) {
+            type_add(types, &n, quota_types[i]);
+        }
+    }
+    TRY(set_types(c, FSM_TBL_QUOTAS, DEFAULT_SCOPE, types, &n));
+    TRY(set_types(c, FSM_TBL_QUOTAS, tenant, types, &n));
+    TRY(set_types(c, FSM_TBL_USAGE, tenant, types, &n));
+    fsm__out_init(&o, &items);
+    for (unsigned i = 0; i < n; i++) {
+        const char *source;
+        int64_t lim, used = 0;
+        if (i < offset || shown >= limit) {
+            continue;
+        }
+        rc = limit_get(c, tenant, types[i], &lim, &source);
+        if (rc == 0 && strcmp(tenant, DEFAULT_SCOPE) != 0) {
+            rc = usage_get(c, tenant, types[i], &used);
+        }
+        if (rc != 0) {
+            break;
+        }
+        msgpack_pack_map(&o.pk, 4);
+        yh_mp_pack_kv_str(&o.pk, "ResourceType", types[i]);
+        yh_mp_pack_kv_int(&o.pk, "Limit", lim);
+        yh_mp_pack_kv_int(&o.pk, "Used", used);
+        yh_mp_pack_kv_str(&o.pk, "Source", source);
+        shown++;
+    }
+    if (rc == 0 && o.oom) {
+        rc = YH_ENOMEM;
+    }
+    if (rc == 0) {
+        yh_mp_pack_str(fsm__field(c, "UserID"), tenant);
+        pk = fsm__field(c, "Infos");
+        msgpack_pack_array(pk, shown);
+        if (items.len > 0 &&
+            yh_buf_append(&c->fields_buf, items.data, items.len) != 0) {
+            c->fields.oom = 1;
+        }
+        msgpack_pack_uint64(fsm__field(c, "TotalCount"), n);
+    }
+    yh_buf_release(&items);
+    return rc;
+}
+
+/* ---- prices ---- */
+
+static int ct_ok(const char *ct)
+{
+    return strcmp(ct, "Dynamic") == 0 || strcmp(ct, "Month") == 0 ||
+           strcmp(ct, "Year") == 0;
+}
+
+static int price_spec_ok(const char *s)
+{
+    static const char *const subs[] = {"GPU", "Disk"};
+
+    return spec_ok(s, price_specs, N_PRICE_SPECS, subs, 2);
+}
+
+struct price_args
+{
+    char spec[TYPE_MAX + 1]; /* Spec */
+    char ct[16];             /* ChargeType */
+    int64_t price;           /* Price */
+};
+
+static int price_args(struct fsm_ctx *c, struct price_args *a)
+{
+    TRY(fsm__arg_str(c, "Spec", 1, TYPE_MAX, a->spec, NULL));
+    if (!price_spec_ok(a->spec)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'Spec': '%s' (CPU, Memory, "
+                           "GPU[:Model], Disk[:SetType], EIP, Bandwidth, "
+                           "Snapshot, Image)",
+                           a->spec);
+    }
+    TRY(fsm__arg_str(c, "ChargeType", 1, sizeof a->ct - 1, a->ct, NULL));
+    if (!ct_ok(a->ct)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'ChargeType': Dynamic, Month "
+                           "or Year");
+    }
+    return fsm__arg_int(c, "Price", 1, 0, INT64_MAX / 1024, &a->price, NULL);
+}
+
+int fsm__price_modify_check(struct fsm_ctx *c)
+{
+    struct price_args a;
+
+    return price_args(c, &a);
+}
+
+int fsm__price_modify_apply(struct fsm_ctx *c)
+{
+    char key[TYPE_MAX + 18];
+    struct price_args a;
+    struct fsm_rec r;
+    int rc;
+
+    TRY(price_args(c, &a));
+    fsm__rec_init(&r);
+    fsm__rec_set_s(&r, "Spec", a.spec);
+    fsm__rec_set_s(&r, "ChargeType", a.ct);
+    fsm__rec_set_i(&r, "Price", a.price);
+    fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+    rc =
+        fsm__rec_save(c, FSM_TBL_PRICES, key, fsm__key2(key, a.spec, a.ct), &r);
+    fsm__rec_free(&r);
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", a.spec);
+    return rc;
+}
+
+static int price_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    const char *spec = arg;
+
+    (void)c;
+    return spec[0] == '\0' || strcmp(fsm__rec_s(r, "Spec"), spec) == 0;
+}
+
+int fsm__price_describe(struct fsm_ctx *c)
+{
+    char spec[TYPE_MAX + 1];
+    struct fsm_desc d = {FSM_TBL_PRICES, "", NULL, 1, price_keep, NULL, spec};
+
+    TRY(fsm__arg_str(c, "Spec", 0, TYPE_MAX, spec, NULL));
+    return fsm__describe(c, &d);
+}
+
+int fsm__price_of(struct fsm_ctx *c,
+                  const char *spec,
+                  const char *ct,
+                  int64_t units,
+                  int64_t *out)
+{
+    char key[2 * TYPE_MAX + 20];
+    char base[TYPE_MAX + 1];
+    struct fsm_rec r;
+    int64_t price = 0;
+    const char *colon;
+    int rc;
+
+    *out = 0;
+    if (units == 0) {
+        return 0;
+    }
+    fsm__rec_init(&r);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_PRICES, key,
+                       fsm__key2(key, spec, ct), &r);
+    colon = strchr(spec, ':');
+    if (rc == YH_ENOTFOUND && colon != NULL &&
+        (size_t)(colon - spec) <= TYPE_MAX) {
+        memcpy(base, spec, (size_t)(colon - spec));
+        base[colon - spec] = '\0';
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_PRICES, key,
+                           fsm__key2(key, base, ct), &r);
+    }
+    if (rc == 0) {
+        price = fsm__rec_i(&r, "Price");
+    }
+    fsm__rec_free(&r);
+    if (rc != 0 && rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    if (fsm__mul(price, units, out) != 0) {
+        return fsm__reject(c, YH_EINVAL, "price of %s overflows", spec);
+    }
+    return 0;
+}
+
+int fsm__charge_args(struct fsm_ctx *c, char ct[16], int64_t *quantity)
+{
+    int given;
+
+    TRY(fsm__arg_str(c, "ChargeType", 0, 15, ct, &given));
+    if (!given) {
+        snprintf(ct, 16, "Dynamic");
+    }
+    if (!ct_ok(ct)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'ChargeType': Dynamic, Month "
+                           "or Year");
+    }
+    if (strcmp(ct, "Dynamic") == 0) {
+        *quantity = 1;
+        return 0;
+    }
+    TRY(fsm__arg_int(c, "Quantity", 0, 1, strcmp(ct, "Month") == 0 ? 11 : 5,
+                     quantity, &given));
+    if (!given) {
+        *quantity = 1;
+    }
+    return 0;
+}
+
+/* Sum with overflow check, as a rejection. */
+static int sum(struct fsm_ctx *c, int64_t *acc, int64_t v)
+{
+    if (fsm__add(*acc, v, acc) != 0) {
+        return fsm__reject(c, YH_EINVAL, "price overflows");
+    }
+    return 0;
+}
+
+static int set_arg(struct fsm_ctx *c, const char *key, char out[33])
+{
+    int given;
+
+    TRY(fsm__arg_str(c, key, 0, 32, out, &given));
+    if (!given) {
+        snprintf(out, 33, "Standard");
+    }
+    for (const char *p = out; *p != '\0'; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
+            return fsm__reject(c, YH_EINVAL, "invalid parameter '%s'", key);
+        }
+    }
+    return 0;
+}
+
+int fsm__disk_price(struct fsm_ctx *c,
+                    const char *set,
+                    int64_t gb,
+                    const char *ct,
+                    int64_t *out)
+{
+    char spec[48];
+
+    snprintf(spec, sizeof spec, "Disk:%s", set);
+    return fsm__price_of(c, spec, ct, gb, out);
+}
+
+/* Result of a price query: one period's price and the total. */
+static int price_result(struct fsm_ctx *c,
+                        const char *ct,
+                        int64_t quantity,
+                        int64_t unit)
+{
+    int64_t total;
+
+    if (fsm__mul(unit, quantity, &total) != 0) {
+        return fsm__reject(c, YH_EINVAL, "price overflows");
+    }
+    yh_mp_pack_str(fsm__field(c, "ChargeType"), ct);
+    msgpack_pack_int64(fsm__field(c, "Quantity"), quantity);
+    msgpack_pack_int64(fsm__field(c, "UnitPrice"), unit);
+    msgpack_pack_int64(fsm__field(c, "Price"), total);
+    return 0;
+}
+
+int fsm__vm_price(struct fsm_ctx *c,
+                  const struct fsm_vm_spec *s,
+                  const char *ct,
+                  int64_t *out)
+{
+    char spec[48];
+    int64_t v;
+
+    *out = 0;
+    TRY(fsm__price_of(c, "CPU", ct, s->cpu, &v));
+    TRY(sum(c, out, v));
+    /* Memory is priced per GB and given in MB */
+    TRY(fsm__price_of(c, "Memory", ct, s->mem, &v));
+    TRY(sum(c, out, v / 1024));
+    snprintf(spec, sizeof spec, "GPU:%s", s->gpu_type);
+    TRY(fsm__price_of(c, s->gpu_type[0] != '\0' ? spec : "GPU", ct, s->gpu,
+                      &v));
+    TRY(sum(c, out, v));
+    TRY(fsm__disk_price(c, s->boot_set, s->boot_gb, ct, &v));
+    TRY(sum(c, out, v));
+    TRY(fsm__disk_price(c, s->data_set, s->data_gb, ct, &v));
+    return sum(c, out, v);
+}
+
+int fsm__price_vm(struct fsm_ctx *c)
+{
+    struct fsm_vm_spec s;
+    char ct[16];
+    int64_t q, unit;
+    int given;
+
+    memset(&s, 0, sizeof s);
+    TRY(fsm__arg_int(c, "CPU", 1, 1, 1024, &s.cpu, NULL));
+    TRY(fsm__arg_int(c, "Memory", 1, 128, 16 << 20, &s.mem, NULL));
+    TRY(fsm__arg_int(c, "GPU", 0, 0, 64, &s.gpu, &given));
+    TRY(set_arg(c, "GPUType", s.gpu_type));
+    if (yh_mp_get(c->args, "GPUType") == NULL) {
+        s.gpu_type[0] = '\0';
+    }
+    TRY(set_arg(c, "BootDiskSetType", s.boot_set));
+    TRY(fsm__arg_int(c, "BootDiskSpace", 0, 0, 65536, &s.boot_gb, &given));
+    TRY(set_arg(c, "DataDiskSetType", s.data_set));
+    TRY(fsm__arg_int(c, "DataDiskSpace", 0, 0, 65536, &s.data_gb, &given));
+    TRY(fsm__charge_args(c, ct, &q));
+    TRY(fsm__vm_price(c, &s, ct, &unit));
+    return price_result(c, ct, q, unit);
+}
+
+int fsm__price_disk(struct fsm_ctx *c)
+{
+    char ct[16], set[33];
+    int64_t q, size, unit;
+
+    TRY(set_arg(c, "SetType", set));
+    TRY(fsm__arg_int(c, "Size", 1, 1, 65536, &size, NULL));
+    TRY(fsm__charge_args(c, ct, &q));
+    TRY(fsm__disk_price(c, set, size, ct, &unit));
+    return price_result(c, ct, q, unit);
+}
+
+int fsm__price_eip(struct fsm_ctx *c)
+{
+    char ct[16];
+    int64_t q, bw, unit = 0, v;
+
+    TRY(fsm__arg_int(c, "Bandwidth", 1, 1, 100000, &bw, NULL));
+    TRY(fsm__charge_args(c, ct, &q));
+    TRY(fsm__price_of(c, "EIP", ct, 1, &v));
+    TRY(sum(c, &unit, v));
+    TRY(fsm__price_of(c, "Bandwidth", ct, bw, &v));
+    TRY(sum(c, &unit, v));
+    return price_result(c, ct, q, unit);
+}

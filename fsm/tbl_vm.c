@@ -1,0 +1,933 @@
+/* VM instances ("uhost-"), their jobs ("job-") and executor reports.
+ *
+ * Placement is computed on the leader when the create is prepared (the
+ * scheduler below: a healthy host of the zone with the image's
+ * architecture, the GPUs asked for, room for the CPUs after the zone's
+ * overcommit ratio and for the memory, not holding another machine of the
+ * same anti-affinity group; the least loaded wins, ties by HostID) and
+ * carried in the stamp. Apply re-validates the stamped host against the
+ * state at its index and refuses a stale placement with 172, like an
+ * optimistic plan applier.
+ *
+ * Each machine has a desired state (Running/Stopped, set by actions), an
+ * observed state (ObservedState/ObservedGeneration, reported by the host's
+ * executor) and a shown State that is transitional (Creating, Starting,
+ * Stopping, Restarting, Resizing) until the executor reports the current
+ * Generation (the log index of the last change it must act on). A report
+ * of an older generation never overwrites a newer one. Every action that
+ * needs the executor opens a job that the matching report completes. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+#define TRY(expr)         \
+    do {                  \
+        int rc_ = (expr); \
+        if (rc_ != 0) {   \
+            return rc_;   \
+        }                 \
+    } while (0)
+
+#define VM_PREFIX "uhost"
+#define NAME_MAX_LEN 64
+#define PW_MIN 8
+#define PW_MAX 128
+#define MAX_AAG_HOSTS 256
+
+static int64_t now_s(const struct fsm_ctx *c)
+{
+    return (int64_t)(c->time_ns / 1000000000u);
+}
+
+/* ---- arguments ---- */
+
+struct vm_args
+{
+    char zone[FSM_ID_SIZE];      /* ZoneID */
+    char image[FSM_ID_SIZE];     /* ImageID */
+    char aag[FSM_ID_SIZE];       /* AntiAffinityGroupID ("" = none) */
+    char name[NAME_MAX_LEN + 1]; /* Name */
+    struct fsm_vm_spec spec;     /* CPU, Memory, GPU, disks */
+    int boot_given;              /* BootDiskSpace given */
+    char ct[16];                 /* ChargeType */
+    int64_t quantity;            /* Quantity */
+};
+
+static int set_arg(struct fsm_ctx *c, const char *key, char out[33], int def)
+{
+    int given;
+
+    TRY(fsm__arg_str(c, key, 0, 32, out, &given));
+    if (!given && def) {
+        snprintf(out, 33, "Standard");
+    }
+    for (const char *p = out; *p != '\0'; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
+            return fsm__reject(c, YH_EINVAL, "invalid parameter '%s'", key);
+        }
+    }
+    return 0;
+}
+
+static int vm_args(struct fsm_ctx *c, struct vm_args *a)
+{
+    int given;
+
+    memset(a, 0, sizeof *a);
+    TRY(fsm__arg_str(c, "ZoneID", 1, FSM_ID_SIZE - 1, a->zone, NULL));
+    TRY(fsm__arg_str(c, "ImageID", 1, FSM_ID_SIZE - 1, a->image, NULL));
+    TRY(fsm__arg_str(c, "AntiAffinityGroupID", 0, FSM_ID_SIZE - 1, a->aag,
+                     NULL));
+    TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, a->name, NULL));
+    TRY(fsm__arg_int(c, "CPU", 1, 1, 256, &a->spec.cpu, NULL));
+    TRY(fsm__arg_int(c, "Memory", 1, 512, 1 << 20, &a->spec.mem, NULL));
+    TRY(fsm__arg_int(c, "GPU", 0, 0, 16, &a->spec.gpu, &given));
+    if (!given) {
+        a->spec.gpu = 0;
+    }
+    TRY(set_arg(c, "GPUType", a->spec.gpu_type, 0));
+    TRY(set_arg(c, "BootDiskSetType", a->spec.boot_set, 1));
+    TRY(fsm__arg_int(c, "BootDiskSpace", 0, 1, 2048, &a->spec.boot_gb,
+                     &a->boot_given));
+    snprintf(a->spec.data_set, sizeof a->spec.data_set, "Standard");
+    return fsm__charge_args(c, a->ct, &a->quantity);
+}
+
+/* ---- the scheduler ---- */
+
+/* Hosts holding a machine of group @aag (recycled ones too: they keep
+ * their place). */
+static int aag_hosts(struct fsm_ctx *c,
+                     const char *aag,
+                     char (*hosts)[FSM_ID_SIZE],
+                     unsigned *n)
+{
+    static const char prefix[] = VM_PREFIX "-";
+    struct fsm_rec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    *n = 0;
+    if (aag[0] == '\0') {
+        return 0;
+    }
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'resources'");
+    }
+    fsm__rec_init(&r);
+    k.mv_data = (void *)prefix;
+    k.mv_size = sizeof prefix - 1;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && *n < MAX_AAG_HOSTS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < sizeof prefix - 1 ||
+            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
+            break;
+        }
+        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) == 0 &&
+            strcmp(fsm__rec_s(&r, "AntiAffinityGroupID"), aag) == 0) {
+            snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s",
+                     fsm__rec_s(&r, "HostID"));
+        }
+    }
+    fsm__rec_free(&r);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'resources'");
+    }
+    return 0;
+}
+
+/* Why host @h cannot take @s (NULL if it can). */
+static const char *host_unfit(const struct fsm_rec *h,
+                              const char *zone,
+                              int64_t overcommit,
+                              const char *arch,
+                              const struct fsm_vm_spec *s,
+                              char (*avoid)[FSM_ID_SIZE],
+                              unsigned n_avoid)
+{
+    int64_t cpu_cap = fsm__rec_i(h, "CPU") * overcommit / 100;
+
+    if (strcmp(fsm__rec_s(h, "ZoneID"), zone) != 0) {
+        return "in another zone";
+    }
+    if (strcmp(fsm__rec_s(h, "State"), "Online") != 0 ||
+        fsm__rec_i(h, "Disabled")) {
+        return "not healthy";
+    }
+    if (strcmp(fsm__rec_s(h, "Arch"), arch) != 0) {
+        return "of another architecture";
+    }
+    if (s->gpu > 0 &&
+        ((s->gpu_type[0] != '\0' &&
+          strcmp(fsm__rec_s(h, "GPUModel"), s->gpu_type) != 0) ||
+         fsm__rec_i(h, "UsedGPU") + s->gpu > fsm__rec_i(h, "GPU"))) {
+        return "without the GPUs";
+    }
+    if (fsm__rec_i(h, "UsedCPU") + s->cpu > cpu_cap) {
+        return "without CPU room";
+    }
+    if (fsm__rec_i(h, "UsedMemory") + s->mem > fsm__rec_i(h, "Memory")) {
+        return "without memory room";
+    }
+    for (unsigned i = 0; i < n_avoid; i++) {
+        if (strcmp(avoid[i], fsm__rec_s(h, "HostID")) == 0) {
+            return "holding a machine of the anti-affinity group";
+        }
+    }
+    return NULL;
+}
+
+/* Zone's overcommit, the image's architecture and size (150 if unknown),
+ * the anti-affinity group (150 if unknown or not the actor's). */
+static int placement_inputs(struct fsm_ctx *c,
+                            const struct vm_args *a,
+                            int64_t *overcommit,
+                            char arch[16],
+                            int64_t *image_gb)
+{
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = strncmp(a->zone, "zone-", 5) == 0
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, a->zone,
+                             strlen(a->zone), &r)
+             : YH_ENOTFOUND;
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "zone '%s' not found", a->zone);
+    }
+    TRY(rc);
+    *overcommit = fsm__rec_i(&r, "CPUOvercommit");
+    rc = strncmp(a->image, "image-", 6) == 0
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, a->image,
+                             strlen(a->image), &r)
+             : YH_ENOTFOUND;
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "image '%s' not found", a->image);
+    }
+    TRY(rc);
+    snprintf(arch, 16, "%s", fsm__rec_s(&r, "Arch"));
+    *image_gb = fsm__rec_i(&r, "Size");
+    fsm__rec_free(&r);
+    if (a->aag[0] != '\0') {
+        rc = strncmp(a->aag, "aag-", 4) == 0
+                 ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, a->aag,
+                                 strlen(a->aag), &r)
+                 : YH_ENOTFOUND;
+        if (rc == 0 && !fsm__owns(c, fsm__rec_s(&r, "TenantID"))) {
+            rc = YH_ENOTFOUND;
+        }
+        fsm__rec_free(&r);
+        if (rc == YH_ENOTFOUND) {
+            return fsm__reject(c, YH_ENOTFOUND,
+                               "anti-affinity group '%s' not found", a->aag);
+        }
+        TRY(rc);
+    }
+    return 0;
+}
+
+/* Leader side: pick the least loaded host that fits. */
+static int schedule(struct fsm_ctx *c,
+                    const struct vm_args *a,
+                    char host[FSM_ID_SIZE])
+{
+    char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
+    int64_t overcommit, image_gb, best_load = INT64_MAX;
+    char arch[16];
+    unsigned n_avoid;
+    struct fsm_rec h;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    TRY(placement_inputs(c, a, &overcommit, arch, &image_gb));
+    TRY(aag_hosts(c, a->aag, avoid, &n_avoid));
+    host[0] = '\0';
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_INFRA], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'infra'");
+    }
+    fsm__rec_init(&h);
+    k.mv_data = "host-";
+    k.mv_size = 5;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int64_t cap, load;
+        if (k.mv_size < 5 || memcmp(k.mv_data, "host-", 5) != 0) {
+            break;
+        }
+        if (fsm__rec_decode(v.mv_data, v.mv_size, &h) != 0 ||
+            host_unfit(&h, a->zone, overcommit, arch, &a->spec, avoid,
+                       n_avoid) != NULL) {
+            continue;
+        }
+        /* load after placing: CPU share first (per mille of the
+         * overcommitted capacity), memory share to break ties */
+        cap = fsm__rec_i(&h, "CPU") * overcommit / 100;
+        load = (fsm__rec_i(&h, "UsedCPU") + a->spec.cpu) * 1000 / cap * 1000 +
+               (fsm__rec_i(&h, "UsedMemory") + a->spec.mem) * 999 /
+                   fsm__rec_i(&h, "Memory");
+        if (load < best_load) {
+            best_load = load;
+            snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&h, "HostID"));
+        }
+    }
+    fsm__rec_free(&h);
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'infra'");
+    }
+    if (host[0] == '\0') {
+        return fsm__reject(
+            c, YH_ECAPACITY,
+            "insufficient capacity: no healthy %s host in "
+            "zone '%s' fits %" PRId64 " CPU, %" PRId64 " MB, %" PRId64 " GPU",
+            arch, a->zone, a->spec.cpu, a->spec.mem, a->spec.gpu);
+    }
+    return 0;
+}
+
+/* ---- jobs ---- */
+
+/* Open a job for @vm (record @r, saved by the caller) at this index and
+ * make this index the machine's Generation; a running job of the machine
+ * is superseded. */
+static int job_open(struct fsm_ctx *c,
+                    const char *vm,
+                    struct fsm_rec *r,
+                    const char *action)
+{
+    char old[FSM_ID_SIZE];
+    char id[FSM_ID_SIZE];
+    struct fsm_rec j;
+    int rc = 0;
+
+    snprintf(old, sizeof old, "%s", fsm__rec_s(r, "JobID"));
+    fsm__rec_init(&j);
+    if (old[0] != '\0') {
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_JOBS, old, strlen(old), &j);
+        if (rc == 0 && strcmp(fsm__rec_s(&j, "State"), "Running") == 0) {
+            fsm__rec_set_s(&j, "State", "Superseded");
+            fsm__rec_set_i(&j, "FinishTime", now_s(c));
+            rc = fsm__rec_save(c, FSM_TBL_JOBS, old, strlen(old), &j);
+        } else if (rc == YH_ENOTFOUND) {
+            rc = 0;
+        }
+    }
+    if (rc == 0) {
+        rc = fsm__new_id(c, "job", id);
+    }
+    if (rc == 0) {
+        fsm__rec_free(&j);
+        fsm__rec_set_s(&j, "JobID", id);
+        fsm__rec_set_s(&j, "TenantID", fsm__rec_s(r, "TenantID"));
+        fsm__rec_set_s(&j, "ResourceID", vm);
+        fsm__rec_set_s(&j, "Action", action);
+        fsm__rec_set_s(&j, "State", "Running");
+        fsm__rec_set_i(&j, "Generation", (int64_t)c->index);
+        fsm__rec_set_i(&j, "CreateTime", now_s(c));
+        fsm__rec_set_i(&j, "FinishTime", 0);
+        rc = fsm__rec_save(c, FSM_TBL_JOBS, id, strlen(id), &j);
+    }
+    fsm__rec_free(&j);
+    if (rc == 0) {
+        fsm__rec_set_s(r, "JobID", id);
+        fsm__rec_set_i(r, "Generation", (int64_t)c->index);
+        yh_mp_pack_str(fsm__field(c, "JobID"), id);
+    }
+    return rc;
+}
+
+int fsm__job_describe(struct fsm_ctx *c)
+{
+    struct fsm_desc d = {FSM_TBL_JOBS, "job-", "JobIDs", 0, NULL, NULL, NULL};
+
+    return fsm__describe(c, &d);
+}
+
+/* ---- CreateVMInstance ---- */
+
+int fsm__vm_create_check(struct fsm_ctx *c)
+{
+    struct vm_args a;
+    char tenant[FSM_ID_SIZE];
+    char pw[PW_MAX + 1];
+    int given;
+    int rc;
+
+    TRY(vm_args(c, &a));
+    TRY(fsm__owner_arg(c, tenant));
+    rc = fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given);
+    if (rc == 0 && given && strlen(pw) < PW_MIN) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'Password': at least %d "
+                         "characters",
+                         PW_MIN);
+    }
+    OPENSSL_cleanse(pw, sizeof pw);
+    return rc;
+}
+
+int fsm__vm_create_stamp(struct fsm_ctx *c)
+{
+    struct vm_args a;
+    char host[FSM_ID_SIZE];
+    char pw[PW_MAX + 1];
+    uint8_t salt[16], hash[32];
+    msgpack_packer *pk;
+    int given;
+    int rc;
+
+    TRY(vm_args(c, &a));
+    TRY(schedule(c, &a, host));
+    yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
+    /* The password never enters the log: a salted PBKDF2 hash does. */
+    TRY(fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given));
+    if (!given) {
+        return 0;
+    }
+    rc = RAND_bytes(salt, sizeof salt) == 1 &&
+                 PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, sizeof salt,
+                                   FSM_PBKDF2_ITERATIONS, EVP_sha256(),
+                                   sizeof hash, hash) == 1
+             ? 0
+             : YH_EINTERNAL;
+    OPENSSL_cleanse(pw, sizeof pw);
+    TRY(rc);
+    pk = fsm__stamp_field(c, "PwHash");
+    msgpack_pack_bin(pk, sizeof hash);
+    msgpack_pack_bin_body(pk, hash, sizeof hash);
+    pk = fsm__stamp_field(c, "Salt");
+    msgpack_pack_bin(pk, sizeof salt);
+    msgpack_pack_bin_body(pk, salt, sizeof salt);
+    return 0;
+}
+
+/* Re-validate the stamped host at apply. */
+static int placement_check(struct fsm_ctx *c,
+                           const struct vm_args *a,
+                           const char *host)
+{
+    char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
+    int64_t overcommit, image_gb;
+    char arch[16];
+    unsigned n_avoid;
+    struct fsm_rec h;
+    const char *why;
+    int rc;
+
+    TRY(placement_inputs(c, a, &overcommit, arch, &image_gb));
+    TRY(aag_hosts(c, a->aag, avoid, &n_avoid));
+    fsm__rec_init(&h);
+    rc = fsm__is_host_id(host) ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA,
+                                               host, strlen(host), &h)
+                               : YH_ENOTFOUND;
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ECAPACITY,
+                           "stale placement: host '%s' is gone", host);
+    }
+    TRY(rc);
+    why = host_unfit(&h, a->zone, overcommit, arch, &a->spec, avoid, n_avoid);
+    fsm__rec_free(&h);
+    if (why != NULL) {
+        return fsm__reject(c, YH_ECAPACITY,
+                           "stale placement: host '%s' is now %s", host, why);
+    }
+    return 0;
+}
+
+int fsm__vm_create_apply(struct fsm_ctx *c)
+{
+    struct vm_args a;
+    char tenant[FSM_ID_SIZE], host[FSM_ID_SIZE], id[FSM_ID_SIZE];
+    char arch[16];
+    uint8_t pwhash[32], salt[16];
+    size_t pwlen = 0, saltlen = 0;
+    const char *types[8];
+    int64_t delta[8], price, overcommit, image_gb;
+    char buf[8][48];
+    struct fsm_rec r;
+    unsigned n;
+    int rc;
+
+    TRY(vm_args(c, &a));
+    TRY(fsm__owner_arg(c, tenant));
+    TRY(fsm__stamp_str(c, "HostID", FSM_ID_SIZE - 1, host));
+    if (yh_mp_get(c->stamp, "PwHash") != NULL) {
+        TRY(fsm__stamp_bin(c, "PwHash", 32, 32, pwhash, &pwlen));
+        TRY(fsm__stamp_bin(c, "Salt", 16, 16, salt, &saltlen));
+    }
+    TRY(placement_inputs(c, &a, &overcommit, arch, &image_gb));
+    if (!a.boot_given) {
+        a.spec.boot_gb = image_gb;
+    } else if (a.spec.boot_gb < image_gb) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'BootDiskSpace': the image "
+                           "needs %" PRId64 " GB",
+                           image_gb);
+    }
+    TRY(placement_check(c, &a, host));
+    fsm__rec_init(&r);
+    fsm__rec_set_s(&r, "ResourceType", "VM");
+    fsm__rec_set_i(&r, "CPU", a.spec.cpu);
+    fsm__rec_set_i(&r, "Memory", a.spec.mem);
+    fsm__rec_set_i(&r, "GPU", a.spec.gpu);
+    n = fsm__res_usage(&r, types, delta, buf);
+    rc = fsm__quota_check(c, tenant, n, types, delta);
+    if (rc == 0) {
+        rc = fsm__vm_price(c, &a.spec, a.ct, &price);
+    }
+    if (rc == 0) {
+        rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 1);
+    }
+    if (rc == 0) {
+        rc = fsm__new_id(c, VM_PREFIX, id);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    fsm__rec_free(&r);
+    fsm__rec_set_s(&r, "VMID", id);
+    fsm__rec_set_s(&r, "_IDField", "VMID");
+    fsm__rec_set_s(&r, "ResourceType", "VM");
+    fsm__rec_set_s(&r, "TenantID", tenant);
+    fsm__rec_set_s(&r, "Name", a.name);
+    fsm__rec_set_s(&r, "ZoneID", a.zone);
+    fsm__rec_set_s(&r, "HostID", host);
+    fsm__rec_set_s(&r, "ImageID", a.image);
+    fsm__rec_set_s(&r, "Arch", arch);
+    fsm__rec_set_i(&r, "CPU", a.spec.cpu);
+    fsm__rec_set_i(&r, "Memory", a.spec.mem);
+    fsm__rec_set_i(&r, "GPU", a.spec.gpu);
+    fsm__rec_set_s(&r, "GPUType", a.spec.gpu_type);
+    fsm__rec_set_s(&r, "BootDiskSetType", a.spec.boot_set);
+    fsm__rec_set_i(&r, "BootDiskSpace", a.spec.boot_gb);
+    fsm__rec_set_s(&r, "AntiAffinityGroupID", a.aag);
+    fsm__rec_set_s(&r, "State", "Creating");
+    fsm__rec_set_s(&r, "DesiredState", "Running");
+    fsm__rec_set_s(&r, "ObservedState", "");
+    fsm__rec_set_i(&r, "ObservedGeneration", 0);
+    fsm__rec_set_s(&r, "JobID", "");
+    fsm__rec_set_i(&r, "CreateTime", now_s(c));
+    if (pwlen > 0) {
+        char hex[65];
+        yh_hex(pwhash, pwlen, hex);
+        fsm__rec_set_s(&r, "_PwHash", hex);
+        yh_hex(salt, saltlen, hex);
+        fsm__rec_set_s(&r, "_PwSalt", hex);
+    }
+    rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
+    if (rc == 0) {
+        rc = fsm__usage_add(c, tenant, n, types, delta);
+    }
+    if (rc == 0) {
+        rc = fsm__host_use(c, host, a.spec.cpu, a.spec.mem, a.spec.gpu, 1);
+    }
+    if (rc == 0) {
+        rc = job_open(c, id, &r, "CreateVMInstance");
+    }
+    if (rc == 0) {
+        fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+        rc = fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), &r);
+    }
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+        yh_mp_pack_str(fsm__field(c, "VMID"), id);
+        yh_mp_pack_str(fsm__field(c, "HostID"), host);
+    }
+out:
+    fsm__rec_free(&r);
+    return rc;
+}
+
+/* ---- DescribeVMInstance ---- */
+
+static int live_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    (void)c;
+    (void)arg;
+    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
+}
+
+int fsm__vm_describe(struct fsm_ctx *c)
+{
+    struct fsm_desc d = {FSM_TBL_RES, VM_PREFIX "-", "VMIDs", 0,
+                         live_keep,   NULL,          NULL};
+
+    return fsm__describe(c, &d);
+}
+
+/* ---- Start / Stop / Restart / Delete ---- */
+
+int fsm__vm_op_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+
+    return fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL);
+}
+
+/* A live machine of the actor's tenant. */
+static int vm_get(struct fsm_ctx *c, char id[FSM_ID_SIZE], struct fsm_rec *r)
+{
+    int rc;
+
+    TRY(fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL));
+    rc = strncmp(id, VM_PREFIX "-", sizeof VM_PREFIX) == 0
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), r)
+             : YH_ENOTFOUND;
+    if (rc == 0 && !fsm__owns(c, fsm__rec_s(r, "TenantID"))) {
+        rc = YH_ENOTFOUND;
+    }
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "VM '%s' not found", id);
+    }
+    TRY(rc);
+    if (strcmp(fsm__rec_s(r, "State"), "Recycled") == 0) {
+        return fsm__reject(c, YH_ESTATE, "VM '%s' is in the recycle bin", id);
+    }
+    return 0;
+}
+
+static int vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
+{
+    fsm__rec_set_i(r, "Revision", (int64_t)c->index);
+    TRY(fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), r));
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(r, "State"));
+    return 0;
+}
+
+/* Set the desired state; @shown is the transitional state. */
+static int vm_set(struct fsm_ctx *c,
+                  const char *desired,
+                  const char *shown,
+                  int restart)
+{
+    char id[FSM_ID_SIZE];
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = vm_get(c, id, &r);
+    if (rc != 0) {
+        goto out;
+    }
+    if (strcmp(desired, "Running") == 0 && fsm__rec_i(&r, "Suspended")) {
+        rc = fsm__reject(c, YH_ESTATE, "VM '%s' is suspended (%s)", id,
+                         fsm__rec_s(&r, "SuspendReason"));
+        goto out;
+    }
+    if (restart && strcmp(fsm__rec_s(&r, "DesiredState"), "Running") != 0) {
+        rc = fsm__reject(c, YH_ESTATE, "VM '%s' is not running", id);
+        goto out;
+    }
+    if (!restart && strcmp(fsm__rec_s(&r, "DesiredState"), desired) == 0) {
+        /* already asked for: setting the desired state is idempotent */
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+        yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(&r, "State"));
+        goto out;
+    }
+    fsm__rec_set_s(&r, "DesiredState", desired);
+    fsm__rec_set_s(&r, "State", shown);
+    rc = job_open(c, id, &r, c->type);
+    if (rc == 0) {
+        rc = vm_save(c, id, &r);
+    }
+out:
+    fsm__rec_free(&r);
+    return rc;
+}
+
+int fsm__vm_start_apply(struct fsm_ctx *c)
+{
+    return vm_set(c, "Running", "Starting", 0);
+}
+
+int fsm__vm_stop_apply(struct fsm_ctx *c)
+{
+    return vm_set(c, "Stopped", "Stopping", 0);
+}
+
+int fsm__vm_restart_apply(struct fsm_ctx *c)
+{
+    return vm_set(c, "Running", "Restarting", 1);
+}
+
+int fsm__vm_delete_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = vm_get(c, id, &r);
+    if (rc == 0) {
+        /* to the recycle bin, stopped; the host keeps its place until the
+         * purge */
+        fsm__rec_set_s(&r, "DesiredState", "Stopped");
+        rc = job_open(c, id, &r, c->type);
+    }
+    if (rc == 0) {
+        rc = fsm__res_delete(c, id, &r);
+    }
+    fsm__rec_free(&r);
+    return rc;
+}
+
+int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
+{
+    if (strcmp(fsm__rec_s(r, "ResourceType"), "VM") != 0) {
+        return 0;
+    }
+    return fsm__host_use(c, fsm__rec_s(r, "HostID"), -fsm__rec_i(r, "CPU"),
+                         -fsm__rec_i(r, "Memory"), -fsm__rec_i(r, "GPU"), -1);
+}
+
+/* ---- ResizeVMConfig ---- */
+
+int fsm__vm_resize_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+    int64_t v;
+    int has_cpu, has_mem;
+
+    TRY(fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL));
+    TRY(fsm__arg_int(c, "CPU", 0, 1, 256, &v, &has_cpu));
+    TRY(fsm__arg_int(c, "Memory", 0, 512, 1 << 20, &v, &has_mem));
+    if (!has_cpu && !has_mem) {
+        return fsm__reject(c, YH_EMISSING,
+                           "missing parameter 'CPU' or 'Memory'");
+    }
+    return 0;
+}
+
+int fsm__vm_resize_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE], tenant[FSM_ID_SIZE], host[FSM_ID_SIZE];
+    const char *types[2] = {"CPU", "Memory"};
+    int64_t cpu, mem, delta[2], overcommit = 100, price;
+    struct fsm_vm_spec spec;
+    struct fsm_rec r, h, z;
+    int has_cpu, has_mem;
+    int rc;
+
+    TRY(fsm__vm_resize_check(c));
+    fsm__rec_init(&r);
+    fsm__rec_init(&h);
+    fsm__rec_init(&z);
+    rc = vm_get(c, id, &r);
+    if (rc != 0) {
+        goto out;
+    }
+    fsm__arg_int(c, "CPU", 0, 1, 256, &cpu, &has_cpu);
+    fsm__arg_int(c, "Memory", 0, 512, 1 << 20, &mem, &has_mem);
+    if (!has_cpu) {
+        cpu = fsm__rec_i(&r, "CPU");
+    }
+    if (!has_mem) {
+        mem = fsm__rec_i(&r, "Memory");
+    }
+    if (strcmp(fsm__rec_s(&r, "State"), "Stopped") != 0) {
+        rc = fsm__reject(c, YH_ESTATE, "VM '%s' must be stopped (it is %s)", id,
+                         fsm__rec_s(&r, "State"));
+        goto out;
+    }
+    snprintf(tenant, sizeof tenant, "%s", fsm__rec_s(&r, "TenantID"));
+    snprintf(host, sizeof host, "%s", fsm__rec_s(&r, "HostID"));
+    delta[0] = cpu - fsm__rec_i(&r, "CPU");
+    delta[1] = mem - fsm__rec_i(&r, "Memory");
+    /* room on its own host (a resize does not migrate) */
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, host, strlen(host), &h);
+    if (rc != 0) {
+        goto out;
+    }
+    {
+        char zone[FSM_ID_SIZE];
+        snprintf(zone, sizeof zone, "%s", fsm__rec_s(&h, "ZoneID"));
+        if (fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, zone, strlen(zone),
+                          &z) == 0) {
+            overcommit = fsm__rec_i(&z, "CPUOvercommit");
+        }
+    }
+    if (fsm__rec_i(&h, "UsedCPU") + delta[0] >
+            fsm__rec_i(&h, "CPU") * overcommit / 100 ||
+        fsm__rec_i(&h, "UsedMemory") + delta[1] > fsm__rec_i(&h, "Memory")) {
+        rc = fsm__reject(c, YH_ECAPACITY, "insufficient capacity on host '%s'",
+                         host);
+        goto out;
+    }
+    rc = fsm__quota_check(c, tenant, 2, types, delta);
+    if (rc != 0) {
+        goto out;
+    }
+    memset(&spec, 0, sizeof spec);
+    spec.cpu = cpu;
+    spec.mem = mem;
+    spec.gpu = fsm__rec_i(&r, "GPU");
+    snprintf(spec.gpu_type, sizeof spec.gpu_type, "%s",
+             fsm__rec_s(&r, "GPUType"));
+    snprintf(spec.boot_set, sizeof spec.boot_set, "%s",
+             fsm__rec_s(&r, "BootDiskSetType"));
+    spec.boot_gb = fsm__rec_i(&r, "BootDiskSpace");
+    snprintf(spec.data_set, sizeof spec.data_set, "Standard");
+    rc = fsm__vm_price(c, &spec, fsm__rec_s(&r, "ChargeType"), &price);
+    if (rc == 0) {
+        rc = fsm__bill_resize(c, tenant, &r, price, 1);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    fsm__rec_set_i(&r, "CPU", cpu);
+    fsm__rec_set_i(&r, "Memory", mem);
+    fsm__rec_set_s(&r, "State", "Resizing");
+    rc = fsm__bill_resize(c, tenant, &r, price, 0);
+    if (rc == 0) {
+        rc = fsm__usage_add(c, tenant, 2, types, delta);
+    }
+    if (rc == 0) {
+        rc = fsm__host_use(c, host, delta[0], delta[1], 0, 0);
+    }
+    if (rc == 0) {
+        rc = job_open(c, id, &r, c->type);
+    }
+    if (rc == 0) {
+        rc = vm_save(c, id, &r);
+    }
+out:
+    fsm__rec_free(&r);
+    fsm__rec_free(&h);
+    fsm__rec_free(&z);
+    return rc;
+}
+
+/* ---- ReportState (executor) ---- */
+
+static int observed_ok(const char *s)
+{
+    return strcmp(s, "Running") == 0 || strcmp(s, "Stopped") == 0 ||
+           strcmp(s, "Error") == 0;
+}
+
+int fsm__report_state_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE], state[16];
+    int64_t gen;
+
+    TRY(fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL));
+    TRY(fsm__arg_str(c, "State", 1, sizeof state - 1, state, NULL));
+    if (!observed_ok(state)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'State': Running, Stopped or "
+                           "Error");
+    }
+    return fsm__arg_int(c, "Generation", 1, 0, INT64_MAX, &gen, NULL);
+}
+
+/* Complete the machine's last job if it is the one of generation @gen. */
+static int job_finish(struct fsm_ctx *c,
+                      const struct fsm_rec *r,
+                      int64_t gen,
+                      int ok)
+{
+    char job[FSM_ID_SIZE];
+    struct fsm_rec j;
+    int rc;
+
+    snprintf(job, sizeof job, "%s", fsm__rec_s(r, "JobID"));
+    if (job[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&j);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_JOBS, job, strlen(job), &j);
+    if (rc == 0 && strcmp(fsm__rec_s(&j, "State"), "Running") == 0 &&
+        fsm__rec_i(&j, "Generation") == gen) {
+        fsm__rec_set_s(&j, "State", ok ? "Success" : "Failed");
+        fsm__rec_set_i(&j, "FinishTime", now_s(c));
+        rc = fsm__rec_save(c, FSM_TBL_JOBS, job, strlen(job), &j);
+    } else if (rc == YH_ENOTFOUND) {
+        rc = 0;
+    }
+    fsm__rec_free(&j);
+    return rc;
+}
+
+int fsm__report_state_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE], state[16];
+    int64_t gen;
+    struct fsm_rec r;
+    int rc;
+
+    TRY(fsm__report_state_check(c));
+    fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL);
+    fsm__arg_str(c, "State", 1, sizeof state - 1, state, NULL);
+    fsm__arg_int(c, "Generation", 1, 0, INT64_MAX, &gen, NULL);
+    fsm__rec_init(&r);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &r);
+    if (rc == 0 && strcmp(fsm__rec_s(&r, "ResourceType"), "VM") != 0) {
+        rc = YH_ENOTFOUND;
+    }
+    if (rc == YH_ENOTFOUND) {
+        rc = fsm__reject(c, YH_ENOTFOUND, "resource '%s' not found", id);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    if (strcmp(fsm__rec_s(&r, "HostID"), c->actor->user_id) != 0) {
+        rc = fsm__reject(c, YH_EPERM,
+                         "permission denied: '%s' is not placed on '%s'", id,
+                         c->actor->user_id);
+        goto out;
+    }
+    if (gen < fsm__rec_i(&r, "ObservedGeneration")) {
+        rc = fsm__reject(c, YH_ECONFLICT,
+                         "stale report: generation %" PRId64
+                         " is older than the observed %" PRId64,
+                         gen, fsm__rec_i(&r, "ObservedGeneration"));
+        goto out;
+    }
+    if (gen > fsm__rec_i(&r, "Generation")) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'Generation': %" PRId64
+                         " was never issued (current %" PRId64 ")",
+                         gen, fsm__rec_i(&r, "Generation"));
+        goto out;
+    }
+    fsm__rec_set_s(&r, "ObservedState", state);
+    fsm__rec_set_i(&r, "ObservedGeneration", gen);
+    if (gen == fsm__rec_i(&r, "Generation")) {
+        /* the executor caught up with the last change: the shown state
+         * settles (unless recycled) and that change's job completes */
+        int ok = strcmp(state, fsm__rec_s(&r, "DesiredState")) == 0;
+        if (strcmp(fsm__rec_s(&r, "State"), "Recycled") != 0) {
+            fsm__rec_set_s(&r, "State", state);
+        }
+        rc = job_finish(c, &r, gen, ok);
+    }
+    if (rc == 0) {
+        fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+        rc = fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), &r);
+    }
+    if (rc == 0) {
+        yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(&r, "State"));
+    }
+out:
+    fsm__rec_free(&r);
+    return rc;
+}
