@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fsm/base/log.h"
+#include "base/crypto.h"
 #include "fsm/fsm_int.h"
 
 YH_LOG_MODULE("fsm");
@@ -128,7 +129,7 @@ static int body_hash(const char *action,
     yh_mp_pack_canonical(&o.pk, &m);
     if (o.oom) {
         rc = YH_ENOMEM;
-    } else if (!EVP_Digest(b.data, b.len, out, NULL, EVP_sha256(), NULL)) {
+    } else if (yh_sha256(b.data, b.len, out) != 0) {
         rc = YH_EINTERNAL;
     }
     yh_buf_release(&b);

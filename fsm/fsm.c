@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "fsm/base/log.h"
+#include "base/crypto.h"
 #include "fsm/fsm_int.h"
 
 YH_LOG_MODULE("fsm");
@@ -118,7 +119,7 @@ static int digest_chain(struct fsm *f,
     unsigned n;
 
     fsm__be64_put(be, index);
-    if (!EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) ||
+    if (!EVP_DigestInit_ex(f->md, yh_sha256_md(), NULL) ||
         !EVP_DigestUpdate(f->md, f->digest, FSM_DIGEST_SIZE) ||
         !EVP_DigestUpdate(f->md, be, 8) || !EVP_DigestUpdate(f->md, cmd, len) ||
         !EVP_DigestUpdate(f->md, result->data, result->len) ||

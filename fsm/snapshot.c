@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fsm/base/log.h"
+#include "base/crypto.h"
 #include "fsm/fsm_int.h"
 
 YH_LOG_MODULE("fsm");
@@ -132,7 +133,7 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
         rc = 0;
         fsm__be64_put(out->data + count_at, count);
     }
-    if (!EVP_Digest(out->data, out->len, sum, NULL, EVP_sha256(), NULL)) {
+    if (yh_sha256(out->data, out->len, sum) != 0) {
         return YH_EINTERNAL;
     }
     if (yh_buf_append(out, sum, sizeof sum) != 0) {
@@ -329,7 +330,7 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
         YH_ERR("%s", f->errmsg);
         return YH_ECORRUPT;
     }
-    if (!EVP_Digest(p, len - SNAP_SUM_SIZE, sum, NULL, EVP_sha256(), NULL)) {
+    if (yh_sha256(p, len - SNAP_SUM_SIZE, sum) != 0) {
         return YH_EINTERNAL;
     }
     if (memcmp(sum, p + len - SNAP_SUM_SIZE, SNAP_SUM_SIZE) != 0) {

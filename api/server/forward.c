@@ -13,13 +13,12 @@
  * and reads with YH_EUNAVAIL. */
 #include "server_int.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/wire/prescan.h"
+#include "fsm/base/crypto.h"
 #include "fsm/base/log.h"
 #include "fsm/base/mp.h"
 
@@ -29,27 +28,26 @@ int api__forward_mac(const char *secret, const char *method, const char *src,
                      const struct fsm_actor *actor, const uint8_t *raw,
                      size_t len, char out[65])
 {
-    struct yh_buf b = YH_BUF_INIT;
-    uint8_t md[EVP_MAX_MD_SIZE];
-    unsigned md_len = 0;
-    int rc = 0;
+    uint8_t md[YH_SHA256_SIZE];
+    const char *admin = actor->admin ? "1\n" : "0\n";
+    struct yh_part parts[] = {
+        {method, strlen(method)},
+        {"\n", 1},
+        {src, strlen(src)},
+        {"\n", 1},
+        {actor->user_id, strlen(actor->user_id)},
+        {"\n", 1},
+        {actor->tenant_id, strlen(actor->tenant_id)},
+        {"\n", 1},
+        {admin, 2},
+        {raw, len},
+    };
+    int rc = yh_hmac_sha256(secret, strlen(secret), parts,
+                            sizeof parts / sizeof parts[0], md);
 
-    if (yh_buf_printf(&b, "%s\n%s\n%s\n%s\n%d\n", method, src,
-                      actor->user_id, actor->tenant_id,
-                      actor->admin ? 1 : 0) != 0 ||
-        yh_buf_append(&b, raw, len) != 0) {
-        rc = YH_ENOMEM;
-        goto out;
+    if (rc == 0) {
+        yh_hex(md, YH_SHA256_SIZE, out);
     }
-    if (HMAC(EVP_sha256(), secret, (int)strlen(secret), b.data, b.len, md,
-             &md_len) == NULL ||
-        md_len != 32) {
-        rc = YH_EINTERNAL;
-        goto out;
-    }
-    yh_hex(md, 32, out);
-out:
-    yh_buf_release(&b);
     return rc;
 }
 

@@ -1,6 +1,8 @@
 /* Request signatures: HMAC-SHA256 through OpenSSL's EVP_MAC (see auth.h). */
 #include "auth.h"
 
+#include "fsm/base/crypto.h"
+
 #include <inttypes.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -33,17 +35,6 @@ static int fail(int rc, char *errmsg, size_t errmsg_size, const char *fmt, ...)
     return rc;
 }
 
-/* Fetching the HMAC implementation takes a lock and a lookup in OpenSSL's
- * provider store; every request needs it, so it is fetched once and kept
- * for the life of the process. */
-static EVP_MAC *hmac_impl;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
-}
-
 /* Raw HMAC-SHA256 of the signed string into @out. */
 static int auth_mac(const char *private_key,
                     const char *method,
@@ -53,40 +44,15 @@ static int auth_mac(const char *private_key,
                     size_t request_raw_len,
                     uint8_t out[SIG_SIZE])
 {
-    char digest[] = "SHA256";
-    OSSL_PARAM params[2];
-    EVP_MAC_CTX *ctx;
     char ts[24];
-    int ts_len;
-    size_t out_len = 0;
-    int ok;
+    int ts_len = snprintf(ts, sizeof(ts), "%" PRId64, timestamp);
+    struct yh_part parts[] = {
+        {method, method_len}, {"\n", 1}, {ts, (size_t)ts_len},
+        {"\n", 1},           {request_raw, request_raw_len},
+    };
 
-    pthread_once(&hmac_once, hmac_fetch);
-    if (hmac_impl == NULL) {
-        return YH_EINTERNAL;
-    }
-    ts_len = snprintf(ts, sizeof(ts), "%" PRId64, timestamp);
-    ctx = EVP_MAC_CTX_new(hmac_impl);
-    if (ctx == NULL) {
-        return YH_ENOMEM;
-    }
-    params[0] =
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    /* A non-NULL key pointer even for an empty key: NULL would mean "keep
-     * the previous key" to OpenSSL. */
-    ok = EVP_MAC_init(ctx, (const unsigned char *)private_key,
-                      strlen(private_key), params) == 1 &&
-         EVP_MAC_update(ctx, (const unsigned char *)method, method_len) == 1 &&
-         EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
-         EVP_MAC_update(ctx, (const unsigned char *)ts, (size_t)ts_len) == 1 &&
-         EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) == 1 &&
-         (request_raw_len == 0 ||
-          EVP_MAC_update(ctx, request_raw, request_raw_len) == 1) &&
-         EVP_MAC_final(ctx, out, &out_len, SIG_SIZE) == 1 &&
-         out_len == SIG_SIZE;
-    EVP_MAC_CTX_free(ctx);
-    return ok ? 0 : YH_EINTERNAL;
+    return yh_hmac_sha256(private_key, strlen(private_key), parts,
+                          sizeof(parts) / sizeof(parts[0]), out);
 }
 
 int api_auth_sign(const char *private_key,

@@ -37,7 +37,9 @@ int yh_buf_reserve(struct yh_buf *b, size_t extra)
     if (need <= b->cap) {
         return 0;
     }
-    cap = b->cap ? b->cap : 64;
+    /* Results and envelopes are a few hundred bytes: start there rather
+     * than realloc'ing up from a handful. */
+    cap = b->cap ? b->cap : 512;
     while (cap < need) {
         cap *= 2;
     }
