@@ -23,7 +23,8 @@
 
 YH_LOG_MODULE("yunhand");
 
-struct opts {
+struct opts
+{
     struct cluster_config cluster;
     struct api_server_config api;
     char pid_file[1024];
@@ -44,7 +45,8 @@ static void usage(FILE *out)
             "               [--config FILE]\n");
 }
 
-static int parse_uint(const char *v, unsigned long long max,
+static int parse_uint(const char *v,
+                      unsigned long long max,
                       unsigned long long *out)
 {
     char *end;
@@ -71,8 +73,8 @@ static int read_first_line(const char *path, char *out, size_t size)
     }
     fclose(f);
     n = strlen(out);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' ||
-                     out[n - 1] == ' ')) {
+    while (n > 0 &&
+           (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ')) {
         out[--n] = '\0';
     }
     return 0;
@@ -211,8 +213,8 @@ static char *trim(char *s)
         s++;
     }
     e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-                     e[-1] == '\r')) {
+    while (e > s &&
+           (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) {
         *--e = '\0';
     }
     return s;
@@ -324,14 +326,16 @@ int main(int argc, char **argv)
     }
     if (o.cluster.id == 0 || o.cluster.data_dir[0] == '\0' ||
         o.cluster.raft_addr[0] == '\0' || o.api.listen_addr[0] == '\0') {
-        fprintf(stderr, "yunhand: --id, --data-dir, --raft-addr and "
-                        "--api-addr are required\n");
+        fprintf(stderr,
+                "yunhand: --id, --data-dir, --raft-addr and "
+                "--api-addr are required\n");
         usage(stderr);
         return 2;
     }
     if (!o.cluster.join && o.cluster.n_peers == 0) {
-        fprintf(stderr, "yunhand: give every initial member with --peer "
-                        "(or --join)\n");
+        fprintf(stderr,
+                "yunhand: give every initial member with --peer "
+                "(or --join)\n");
         return 2;
     }
     snprintf(tag, sizeof tag, "n%" PRIu64, o.cluster.id);

@@ -27,22 +27,23 @@
 
 struct cluster;
 
-struct cluster_config {
-    uint64_t id;                         /* this node's raft id */
-    char data_dir[CLUSTER_PATH_SIZE];    /* raft in <dir>/raft, LMDB in
-                                            <dir>/state */
-    char raft_addr[64];                  /* host:port */
-    char api_addr[64];                   /* host:port */
+struct cluster_config
+{
+    uint64_t id;                              /* this node's raft id */
+    char data_dir[CLUSTER_PATH_SIZE];         /* raft in <dir>/raft, LMDB in
+                                                 <dir>/state */
+    char raft_addr[64];                       /* host:port */
+    char api_addr[64];                        /* host:port */
     struct fsm_node peers[CLUSTER_MAX_NODES]; /* initial members */
     unsigned n_peers;
-    int join;                            /* start empty, wait for AddNode */
-    char admin_public[FSM_KEY_SIZE];     /* "" = no admin bootstrap */
+    int join;                        /* start empty, wait for AddNode */
+    char admin_public[FSM_KEY_SIZE]; /* "" = no admin bootstrap */
     char admin_private[FSM_KEY_SIZE];
-    unsigned snapshot_threshold;         /* entries between snapshots */
-    unsigned snapshot_trailing;          /* entries kept after one */
+    unsigned snapshot_threshold; /* entries between snapshots */
+    unsigned snapshot_trailing;  /* entries kept after one */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
-    size_t map_size;                     /* LMDB map size (0 = default) */
+    size_t map_size; /* LMDB map size (0 = default) */
 };
 
 /* Defaults for everything but id/addresses/peers. */
@@ -51,8 +52,10 @@ void cluster_config_defaults(struct cluster_config *cfg);
 /* Open the fsm, start raft (bootstrapping the initial configuration on a
  * fresh data dir unless cfg->join). @errmsg: YH_ERRMSG_SIZE.
  * Errors: YH_EIO, YH_ECORRUPT, YH_ENOMEM, YH_EINVAL. */
-int cluster_open(struct cluster **out, uv_loop_t *loop,
-                 const struct cluster_config *cfg, char *errmsg);
+int cluster_open(struct cluster **out,
+                 uv_loop_t *loop,
+                 const struct cluster_config *cfg,
+                 char *errmsg);
 
 /* Stop raft, flush and close the fsm; @cb fires on the loop when done and
  * the cluster memory is freed. Pending requests complete with
@@ -69,14 +72,20 @@ uint64_t cluster_next_tag(struct cluster *c);
 /* Write completion. @status 0: @result (valid during the call) is the
  * entry's result map. YH_EUNKNOWN: fate unknown. YH_EUNAVAIL: definitely
  * not proposed (not leader). */
-typedef void cluster_write_cb(void *arg, int status, const uint8_t *result,
+typedef void cluster_write_cb(void *arg,
+                              int status,
+                              const uint8_t *result,
                               size_t len);
 
 /* Queue @envelope (copied) carrying @tag for the next batch. Fails with
  * YH_EUNAVAIL when this node is not the leader, YH_EBUSY when too many
  * proposals are pending. */
-int cluster_submit(struct cluster *c, const uint8_t *envelope, size_t len,
-                   uint64_t tag, cluster_write_cb *cb, void *arg);
+int cluster_submit(struct cluster *c,
+                   const uint8_t *envelope,
+                   size_t len,
+                   uint64_t tag,
+                   cluster_write_cb *cb,
+                   void *arg);
 
 /* Read barrier completion: @status 0 means every entry committed before the
  * read arrived is applied locally; serve from the fsm now. */
@@ -96,16 +105,24 @@ unsigned cluster_describe_pack(struct cluster *c, msgpack_packer *pk);
 /* Membership and leadership (leader only; @cb gets 0 or a YH_E* code and a
  * message). */
 typedef void cluster_admin_cb(void *arg, int status, const char *message);
-int cluster_transfer(struct cluster *c, uint64_t id, cluster_admin_cb *cb,
+int cluster_transfer(struct cluster *c,
+                     uint64_t id,
+                     cluster_admin_cb *cb,
                      void *arg);
-int cluster_add_node(struct cluster *c, const struct fsm_node *node,
-                     cluster_admin_cb *cb, void *arg);
-int cluster_remove_node(struct cluster *c, uint64_t id, cluster_admin_cb *cb,
+int cluster_add_node(struct cluster *c,
+                     const struct fsm_node *node,
+                     cluster_admin_cb *cb,
+                     void *arg);
+int cluster_remove_node(struct cluster *c,
+                        uint64_t id,
+                        cluster_admin_cb *cb,
                         void *arg);
 
 /* Called for every applied entry with its operation-log event (a msgpack
  * map), for Watch streams. */
-typedef void cluster_event_cb(void *arg, uint64_t index, const uint8_t *event,
+typedef void cluster_event_cb(void *arg,
+                              uint64_t index,
+                              const uint8_t *event,
                               size_t len);
 void cluster_set_event_cb(struct cluster *c, cluster_event_cb *cb, void *arg);
 

@@ -10,73 +10,79 @@
 /* A proposed write waiting for its entry to be applied. Referenced by the
  * pending list (until completed) and by its batch (until raft's apply
  * callback fires), hence the refcount. */
-struct cluster_pending {
-    uint64_t tag;                   /* envelope tag */
-    cluster_write_cb *cb;           /* completion */
-    void *arg;                      /* for @cb */
-    int done;                       /* completion delivered */
-    int refs;                       /* list + batch references */
-    uint64_t deadline_ms;           /* uv_now deadline for an answer */
-    struct raft_buffer buf;         /* payload until proposed */
-    struct cluster_pending *prev;   /* pending list, proposal order */
+struct cluster_pending
+{
+    uint64_t tag;                 /* envelope tag */
+    cluster_write_cb *cb;         /* completion */
+    void *arg;                    /* for @cb */
+    int done;                     /* completion delivered */
+    int refs;                     /* list + batch references */
+    uint64_t deadline_ms;         /* uv_now deadline for an answer */
+    struct raft_buffer buf;       /* payload until proposed */
+    struct cluster_pending *prev; /* pending list, proposal order */
     struct cluster_pending *next;
 };
 
 /* One raft_apply() request. */
-struct cluster_batch {
-    struct raft_apply req;            /* must stay valid until its cb */
-    struct cluster *c;                /* owner */
-    unsigned n;                       /* number of entries */
-    struct cluster_pending *items[];  /* one per entry */
+struct cluster_batch
+{
+    struct raft_apply req;           /* must stay valid until its cb */
+    struct cluster *c;               /* owner */
+    unsigned n;                      /* number of entries */
+    struct cluster_pending *items[]; /* one per entry */
 };
 
 /* A queued linearizable read. */
-struct cluster_read {
+struct cluster_read
+{
     cluster_read_cb *cb;       /* completion */
     void *arg;                 /* for @cb */
     struct cluster_read *next; /* FIFO */
 };
 
 /* Async admin operation (transfer, add, remove). */
-struct cluster_admin {
+struct cluster_admin
+{
     struct cluster *c;
     cluster_admin_cb *cb;
     void *arg;
-    struct fsm_node node;       /* node being added/removed */
-    int step;                   /* progress of a multi-step change */
-    union {
+    struct fsm_node node; /* node being added/removed */
+    int step;             /* progress of a multi-step change */
+    union
+    {
         struct raft_transfer transfer;
         struct raft_change change;
     } req;
 };
 
-struct cluster {
-    uv_loop_t *loop;                /* borrowed */
-    struct cluster_config cfg;      /* copy */
-    struct fsm *fsm;                /* owned */
-    struct raft_io io;              /* raft_uv */
+struct cluster
+{
+    uv_loop_t *loop;                    /* borrowed */
+    struct cluster_config cfg;          /* copy */
+    struct fsm *fsm;                    /* owned */
+    struct raft_io io;                  /* raft_uv */
     struct raft_uv_transport transport; /* raft_uv_tcp */
-    struct raft_fsm raft_fsm;       /* glue, data = this */
-    struct raft raft;               /* the raft instance */
-    uv_check_t check;               /* end-of-iteration work */
-    uv_timer_t timer;               /* 1 s housekeeping */
-    int closing;                    /* cluster_close() called */
-    int n_closing;                  /* handles still closing */
+    struct raft_fsm raft_fsm;           /* glue, data = this */
+    struct raft raft;                   /* the raft instance */
+    uv_check_t check;                   /* end-of-iteration work */
+    uv_timer_t timer;                   /* 1 s housekeeping */
+    int closing;                        /* cluster_close() called */
+    int n_closing;                      /* handles still closing */
     cluster_close_cb *close_cb;
     void *close_arg;
 
-    uint64_t next_tag;              /* low 48 bits of the next tag */
+    uint64_t next_tag; /* low 48 bits of the next tag */
 
     /* Writes queued for the next batch. */
     struct cluster_pending **queue;
     unsigned n_queue;
     unsigned queue_cap;
-    unsigned n_pending;             /* proposed, not completed */
-    struct cluster_pending *head;   /* pending list, oldest first */
+    unsigned n_pending;           /* proposed, not completed */
+    struct cluster_pending *head; /* pending list, oldest first */
     struct cluster_pending *tail;
 
     /* Reads. */
-    struct cluster_read *reads_head;    /* queued, no barrier yet */
+    struct cluster_read *reads_head; /* queued, no barrier yet */
     struct cluster_read *reads_tail;
     struct cluster_read *reads_waiting; /* behind the in-flight barrier */
     struct raft_barrier barrier;
@@ -87,17 +93,17 @@ struct cluster {
     struct yh_buf snap_buf;
 
     /* Leadership bookkeeping. */
-    raft_term bootstrap_term;       /* term in which admin bootstrap ran */
+    raft_term bootstrap_term; /* term in which admin bootstrap ran */
     int was_leader;
 
-    struct cluster_admin *admin;    /* membership change in progress */
+    struct cluster_admin *admin; /* membership change in progress */
 
     cluster_event_cb *event_cb;
     void *event_arg;
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
-    struct yh_buf result;           /* scratch for fsm_apply */
+    struct yh_buf result; /* scratch for fsm_apply */
     struct yh_buf event;
     char errmsg[YH_ERRMSG_SIZE];
 };
@@ -105,8 +111,10 @@ struct cluster {
 /* submit.c */
 void cluster__flush_writes(struct cluster *c);
 void cluster__flush_reads(struct cluster *c);
-void cluster__complete_tag(struct cluster *c, uint64_t tag,
-                           const uint8_t *result, size_t len);
+void cluster__complete_tag(struct cluster *c,
+                           uint64_t tag,
+                           const uint8_t *result,
+                           size_t len);
 void cluster__expire(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
 

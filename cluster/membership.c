@@ -100,8 +100,7 @@ unsigned cluster_describe_pack(struct cluster *c, msgpack_packer *pk)
     yh_mp_pack_kv_str(pk, "LeaderAPIAddress", api);
     yh_mp_pack_kv_int(pk, "Term", (int64_t)c->raft.current_term);
     yh_mp_pack_kv_int(pk, "CommitIndex", (int64_t)c->raft.commit_index);
-    yh_mp_pack_kv_int(pk, "AppliedIndex",
-                      (int64_t)fsm_applied_index(c->fsm));
+    yh_mp_pack_kv_int(pk, "AppliedIndex", (int64_t)fsm_applied_index(c->fsm));
     yh_mp_pack_kv_int(pk, "LastIndex", (int64_t)raft_last_index(&c->raft));
     yh_mp_pack_kv_str(pk, "Digest", digest);
     yh_mp_pack_str(pk, "Nodes");
@@ -126,7 +125,8 @@ unsigned cluster_describe_pack(struct cluster *c, msgpack_packer *pk)
 
 /* ---- admin operations -------------------------------------------------- */
 
-static struct cluster_admin *admin_new(struct cluster *c, cluster_admin_cb *cb,
+static struct cluster_admin *admin_new(struct cluster *c,
+                                       cluster_admin_cb *cb,
                                        void *arg)
 {
     struct cluster_admin *a = calloc(1, sizeof *a);
@@ -176,13 +176,16 @@ static void transfer_cb(struct raft_transfer *req)
                      (unsigned long long)lid);
             admin_answer(a, 0, msg);
         } else {
-            admin_answer(a, YH_EUNAVAIL, "leadership transfer did not complete");
+            admin_answer(a, YH_EUNAVAIL,
+                         "leadership transfer did not complete");
         }
     }
     free(a);
 }
 
-int cluster_transfer(struct cluster *c, uint64_t id, cluster_admin_cb *cb,
+int cluster_transfer(struct cluster *c,
+                     uint64_t id,
+                     cluster_admin_cb *cb,
                      void *arg)
 {
     struct cluster_admin *a;
@@ -206,8 +209,7 @@ int cluster_transfer(struct cluster *c, uint64_t id, cluster_admin_cb *cb,
         return rv == RAFT_BADID || rv == RAFT_NOTFOUND ? YH_ENOTFOUND
                                                        : cluster__raft_err(rv);
     }
-    YH_INFO("n%" PRIu64 " transferring leadership to %" PRIu64, c->cfg.id,
-            id);
+    YH_INFO("n%" PRIu64 " transferring leadership to %" PRIu64, c->cfg.id, id);
     return 0;
 }
 
@@ -265,7 +267,9 @@ static void change_cb(struct raft_change *req, int status)
     free(a);
 }
 
-static void node_cmd_cb(void *arg, int status, const uint8_t *result,
+static void node_cmd_cb(void *arg,
+                        int status,
+                        const uint8_t *result,
                         size_t len)
 {
     struct cluster_admin *a = arg;
@@ -285,8 +289,11 @@ static void node_cmd_cb(void *arg, int status, const uint8_t *result,
     change_step(a);
 }
 
-static int start_change(struct cluster *c, const struct fsm_node *node,
-                        int remove, cluster_admin_cb *cb, void *arg)
+static int start_change(struct cluster *c,
+                        const struct fsm_node *node,
+                        int remove,
+                        cluster_admin_cb *cb,
+                        void *arg)
 {
     struct cluster_admin *a;
     struct yh_buf env = YH_BUF_INIT;
@@ -322,8 +329,10 @@ static int start_change(struct cluster *c, const struct fsm_node *node,
     return rc;
 }
 
-int cluster_add_node(struct cluster *c, const struct fsm_node *node,
-                     cluster_admin_cb *cb, void *arg)
+int cluster_add_node(struct cluster *c,
+                     const struct fsm_node *node,
+                     cluster_admin_cb *cb,
+                     void *arg)
 {
     const struct raft_configuration *conf = &c->raft.configuration;
 
@@ -335,7 +344,9 @@ int cluster_add_node(struct cluster *c, const struct fsm_node *node,
     return start_change(c, node, 0, cb, arg);
 }
 
-int cluster_remove_node(struct cluster *c, uint64_t id, cluster_admin_cb *cb,
+int cluster_remove_node(struct cluster *c,
+                        uint64_t id,
+                        cluster_admin_cb *cb,
                         void *arg)
 {
     const struct raft_configuration *conf = &c->raft.configuration;

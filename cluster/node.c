@@ -81,7 +81,8 @@ static uint64_t wall_ns(void)
 
 /* ---- fsm glue ---------------------------------------------------------- */
 
-static int glue_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+static int glue_apply(struct raft_fsm *rf,
+                      const struct raft_buffer *buf,
                       void **result)
 {
     struct cluster *c = rf->data;
@@ -101,7 +102,8 @@ static int glue_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
             /* The rollback took entries libraft already counts as applied
              * and will never feed again: retrying would diverge. Stop; on
              * restart raft re-feeds from the last committed LMDB index. */
-            YH_ERR("n%" PRIu64 " apply %" PRIu64 " failed: %s, batch back "
+            YH_ERR("n%" PRIu64 " apply %" PRIu64
+                   " failed: %s, batch back "
                    "to %" PRIu64 "; stopping to replay from the log",
                    c->cfg.id, index, yh_strerror(rc),
                    fsm_applied_index(c->fsm));
@@ -126,7 +128,8 @@ static int glue_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 /* Synchronous part, on the loop: commit the open batch and pin a read
  * transaction on the state at last_applied. The bytes are produced by
  * glue_snapshot_async() on a threadpool thread. */
-static int glue_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
+static int glue_snapshot(struct raft_fsm *rf,
+                         struct raft_buffer *bufs[],
                          unsigned *n_bufs)
 {
     struct cluster *c = rf->data;
@@ -148,7 +151,8 @@ static int glue_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
     return 0;
 }
 
-static int glue_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+static int glue_snapshot_async(struct raft_fsm *rf,
+                               struct raft_buffer *bufs[],
                                unsigned *n_bufs)
 {
     struct cluster *c = rf->data;
@@ -174,7 +178,8 @@ static int glue_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
 }
 
 static int glue_snapshot_finalize(struct raft_fsm *rf,
-                                  struct raft_buffer *bufs[], unsigned *n_bufs)
+                                  struct raft_buffer *bufs[],
+                                  unsigned *n_bufs)
 {
     struct cluster *c = rf->data;
 
@@ -203,8 +208,7 @@ static int glue_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         rc = fsm_restore(c->fsm, buf->base, buf->len, &loaded);
     }
     if (rc != 0) {
-        YH_ERR("n%" PRIu64 " restore snapshot: %s", c->cfg.id,
-               yh_strerror(rc));
+        YH_ERR("n%" PRIu64 " restore snapshot: %s", c->cfg.id, yh_strerror(rc));
         return rc == YH_ECORRUPT ? RAFT_CORRUPT : RAFT_IOERR;
     }
     YH_INFO("n%" PRIu64 " snapshot %s, applied index %" PRIu64, c->cfg.id,
@@ -235,8 +239,7 @@ static void maybe_bootstrap_admin(struct cluster *c)
         rc = cluster_submit(c, env.data, env.len, 0, NULL, NULL);
     }
     if (rc != 0) {
-        YH_WARN("n%" PRIu64 " admin bootstrap: %s", c->cfg.id,
-                yh_strerror(rc));
+        YH_WARN("n%" PRIu64 " admin bootstrap: %s", c->cfg.id, yh_strerror(rc));
         c->bootstrap_term = 0;
     } else {
         YH_INFO("n%" PRIu64 " proposing admin bootstrap", c->cfg.id);
@@ -350,8 +353,10 @@ static int bootstrap_configuration(struct cluster *c)
     return rv;
 }
 
-int cluster_open(struct cluster **out, uv_loop_t *loop,
-                 const struct cluster_config *cfg, char *errmsg)
+int cluster_open(struct cluster **out,
+                 uv_loop_t *loop,
+                 const struct cluster_config *cfg,
+                 char *errmsg)
 {
     struct cluster *c;
     struct fsm_config fcfg = {0};
@@ -467,9 +472,8 @@ int cluster_open(struct cluster **out, uv_loop_t *loop,
     c->timer.data = c;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
 
-    YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64,
-            cfg->id, cfg->raft_addr, cfg->data_dir,
-            fsm_applied_index(c->fsm));
+    YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64, cfg->id,
+            cfg->raft_addr, cfg->data_dir, fsm_applied_index(c->fsm));
     *out = c;
     return 0;
 

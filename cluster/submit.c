@@ -23,8 +23,8 @@
 
 YH_LOG_MODULE("submit");
 
-#define MAX_PENDING 65536u   /* proposals in flight before YH_EBUSY */
-#define MAX_BATCH 1024u      /* entries per raft_apply */
+#define MAX_PENDING 65536u /* proposals in flight before YH_EBUSY */
+#define MAX_BATCH 1024u    /* entries per raft_apply */
 #define WRITE_TIMEOUT_MS 10000u
 
 static void pending_unref(struct cluster_pending *p)
@@ -54,8 +54,11 @@ static void list_remove(struct cluster *c, struct cluster_pending *p)
 }
 
 /* Deliver @status to @p once, drop it from the list. */
-static void complete(struct cluster *c, struct cluster_pending *p, int status,
-                     const uint8_t *result, size_t len)
+static void complete(struct cluster *c,
+                     struct cluster_pending *p,
+                     int status,
+                     const uint8_t *result,
+                     size_t len)
 {
     if (p->done) {
         return;
@@ -68,8 +71,12 @@ static void complete(struct cluster *c, struct cluster_pending *p, int status,
     pending_unref(p);
 }
 
-int cluster_submit(struct cluster *c, const uint8_t *envelope, size_t len,
-                   uint64_t tag, cluster_write_cb *cb, void *arg)
+int cluster_submit(struct cluster *c,
+                   const uint8_t *envelope,
+                   size_t len,
+                   uint64_t tag,
+                   cluster_write_cb *cb,
+                   void *arg)
 {
     struct cluster_pending *p;
     size_t padded;
@@ -132,7 +139,8 @@ static void batch_cb(struct raft_apply *req, int status, void *result)
     free(b);
 }
 
-static void propose(struct cluster *c, struct cluster_pending **items,
+static void propose(struct cluster *c,
+                    struct cluster_pending **items,
                     unsigned n)
 {
     struct cluster_batch *b;
@@ -168,8 +176,8 @@ static void propose(struct cluster *c, struct cluster_pending **items,
         for (unsigned i = 0; i < n; i++) {
             struct cluster_pending *p = items[i];
             if (p->cb != NULL) {
-                p->cb(p->arg, status == YH_EBUSY ? YH_EBUSY : YH_EUNAVAIL,
-                      NULL, 0);
+                p->cb(p->arg, status == YH_EBUSY ? YH_EBUSY : YH_EUNAVAIL, NULL,
+                      0);
             }
             pending_unref(p);
         }
@@ -210,8 +218,10 @@ void cluster__flush_writes(struct cluster *c)
     c->n_queue = 0;
 }
 
-void cluster__complete_tag(struct cluster *c, uint64_t tag,
-                           const uint8_t *result, size_t len)
+void cluster__complete_tag(struct cluster *c,
+                           uint64_t tag,
+                           const uint8_t *result,
+                           size_t len)
 {
     while (c->head != NULL && c->head->tag <= tag) {
         struct cluster_pending *p = c->head;

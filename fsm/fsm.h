@@ -36,20 +36,22 @@
 struct fsm;      /* opaque */
 struct fsm_snap; /* opaque: a snapshot in progress */
 
-#define FSM_ID_SIZE 48    /* max bytes of an ID incl. NUL */
-#define FSM_KEY_SIZE 96   /* max bytes of an API key string incl. NUL */
+#define FSM_ID_SIZE 48  /* max bytes of an ID incl. NUL */
+#define FSM_KEY_SIZE 96 /* max bytes of an API key string incl. NUL */
 #define FSM_DIGEST_SIZE 32
 
 /* Who is acting. Filled from an API key by fsm_key_get(). */
-struct fsm_actor {
+struct fsm_actor
+{
     char user_id[FSM_ID_SIZE];   /* "" = anonymous */
     char tenant_id[FSM_ID_SIZE]; /* owning tenant ("" for the admin) */
     int admin;                   /* cluster administrator */
 };
 
-struct fsm_config {
-    size_t map_size; /* LMDB map size in bytes (0 = default 8 GiB) */
-    int nosync;      /* MDB_NOSYNC: the raft log is the durable copy */
+struct fsm_config
+{
+    size_t map_size;       /* LMDB map size in bytes (0 = default 8 GiB) */
+    int nosync;            /* MDB_NOSYNC: the raft log is the durable copy */
     uint64_t token_ttl_ns; /* RequestToken retention in log time
                               (0 = default 24 h) */
 };
@@ -77,7 +79,9 @@ const char *const *fsm_action_names(void);
 /* Open or create the state in directory @dir (created if missing).
  * @errmsg (YH_ERRMSG_SIZE) gets the reason on failure.
  * Errors: YH_EIO, YH_ECORRUPT, YH_ENOMEM. */
-int fsm_open(struct fsm **out, const char *dir, const struct fsm_config *cfg,
+int fsm_open(struct fsm **out,
+             const char *dir,
+             const struct fsm_config *cfg,
              char *errmsg);
 
 /* Commit any open batch and close. NULL is a no-op. */
@@ -104,30 +108,40 @@ void fsm_digest_hex(const struct fsm *f, char out[2 * FSM_DIGEST_SIZE + 1]);
  * (bad parameter, wrong password) returns 0 with @envelope empty and
  * @result holding the error result map (see fsm_apply). Other non-zero: local
  * failure (YH_ENOMEM). */
-int fsm_cmd_prepare(struct fsm *f, const char *action,
+int fsm_cmd_prepare(struct fsm *f,
+                    const char *action,
                     const msgpack_object *request,
-                    const struct fsm_actor *actor, const char *src,
-                    uint64_t time_ns, uint64_t tag, struct yh_buf *envelope,
+                    const struct fsm_actor *actor,
+                    const char *src,
+                    uint64_t time_ns,
+                    uint64_t tag,
+                    struct yh_buf *envelope,
                     struct yh_buf *result);
 
 /* Leader side: the bootstrap command that creates the admin with the given
  * key pair and records the initial nodes. Applying it twice is harmless
  * (the second one results in YH_EEXIST).
  * @nodes: n_nodes entries of {id, raft address, api address}. */
-struct fsm_node {
-    uint64_t id;          /* raft server id */
-    char raft_addr[64];   /* host:port of raft */
-    char api_addr[64];    /* host:port of the API */
+struct fsm_node
+{
+    uint64_t id;        /* raft server id */
+    char raft_addr[64]; /* host:port of raft */
+    char api_addr[64];  /* host:port of the API */
 };
 int fsm_cmd_bootstrap(const char *admin_public_key,
                       const char *admin_private_key,
-                      const struct fsm_node *nodes, unsigned n_nodes,
-                      uint64_t time_ns, struct yh_buf *envelope);
+                      const struct fsm_node *nodes,
+                      unsigned n_nodes,
+                      uint64_t time_ns,
+                      struct yh_buf *envelope);
 
 /* Leader side: record (or remove, @remove != 0) a node in the nodes table;
  * used by AddNode/RemoveNode before changing the raft configuration. */
-int fsm_cmd_node(const struct fsm_node *node, int remove, uint64_t time_ns,
-                 uint64_t tag, struct yh_buf *envelope);
+int fsm_cmd_node(const struct fsm_node *node,
+                 int remove,
+                 uint64_t time_ns,
+                 uint64_t tag,
+                 struct yh_buf *envelope);
 
 /* Apply the entry at log @index.
  *
@@ -147,8 +161,13 @@ int fsm_cmd_node(const struct fsm_node *node, int remove, uint64_t time_ns,
  * is rolled back whole and the caller must not advance; the fsm is then in
  * an errored state (fsm_applied_index() is back to the last committed
  * index). */
-int fsm_apply(struct fsm *f, uint64_t index, const void *cmd, size_t len,
-              struct yh_buf *result, struct yh_buf *event, uint64_t *tag,
+int fsm_apply(struct fsm *f,
+              uint64_t index,
+              const void *cmd,
+              size_t len,
+              struct yh_buf *result,
+              struct yh_buf *event,
+              uint64_t *tag,
               int *skipped);
 
 /* Commit the open batch (no-op if none). Errors: YH_EIO. */
@@ -157,13 +176,16 @@ int fsm_flush(struct fsm *f);
 /* Serve a read action (FSM_ACT_READ kind) from committed state; flushes the
  * open batch first. @result gets the result map as for fsm_apply.
  * Non-zero only on local failure. */
-int fsm_query(struct fsm *f, const char *action,
-              const msgpack_object *request, const struct fsm_actor *actor,
+int fsm_query(struct fsm *f,
+              const char *action,
+              const msgpack_object *request,
+              const struct fsm_actor *actor,
               struct yh_buf *result);
 
 /* API key lookup for authentication.
  * Errors: YH_ENOTFOUND (no such key, or its user is deleted). */
-struct fsm_key {
+struct fsm_key
+{
     char private_key[FSM_KEY_SIZE]; /* HMAC secret */
     struct fsm_actor actor;         /* owner */
 };
@@ -171,16 +193,20 @@ int fsm_key_get(struct fsm *f, const char *public_key, struct fsm_key *out);
 
 /* Nodes table (filled by bootstrap and AddNode/RemoveNode commands).
  * Writes up to @max nodes, returns the count in *n. */
-int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max,
-              unsigned *n);
+int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n);
 
 /* Operation log from @from_index on, at most @max records, each a msgpack
  * map as in fsm_apply's @event, delivered to @cb in index order. @cb
  * returning non-zero stops the walk. */
-typedef int fsm_oplog_cb(void *arg, uint64_t index, const uint8_t *rec,
+typedef int fsm_oplog_cb(void *arg,
+                         uint64_t index,
+                         const uint8_t *rec,
                          size_t len);
-int fsm_oplog_walk(struct fsm *f, uint64_t from_index, unsigned max,
-                   fsm_oplog_cb *cb, void *arg);
+int fsm_oplog_walk(struct fsm *f,
+                   uint64_t from_index,
+                   unsigned max,
+                   fsm_oplog_cb *cb,
+                   void *arg);
 
 /* Snapshots.
  * begin (loop thread): flush, then open a read transaction on the current
@@ -202,7 +228,6 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded);
  * (deterministic: two replicas at the same index dump the same bytes). */
 int fsm_dump(struct fsm *f, FILE *out);
 
-
 /* Leader side, called about every 100 ms while this node leads: hands @cb
  * every envelope the leader should propose now (billing ticks, expiries,
  * host-lease timeouts, recycle-bin purges, timers), built from the state
@@ -211,6 +236,8 @@ int fsm_dump(struct fsm *f, FILE *out);
  * retry or a replay never charges twice. @cb returning non-zero stops the
  * walk. Returns 0 or a local failure. */
 typedef int fsm_propose_cb(void *arg, const uint8_t *envelope, size_t len);
-int fsm_leader_tick(struct fsm *f, uint64_t now_ns, fsm_propose_cb *cb,
+int fsm_leader_tick(struct fsm *f,
+                    uint64_t now_ns,
+                    fsm_propose_cb *cb,
                     void *arg);
 #endif

@@ -28,7 +28,8 @@ YH_LOG_MODULE("conn");
 #define MAX_OUT (16u << 20)
 #define MAX_OUT_WATCH (64u << 20)
 
-struct write_req {
+struct write_req
+{
     uv_write_t req;
     struct api_conn *conn;
     uint8_t *data;
@@ -143,8 +144,11 @@ void api__conn_send(struct api_conn *conn, const uint8_t *p, size_t n)
     mark_dirty(conn);
 }
 
-void api__conn_error(struct api_conn *conn, uint32_t msgid, int code,
-                     const char *msg, const char *method)
+void api__conn_error(struct api_conn *conn,
+                     uint32_t msgid,
+                     int code,
+                     const char *msg,
+                     const char *method)
 {
     char action[API_METHOD_SIZE + 16];
     size_t before = conn->out.len;
@@ -162,8 +166,10 @@ void api__conn_error(struct api_conn *conn, uint32_t msgid, int code,
     mark_dirty(conn);
 }
 
-void api__conn_result(struct api_conn *conn, uint32_t msgid,
-                      const uint8_t *res, size_t len)
+void api__conn_result(struct api_conn *conn,
+                      uint32_t msgid,
+                      const uint8_t *res,
+                      size_t len)
 {
     size_t before = conn->out.len;
 
@@ -282,8 +288,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     conn->refs++; /* dispatch may close the connection */
     while (!conn->closing && !conn->close_after_flush) {
-        rc = api_frame_reader_next(&conn->rd, &msg, &len, errmsg,
-                                   sizeof errmsg);
+        rc =
+            api_frame_reader_next(&conn->rd, &msg, &len, errmsg, sizeof errmsg);
         if (rc == YH_EAGAIN) {
             break;
         }
@@ -304,8 +310,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void update_backpressure(struct api_conn *conn)
 {
-    int over = conn->refs > MAX_INFLIGHT ||
-               conn->out.len + conn->writing > MAX_OUT;
+    int over =
+        conn->refs > MAX_INFLIGHT || conn->out.len + conn->writing > MAX_OUT;
 
     if (conn->closing) {
         return;

@@ -40,7 +40,8 @@ static uint64_t now_ns(void)
 
 /* ---- calls ------------------------------------------------------------- */
 
-static struct api_call *call_new(struct api_conn *conn, uint32_t msgid,
+static struct api_call *call_new(struct api_conn *conn,
+                                 uint32_t msgid,
                                  const char *method,
                                  const struct fsm_actor *actor)
 {
@@ -90,8 +91,11 @@ void api__call_error(struct api_call *call, int code, const char *msg)
 /* ---- result helpers ---------------------------------------------------- */
 
 /* Append one string pair to an encoded map (rewrites its header). */
-static int map_add_str(struct yh_buf *out, const uint8_t *map, size_t len,
-                       const char *key, const char *val)
+static int map_add_str(struct yh_buf *out,
+                       const uint8_t *map,
+                       size_t len,
+                       const char *key,
+                       const char *val)
 {
     msgpack_packer pk;
     uint32_t n;
@@ -122,7 +126,8 @@ static int map_add_str(struct yh_buf *out, const uint8_t *map, size_t len,
     return 0;
 }
 
-static void serve_query(struct api_call *call, const msgpack_object *request,
+static void serve_query(struct api_call *call,
+                        const msgpack_object *request,
                         int stale)
 {
     struct api_server *s = call->s;
@@ -130,8 +135,8 @@ static void serve_query(struct api_call *call, const msgpack_object *request,
     struct yh_buf out = YH_BUF_INIT;
     int rc;
 
-    rc = fsm_query(cluster_fsm(s->cluster), call->method, request,
-                   &call->actor, &res);
+    rc = fsm_query(cluster_fsm(s->cluster), call->method, request, &call->actor,
+                   &res);
     if (rc != 0) {
         api__call_error(call, rc, NULL);
     } else if (stale && map_add_str(&out, res.data, res.len, "Consistency",
@@ -145,13 +150,14 @@ static void serve_query(struct api_call *call, const msgpack_object *request,
 }
 
 /* Decode call->raw (a request map pre-scanned when it arrived). */
-static int decode_raw(struct api_call *call, msgpack_zone *zone,
+static int decode_raw(struct api_call *call,
+                      msgpack_zone *zone,
                       msgpack_object *obj)
 {
     size_t off = 0;
 
-    if (msgpack_unpack((const char *)call->raw.data, call->raw.len, &off,
-                       zone, obj) != MSGPACK_UNPACK_SUCCESS) {
+    if (msgpack_unpack((const char *)call->raw.data, call->raw.len, &off, zone,
+                       obj) != MSGPACK_UNPACK_SUCCESS) {
         return YH_EPROTO;
     }
     return 0;
@@ -210,7 +216,8 @@ static void admin_cb(void *arg, int status, const char *message)
 
 /* ---- the request path -------------------------------------------------- */
 
-struct req_ctx {
+struct req_ctx
+{
     struct api_conn *conn;
     uint32_t msgid;
     const char *method;
@@ -260,9 +267,8 @@ static void route_to_leader(struct req_ctx *r, int is_write)
     call->is_write = is_write;
     rc = api__forward(r->conn->s, call, r->src);
     if (rc != 0) {
-        api__call_error(call, rc, rc == YH_EUNAVAIL
-                                      ? "no leader known, retry"
-                                      : NULL);
+        api__call_error(call, rc,
+                        rc == YH_EUNAVAIL ? "no leader known, retry" : NULL);
     }
 }
 
@@ -358,12 +364,15 @@ static void describe_cluster(struct req_ctx *r)
 
 /* Watch: answer, then stream the operation log from FromIndex (backfill
  * from the fsm, then live events from api__watch_event). */
-struct watch_walk {
+struct watch_walk
+{
     struct api_conn *conn;
     uint64_t last;
 };
 
-static int watch_walk_cb(void *arg, uint64_t index, const uint8_t *rec,
+static int watch_walk_cb(void *arg,
+                         uint64_t index,
+                         const uint8_t *rec,
                          size_t len)
 {
     struct watch_walk *w = arg;
@@ -419,7 +428,9 @@ static void do_watch(struct req_ctx *r)
     r->conn->watch_next = w.last + 1;
 }
 
-void api__watch_event(void *arg, uint64_t index, const uint8_t *event,
+void api__watch_event(void *arg,
+                      uint64_t index,
+                      const uint8_t *event,
                       size_t len)
 {
     struct api_server *s = arg;
@@ -518,8 +529,7 @@ static void do_cluster(struct req_ctx *r)
     }
 }
 
-static void handle(struct req_ctx *r, unsigned flags,
-                   enum fsm_action_kind kind)
+static void handle(struct req_ctx *r, unsigned flags, enum fsm_action_kind kind)
 {
     const msgpack_object *v;
     int stale = 0;
@@ -545,8 +555,9 @@ static void handle(struct req_ctx *r, unsigned flags,
     if (v != NULL && v->type != MSGPACK_OBJECT_NIL &&
         (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
          v->via.str.size > 64)) {
-        reply_error(r, YH_EINVAL, "RequestToken must be a string of 1..64 "
-                                  "bytes");
+        reply_error(r, YH_EINVAL,
+                    "RequestToken must be a string of 1..64 "
+                    "bytes");
         return;
     }
     switch (kind) {
@@ -587,7 +598,8 @@ static void forward_unauthenticated(struct req_ctx *r,
 }
 
 /* Authenticate and handle a request from a client. */
-static void client_request(struct api_conn *conn, const struct api_msg *m,
+static void client_request(struct api_conn *conn,
+                           const struct api_msg *m,
                            const char *method)
 {
     struct api_server *s = conn->s;
@@ -648,8 +660,7 @@ static void client_request(struct api_conn *conn, const struct api_msg *m,
         r.actor = key.actor;
     } else if (!(flags & FSM_ACT_F_ANON)) {
         snprintf(msg, sizeof msg,
-                 "authentication required: %s needs a signed request",
-                 method);
+                 "authentication required: %s needs a signed request", method);
         reply_error(&r, YH_EAUTH, msg);
         return;
     }
@@ -686,8 +697,8 @@ static void forwarded_request(struct api_conn *conn, const struct api_msg *m)
     if (s->cfg.cluster_secret[0] == '\0' ||
         yh_mp_strcpy(req, "Method", method, sizeof method) != 0 ||
         yh_mp_strcpy(req, "Source", src, sizeof src) != 0 ||
-        yh_mp_strcpy(req, "UserID", r.actor.user_id,
-                     sizeof r.actor.user_id) != 0 ||
+        yh_mp_strcpy(req, "UserID", r.actor.user_id, sizeof r.actor.user_id) !=
+            0 ||
         yh_mp_strcpy(req, "TenantID", r.actor.tenant_id,
                      sizeof r.actor.tenant_id) != 0 ||
         yh_mp_strcpy(req, "Mac", mac, sizeof mac) != 0 || raw == NULL ||
@@ -768,8 +779,8 @@ void api__dispatch(struct api_conn *conn, const uint8_t *msg, size_t len)
     int rc;
 
     msgpack_zone_clear(&s->zone);
-    rc = api_frame_decode(msg, len, &s->zone, &m, &known, errmsg,
-                          sizeof errmsg);
+    rc =
+        api_frame_decode(msg, len, &s->zone, &m, &known, errmsg, sizeof errmsg);
     if (rc != 0) {
         api__conn_error(conn, known ? m.msgid : 0, YH_EPROTO, errmsg, NULL);
         conn->close_after_flush = 1;

@@ -24,9 +24,13 @@
 
 YH_LOG_MODULE("forward");
 
-int api__forward_mac(const char *secret, const char *method, const char *src,
-                     const struct fsm_actor *actor, const uint8_t *raw,
-                     size_t len, char out[65])
+int api__forward_mac(const char *secret,
+                     const char *method,
+                     const char *src,
+                     const struct fsm_actor *actor,
+                     const uint8_t *raw,
+                     size_t len,
+                     char out[65])
 {
     uint8_t md[YH_SHA256_SIZE];
     const char *admin = actor->admin ? "1\n" : "0\n";
@@ -84,8 +88,7 @@ static void fwd_fail(struct api_fwd *f, int was_up)
         if (was_up && call->is_write) {
             api__call_error(call, YH_EUNKNOWN, NULL);
         } else {
-            api__call_error(call, YH_EUNAVAIL,
-                            "leader unreachable, retry");
+            api__call_error(call, YH_EUNAVAIL, "leader unreachable, retry");
         }
     }
     uv_close((uv_handle_t *)&f->tcp, fwd_on_closed);
@@ -172,8 +175,7 @@ static void fwd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base != NULL ? 65536 : 0;
 }
 
-static void fwd_on_read(uv_stream_t *stream, ssize_t nread,
-                        const uv_buf_t *buf)
+static void fwd_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct api_fwd *f = stream->data;
     struct api_server *s = f->s;
@@ -204,8 +206,9 @@ static void fwd_on_read(uv_stream_t *stream, ssize_t nread,
             break;
         }
         msgpack_zone_clear(&s->zone);
-        if (rc != 0 || api_frame_decode(msg, len, &s->zone, &m, &known,
-                                        errmsg, sizeof errmsg) != 0 ||
+        if (rc != 0 ||
+            api_frame_decode(msg, len, &s->zone, &m, &known, errmsg,
+                             sizeof errmsg) != 0 ||
             m.type != API_MSG_RESPONSE) {
             YH_WARN("bad message from leader %s: %s", f->addr, errmsg);
             fwd_fail(f, 1);
@@ -333,8 +336,8 @@ int api__forward(struct api_server *s, struct api_call *call, const char *src)
         yh_mp_pack_str(&pk, "Auth");
         yh_buf_append(&req, call->auth.data, call->auth.len);
     }
-    rc = api_frame_pack_request(&f->out, call->fwd_msgid, "_Forward",
-                                req.data, req.len, NULL, 0, NULL);
+    rc = api_frame_pack_request(&f->out, call->fwd_msgid, "_Forward", req.data,
+                                req.len, NULL, 0, NULL);
     yh_buf_release(&req);
     if (rc != 0) {
         return rc;

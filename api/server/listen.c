@@ -26,9 +26,11 @@ static void on_tick(void *arg)
     api__flush_all(arg);
 }
 
-int api_server_open(struct api_server **out, uv_loop_t *loop,
+int api_server_open(struct api_server **out,
+                    uv_loop_t *loop,
                     struct cluster *cluster,
-                    const struct api_server_config *cfg, char *errmsg)
+                    const struct api_server_config *cfg,
+                    char *errmsg)
 {
     struct api_server *s;
     struct sockaddr_in sa;
@@ -37,7 +39,8 @@ int api_server_open(struct api_server **out, uv_loop_t *loop,
     size_t n;
     int rv;
 
-    if (colon == NULL || (n = (size_t)(colon - cfg->listen_addr)) >= sizeof host) {
+    if (colon == NULL ||
+        (n = (size_t)(colon - cfg->listen_addr)) >= sizeof host) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "bad API address '%s'",
                  cfg->listen_addr);
         return YH_EINVAL;
@@ -103,8 +106,7 @@ static void listener_closed(uv_handle_t *h)
     maybe_closed(h->data);
 }
 
-void api_server_close(struct api_server *s, api_server_close_cb *cb,
-                      void *arg)
+void api_server_close(struct api_server *s, api_server_close_cb *cb, void *arg)
 {
     s->closing = 1;
     s->close_cb = cb;

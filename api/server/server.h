@@ -19,23 +19,25 @@
 
 struct api_server;
 
-struct api_server_config {
-    char listen_addr[64];        /* host:port */
-    char cluster_secret[128];    /* "" = forwarding disabled */
-    size_t max_message;          /* bytes (0 = API_MAX_MESSAGE) */
-    int64_t auth_skew_s;         /* 0 = API_AUTH_SKEW_S */
+struct api_server_config
+{
+    char listen_addr[64];     /* host:port */
+    char cluster_secret[128]; /* "" = forwarding disabled */
+    size_t max_message;       /* bytes (0 = API_MAX_MESSAGE) */
+    int64_t auth_skew_s;      /* 0 = API_AUTH_SKEW_S */
 };
 
 /* Start listening. @cluster is borrowed and must outlive the server.
  * Errors: YH_EIO (bind/listen failed, reason in @errmsg), YH_ENOMEM. */
-int api_server_open(struct api_server **out, uv_loop_t *loop,
+int api_server_open(struct api_server **out,
+                    uv_loop_t *loop,
                     struct cluster *cluster,
-                    const struct api_server_config *cfg, char *errmsg);
+                    const struct api_server_config *cfg,
+                    char *errmsg);
 
 /* Stop listening, close every connection; @cb fires once all handles are
  * closed and the server is freed. */
 typedef void api_server_close_cb(void *arg);
-void api_server_close(struct api_server *s, api_server_close_cb *cb,
-                      void *arg);
+void api_server_close(struct api_server *s, api_server_close_cb *cb, void *arg);
 
 #endif

@@ -47,8 +47,9 @@ static int auth_mac(const char *private_key,
     char ts[24];
     int ts_len = snprintf(ts, sizeof(ts), "%" PRId64, timestamp);
     struct yh_part parts[] = {
-        {method, method_len}, {"\n", 1}, {ts, (size_t)ts_len},
-        {"\n", 1},           {request_raw, request_raw_len},
+        {method, method_len},           {"\n", 1},
+        {ts, (size_t)ts_len},           {"\n", 1},
+        {request_raw, request_raw_len},
     };
 
     return yh_hmac_sha256(private_key, strlen(private_key), parts,

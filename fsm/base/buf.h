@@ -9,17 +9,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct yh_buf {
+struct yh_buf
+{
     uint8_t *data; /* owned; NULL when empty and never grown */
     size_t len;    /* bytes in use */
     size_t cap;    /* bytes allocated */
 };
 
-#define YH_BUF_INIT {NULL, 0, 0}
+#define YH_BUF_INIT \
+    {               \
+        NULL, 0, 0  \
+    }
 
 void yh_buf_init(struct yh_buf *b);
-void yh_buf_release(struct yh_buf *b);     /* frees data, back to empty */
-void yh_buf_reset(struct yh_buf *b);       /* len = 0, keeps memory */
+void yh_buf_release(struct yh_buf *b); /* frees data, back to empty */
+void yh_buf_reset(struct yh_buf *b);   /* len = 0, keeps memory */
 int yh_buf_reserve(struct yh_buf *b, size_t extra); /* 0 or YH_ENOMEM */
 int yh_buf_append(struct yh_buf *b, const void *p, size_t n);
 int yh_buf_printf(struct yh_buf *b, const char *fmt, ...)

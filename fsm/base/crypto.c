@@ -76,8 +76,10 @@ static EVP_MAC_CTX *thread_ctx(void)
     return ctx;
 }
 
-int yh_hmac_sha256(const void *key, size_t key_len,
-                   const struct yh_part *parts, unsigned n_parts,
+int yh_hmac_sha256(const void *key,
+                   size_t key_len,
+                   const struct yh_part *parts,
+                   unsigned n_parts,
                    uint8_t out[YH_SHA256_SIZE])
 {
     static const unsigned char empty[1] = {0};

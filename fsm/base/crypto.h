@@ -21,12 +21,15 @@ int yh_sha256(const void *p, size_t n, uint8_t out[YH_SHA256_SIZE]);
 
 /* HMAC-SHA256 over the concatenation of @n_parts buffers. Uses this
  * thread's context. Errors: YH_EINTERNAL, YH_ENOMEM. */
-struct yh_part {
+struct yh_part
+{
     const void *p; /* bytes (may be NULL when n == 0) */
     size_t n;      /* length */
 };
-int yh_hmac_sha256(const void *key, size_t key_len,
-                   const struct yh_part *parts, unsigned n_parts,
+int yh_hmac_sha256(const void *key,
+                   size_t key_len,
+                   const struct yh_part *parts,
+                   unsigned n_parts,
                    uint8_t out[YH_SHA256_SIZE]);
 
 #endif

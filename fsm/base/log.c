@@ -19,10 +19,10 @@ void yh_log_write(int level, const char *module, const char *fmt, ...)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld %s%s%s %s: ",
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                 yh_log_tag ? "[" : "", yh_log_tag ? yh_log_tag : "",
-                 yh_log_tag ? "] " : "", module);
+    n = snprintf(line, sizeof line,
+                 "%02d:%02d:%02d.%03ld %s%s%s %s: ", tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, ts.tv_nsec / 1000000, yh_log_tag ? "[" : "",
+                 yh_log_tag ? yh_log_tag : "", yh_log_tag ? "] " : "", module);
     if (n < 0 || (size_t)n >= sizeof line) {
         n = 0;
     }

@@ -39,8 +39,11 @@ int yh_mp_eq(const msgpack_object *o, const char *s)
     return 0;
 }
 
-int yh_mp_str(const msgpack_object *map, const char *key, const char **p,
-              size_t *len, char *scratch)
+int yh_mp_str(const msgpack_object *map,
+              const char *key,
+              const char **p,
+              size_t *len,
+              char *scratch)
 {
     const msgpack_object *v = yh_mp_get(map, key);
     int n;
@@ -71,7 +74,9 @@ int yh_mp_str(const msgpack_object *map, const char *key, const char **p,
     return 0;
 }
 
-int yh_mp_strcpy(const msgpack_object *map, const char *key, char *out,
+int yh_mp_strcpy(const msgpack_object *map,
+                 const char *key,
+                 char *out,
                  size_t size)
 {
     char scratch[24];
@@ -151,7 +156,8 @@ void yh_mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
     msgpack_pack_int64(pk, v);
 }
 
-struct kv_enc {
+struct kv_enc
+{
     struct yh_buf key; /* canonical encoding of the key */
     const msgpack_object *val;
 };

@@ -20,12 +20,17 @@ int yh_mp_eq(const msgpack_object *o, const char *s);
 /* String parameter: 0 and *p, *len on success (not NUL-terminated),
  * YH_EMISSING if absent or nil, YH_EINVAL if of another type. Integers are
  * rendered into @scratch (at least 24 bytes) and returned from there. */
-int yh_mp_str(const msgpack_object *map, const char *key, const char **p,
-              size_t *len, char *scratch);
+int yh_mp_str(const msgpack_object *map,
+              const char *key,
+              const char **p,
+              size_t *len,
+              char *scratch);
 
 /* Copy a string parameter into @out (size @size, NUL-terminated).
  * YH_EINVAL if it is longer than size-1 or holds a NUL byte. */
-int yh_mp_strcpy(const msgpack_object *map, const char *key, char *out,
+int yh_mp_strcpy(const msgpack_object *map,
+                 const char *key,
+                 char *out,
                  size_t size);
 
 /* Integer parameter (int, uint or decimal string). YH_EMISSING / YH_EINVAL. */

@@ -263,8 +263,7 @@ static void run(unsigned n, unsigned n_cmds, unsigned seed)
         } else if (dice < 14 && a != b) {
             raft_fixture_reconnect(&f->fx, a, b);
             raft_fixture_reconnect(&f->fx, b, a);
-        } else if (dice < 18 &&
-                   raft_fixture_leader_index(&f->fx) < f->n) {
+        } else if (dice < 18 && raft_fixture_leader_index(&f->fx) < f->n) {
             raft_fixture_depose(&f->fx);
         }
         modify_env(f, k, &env);
