@@ -82,6 +82,25 @@ static const struct fsm_action actions[] = {
      fsm__disk_resize_apply, NULL},
     {"DeleteDisk", FSM_ACT_WRITE, 0, fsm__disk_delete_check, NULL,
      fsm__disk_delete_apply, NULL},
+    {"CreateStoragePool", FSM_ACT_WRITE, FSM_ACT_F_ADMIN,
+     fsm__pool_create_check, NULL, fsm__pool_create_apply, NULL},
+    {"DescribeStoragePool", FSM_ACT_READ, FSM_ACT_F_ADMIN, NULL, NULL, NULL,
+     fsm__pool_describe},
+    {"AttachDisk", FSM_ACT_WRITE, 0, fsm__disk_attach_check, NULL,
+     fsm__disk_attach_apply, NULL},
+    {"DetachDisk", FSM_ACT_WRITE, 0, fsm__disk_attach_check, NULL,
+     fsm__disk_detach_apply, NULL},
+    {"CloneDisk", FSM_ACT_WRITE, 0, fsm__disk_clone_check, NULL,
+     fsm__disk_clone_apply, NULL},
+    {"CreateSnapshot", FSM_ACT_WRITE, 0, fsm__snap_create_check, NULL,
+     fsm__snap_create_apply, NULL},
+    {"DescribeSnapshot", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__snap_describe},
+    {"RollbackSnapshot", FSM_ACT_WRITE, 0, fsm__snap_op_check, NULL,
+     fsm__snap_rollback_apply, NULL},
+    {"DeleteSnapshot", FSM_ACT_WRITE, 0, fsm__snap_op_check, NULL,
+     fsm__snap_delete_apply, NULL},
+    {"CreateCustomImage", FSM_ACT_WRITE, 0, fsm__image_custom_check, NULL,
+     fsm__image_custom_apply, NULL},
     /* infrastructure (admin) and agents */
     {"CreateZone", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, fsm__zone_create_check, NULL,
      fsm__zone_create_apply, NULL},
@@ -390,6 +409,37 @@ int fsm__arg_int(struct fsm_ctx *c,
         *present = 1;
     }
     return 0;
+}
+
+int fsm__arg_int_or(struct fsm_ctx *c,
+                    const char *key,
+                    int64_t min,
+                    int64_t max,
+                    int64_t def,
+                    int64_t *out)
+{
+    int given;
+    int rc = fsm__arg_int(c, key, 0, min, max, out, &given);
+
+    if (rc == 0 && !given) {
+        *out = def;
+    }
+    return rc;
+}
+
+int fsm__arg_str_or(struct fsm_ctx *c,
+                    const char *key,
+                    size_t max,
+                    const char *def,
+                    char *out)
+{
+    int given;
+    int rc = fsm__arg_str(c, key, 0, max, out, &given);
+
+    if (rc == 0 && !given) {
+        snprintf(out, max + 1, "%s", def);
+    }
+    return rc;
 }
 
 static int list_add(struct fsm_ctx *c,

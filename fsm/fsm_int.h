@@ -17,6 +17,8 @@
  *   tbl_disk.c  disks (the first billable resource), per-type usage
  *   tbl_infra.c zones, hosts (credentials, leases), images, anti-affinity
  *   tbl_vm.c    VM instances, scheduler, jobs, executor reports
+ *   tbl_storage.c storage pools, disk attachments, snapshots, clones,
+ *               custom images
  *   tick.c      fsm_leader_tick: periodic commands
  */
 #ifndef YH_FSM_INT_H
@@ -280,6 +282,18 @@ int fsm__arg_int(struct fsm_ctx *c,
                  int64_t max,
                  int64_t *out,
                  int *present);
+/* Optional parameters with a default: @def when absent. */
+int fsm__arg_int_or(struct fsm_ctx *c,
+                    const char *key,
+                    int64_t min,
+                    int64_t max,
+                    int64_t def,
+                    int64_t *out);
+int fsm__arg_str_or(struct fsm_ctx *c,
+                    const char *key,
+                    size_t max,
+                    const char *def,
+                    char *out);
 /* A list parameter given as an array under @key or as keys "@key.N".
  * At most @max entries of at most FSM_ID_SIZE-1 bytes each. */
 int fsm__arg_list(struct fsm_ctx *c,
@@ -626,6 +640,25 @@ int fsm__bill_tick(struct fsm *f,
                    void *arg);
 
 /* ---- tbl_disk.c ---- */
+/* A new disk: where, what, how it is paid. */
+struct fsm_disk_spec
+{
+    char name[65];          /* Name */
+    char zone[FSM_ID_SIZE]; /* ZoneID */
+    char set[33];           /* SetType */
+    int64_t size;           /* GB */
+    char ct[16];            /* ChargeType */
+    int64_t quantity;       /* Quantity */
+};
+/* Create disk @a for @tenant (@source: the disk or snapshot it is cloned
+ * from, "" for none): zone, quota, balance and pool room are checked
+ * before any write; answers DiskID, PoolID, OrderID. */
+int fsm__disk_insert(struct fsm_ctx *c,
+                     const char *tenant,
+                     const struct fsm_disk_spec *a,
+                     const char *source);
+/* A live (not recycled) disk of the actor's tenant; 150/162 rejections. */
+int fsm__disk_get(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
 int fsm__disk_create_check(struct fsm_ctx *c);
 int fsm__disk_create_apply(struct fsm_ctx *c);
 int fsm__disk_describe(struct fsm_ctx *c);
@@ -640,7 +673,52 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
                         int64_t *delta,
                         char (*buf)[48]);
 
+/* ---- tbl_storage.c: storage pools, attachments, snapshots, clones,
+ * custom images ---- */
+int fsm__pool_create_check(struct fsm_ctx *c);
+int fsm__pool_create_apply(struct fsm_ctx *c);
+int fsm__pool_describe(struct fsm_ctx *c);
+/* The pool of set type @set in @zone with the most free room that holds
+ * @gb more (172 rejection if none). */
+int fsm__pool_pick(struct fsm_ctx *c,
+                   const char *zone,
+                   const char *set,
+                   int64_t gb,
+                   char pool[FSM_ID_SIZE]);
+/* Whether pool @pool has @gb more free (172 rejection if not). */
+int fsm__pool_room(struct fsm_ctx *c, const char *pool, int64_t gb);
+/* Add @gb and @disks to the pool's usage (negative to release). */
+int fsm__pool_use(struct fsm_ctx *c,
+                  const char *pool,
+                  int64_t gb,
+                  int64_t disks);
+/* 162 rejection if disk @disk has snapshots. */
+int fsm__disk_snapshots_none(struct fsm_ctx *c, const char *disk);
+int fsm__disk_attach_check(struct fsm_ctx *c);
+int fsm__disk_attach_apply(struct fsm_ctx *c);
+int fsm__disk_detach_apply(struct fsm_ctx *c);
+/* ReportState of a disk: the host its VM runs on; the settled state of
+ * a report of the current generation (*ok: it is the desired one). */
+int fsm__disk_host(struct fsm_ctx *c,
+                   const struct fsm_rec *disk,
+                   char host[FSM_ID_SIZE]);
+void fsm__disk_settle(struct fsm_rec *disk, const char *observed, int *ok);
+/* Purge of a VM: its disks become detached. */
+int fsm__vm_disks_release(struct fsm_ctx *c, const char *vm);
+int fsm__snap_create_check(struct fsm_ctx *c);
+int fsm__snap_create_apply(struct fsm_ctx *c);
+int fsm__snap_describe(struct fsm_ctx *c);
+int fsm__snap_op_check(struct fsm_ctx *c);
+int fsm__snap_rollback_apply(struct fsm_ctx *c);
+int fsm__snap_delete_apply(struct fsm_ctx *c);
+int fsm__disk_clone_check(struct fsm_ctx *c);
+int fsm__disk_clone_apply(struct fsm_ctx *c);
+int fsm__image_custom_check(struct fsm_ctx *c);
+int fsm__image_custom_apply(struct fsm_ctx *c);
+
 /* ---- tbl_infra.c: zones, hosts, images, anti-affinity groups ---- */
+/* 150 rejection unless zone @id exists. */
+int fsm__zone_get(struct fsm_ctx *c, const char *id);
 /* Actions only an executor's host credentials may call. */
 #define FSM_ACT_F_AGENT (1u << 8)
 /* Whether @id names a host ("host-..."). */
@@ -691,6 +769,15 @@ int fsm__vm_resize_apply(struct fsm_ctx *c);
 int fsm__report_state_check(struct fsm_ctx *c);
 int fsm__report_state_apply(struct fsm_ctx *c);
 int fsm__job_describe(struct fsm_ctx *c);
+/* A live (not recycled) machine @id of the actor's tenant; 150/162
+ * rejections. */
+int fsm__vm_load(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
+/* Open a job for resource @id (record @r, saved by the caller) at this
+ * index, making it the record's Generation; supersedes a running one. */
+int fsm__job_open(struct fsm_ctx *c,
+                  const char *id,
+                  struct fsm_rec *r,
+                  const char *action);
 /* Price per period of a VM configuration (GetVMInstancePrice, creates). */
 struct fsm_vm_spec
 {

@@ -1,10 +1,11 @@
 /* Disks ("bsi-" IDs): the first billable resource, and the per-type usage
  * every resource contributes to quotas.
  *
- * A disk is created Available in a set type (the storage class that prices
- * and quotas are per), grown only, and deleted to the recycle bin. Its
- * record lives in the generic resources table with the billing fields that
- * fsm__bill_create fills. */
+ * A disk is created Available in a zone and a set type (the storage class
+ * that prices and quotas are per), placed at apply into a storage pool of
+ * that set type in that zone (tbl_storage.c), grown only (within its
+ * pool), and deleted to the recycle bin. Its record lives in the generic
+ * resources table with the billing fields that fsm__bill_create fills. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,9 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
         snprintf(buf[n], 48, "DiskGB:%s", fsm__rec_s(r, "SetType"));
         types[n] = buf[n];
         delta[n++] = fsm__rec_i(r, "Size");
+    } else if (strcmp(t, "Snapshot") == 0) {
+        types[n] = "Snapshot";
+        delta[n++] = 1;
     }
     return n;
 }
@@ -74,18 +78,10 @@ static int set_type_arg(struct fsm_ctx *c, char out[33])
 
 /* ---- CreateDisk ---- */
 
-struct disk_args
-{
-    char name[NAME_MAX_LEN + 1]; /* Name */
-    char set[33];                /* SetType */
-    int64_t size;                /* Size, GB */
-    char ct[16];                 /* ChargeType */
-    int64_t quantity;            /* Quantity */
-};
-
-static int disk_args(struct fsm_ctx *c, struct disk_args *a)
+static int disk_args(struct fsm_ctx *c, struct fsm_disk_spec *a)
 {
     TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, a->name, NULL));
+    TRY(fsm__arg_str(c, "ZoneID", 1, FSM_ID_SIZE - 1, a->zone, NULL));
     TRY(fsm__arg_int(c, "Size", 1, 1, DISK_MAX_GB, &a->size, NULL));
     TRY(set_type_arg(c, a->set));
     return fsm__charge_args(c, a->ct, &a->quantity);
@@ -93,17 +89,19 @@ static int disk_args(struct fsm_ctx *c, struct disk_args *a)
 
 int fsm__disk_create_check(struct fsm_ctx *c)
 {
-    struct disk_args a;
+    struct fsm_disk_spec a;
     char tenant[FSM_ID_SIZE];
 
     TRY(disk_args(c, &a));
     return fsm__owner_arg(c, tenant);
 }
 
-int fsm__disk_create_apply(struct fsm_ctx *c)
+int fsm__disk_insert(struct fsm_ctx *c,
+                     const char *tenant,
+                     const struct fsm_disk_spec *a,
+                     const char *source)
 {
-    struct disk_args a;
-    char tenant[FSM_ID_SIZE], id[FSM_ID_SIZE];
+    char id[FSM_ID_SIZE], pool[FSM_ID_SIZE];
     const char *types[8];
     int64_t delta[8], price;
     char buf[8][48];
@@ -111,20 +109,24 @@ int fsm__disk_create_apply(struct fsm_ctx *c)
     unsigned n;
     int rc;
 
-    TRY(disk_args(c, &a));
-    TRY(fsm__owner_arg(c, tenant));
     fsm__rec_init(&r);
     fsm__rec_set_s(&r, "ResourceType", "Disk");
-    fsm__rec_set_s(&r, "SetType", a.set);
-    fsm__rec_set_i(&r, "Size", a.size);
+    fsm__rec_set_s(&r, "SetType", a->set);
+    fsm__rec_set_i(&r, "Size", a->size);
     n = fsm__res_usage(&r, types, delta, buf);
     /* every rejection before the first write */
-    rc = fsm__quota_check(c, tenant, n, types, delta);
+    rc = fsm__zone_get(c, a->zone);
     if (rc == 0) {
-        rc = fsm__disk_price(c, a.set, a.size, a.ct, &price);
+        rc = fsm__quota_check(c, tenant, n, types, delta);
     }
     if (rc == 0) {
-        rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 1);
+        rc = fsm__disk_price(c, a->set, a->size, a->ct, &price);
+    }
+    if (rc == 0) {
+        rc = fsm__bill_create(c, tenant, &r, a->ct, a->quantity, price, 1);
+    }
+    if (rc == 0) {
+        rc = fsm__pool_pick(c, a->zone, a->set, a->size, pool);
     }
     if (rc == 0) {
         rc = fsm__new_id(c, DISK_PREFIX, id);
@@ -137,14 +139,29 @@ int fsm__disk_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "_IDField", "DiskID");
     fsm__rec_set_s(&r, "ResourceType", "Disk");
     fsm__rec_set_s(&r, "TenantID", tenant);
-    fsm__rec_set_s(&r, "Name", a.name);
-    fsm__rec_set_s(&r, "SetType", a.set);
-    fsm__rec_set_i(&r, "Size", a.size);
+    fsm__rec_set_s(&r, "Name", a->name);
+    fsm__rec_set_s(&r, "ZoneID", a->zone);
+    fsm__rec_set_s(&r, "PoolID", pool);
+    fsm__rec_set_s(&r, "SetType", a->set);
+    fsm__rec_set_i(&r, "Size", a->size);
     fsm__rec_set_s(&r, "State", "Available");
+    if (source[0] != '\0') {
+        fsm__rec_set_s(&r, "SourceID", source);
+    }
+    /* attachment: desired vs observed, like a machine's power state */
+    fsm__rec_set_s(&r, "VMID", "");
+    fsm__rec_set_s(&r, "DesiredAttach", "Detached");
+    fsm__rec_set_s(&r, "ObservedAttach", "");
+    fsm__rec_set_i(&r, "ObservedGeneration", 0);
+    fsm__rec_set_i(&r, "Generation", 0);
+    fsm__rec_set_s(&r, "JobID", "");
     fsm__rec_set_i(&r, "CreateTime", (int64_t)(c->time_ns / 1000000000u));
-    rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
+    rc = fsm__bill_create(c, tenant, &r, a->ct, a->quantity, price, 0);
     if (rc == 0) {
         rc = fsm__usage_add(c, tenant, n, types, delta);
+    }
+    if (rc == 0) {
+        rc = fsm__pool_use(c, pool, a->size, 1);
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
@@ -153,10 +170,21 @@ int fsm__disk_create_apply(struct fsm_ctx *c)
     if (rc == 0) {
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
         yh_mp_pack_str(fsm__field(c, "DiskID"), id);
+        yh_mp_pack_str(fsm__field(c, "PoolID"), pool);
     }
 out:
     fsm__rec_free(&r);
     return rc;
+}
+
+int fsm__disk_create_apply(struct fsm_ctx *c)
+{
+    struct fsm_disk_spec a;
+    char tenant[FSM_ID_SIZE];
+
+    TRY(disk_args(c, &a));
+    TRY(fsm__owner_arg(c, tenant));
+    return fsm__disk_insert(c, tenant, &a, "");
 }
 
 /* ---- DescribeDisk ---- */
@@ -176,8 +204,7 @@ int fsm__disk_describe(struct fsm_ctx *c)
     return fsm__describe(c, &d);
 }
 
-/* A live disk of the actor's tenant. */
-static int disk_get(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
+int fsm__disk_get(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
 {
     int rc = 0;
 
@@ -221,7 +248,7 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "DiskID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__arg_int(c, "Size", 1, 1, DISK_MAX_GB, &size, NULL);
     fsm__rec_init(&r);
-    rc = disk_get(c, id, &r);
+    rc = fsm__disk_get(c, id, &r);
     if (rc != 0) {
         goto out;
     }
@@ -243,6 +270,9 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
     delta[0] = size - old;
     rc = fsm__quota_check(c, tenant, 1, types, delta);
     if (rc == 0) {
+        rc = fsm__pool_room(c, fsm__rec_s(&r, "PoolID"), delta[0]);
+    }
+    if (rc == 0) {
         rc = fsm__disk_price(c, fsm__rec_s(&r, "SetType"), size,
                              fsm__rec_s(&r, "ChargeType"), &price);
     }
@@ -256,6 +286,9 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
     rc = fsm__bill_resize(c, tenant, &r, price, 0);
     if (rc == 0) {
         rc = fsm__usage_add(c, tenant, 1, types, delta);
+    }
+    if (rc == 0) {
+        rc = fsm__pool_use(c, fsm__rec_s(&r, "PoolID"), delta[0], 0);
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
@@ -288,7 +321,14 @@ int fsm__disk_delete_apply(struct fsm_ctx *c)
     TRY(fsm__disk_delete_check(c));
     fsm__arg_str(c, "DiskID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&r);
-    rc = disk_get(c, id, &r);
+    rc = fsm__disk_get(c, id, &r);
+    if (rc == 0 && fsm__rec_s(&r, "VMID")[0] != '\0') {
+        rc = fsm__reject(c, YH_ESTATE, "disk '%s' is attached to '%s'", id,
+                         fsm__rec_s(&r, "VMID"));
+    }
+    if (rc == 0) {
+        rc = fsm__disk_snapshots_none(c, id);
+    }
     if (rc == 0) {
         rc = fsm__res_delete(c, id, &r);
     }

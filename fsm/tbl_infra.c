@@ -82,6 +82,17 @@ static int arch_ok(const char *a)
     return strcmp(a, "x86_64") == 0 || strcmp(a, "aarch64") == 0;
 }
 
+/* Arch parameter: x86_64 (default) or aarch64. */
+static int arch_arg(struct fsm_ctx *c, char out[16])
+{
+    TRY(fsm__arg_str_or(c, "Arch", 15, "x86_64", out));
+    if (!arch_ok(out)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'Arch': x86_64 or aarch64");
+    }
+    return 0;
+}
+
 static int ident_ok(const char *s)
 {
     for (; *s != '\0'; s++) {
@@ -117,6 +128,23 @@ static int infra_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
     return fsm__rec_save(c, FSM_TBL_INFRA, id, strlen(id), r);
 }
 
+/* The end of every create: save new record @r (freed here) and answer
+ * its ID as field @id_field. */
+static int infra_created(struct fsm_ctx *c,
+                         const char *id_field,
+                         const char *id,
+                         struct fsm_rec *r)
+{
+    int rc = infra_save(c, id, r);
+
+    fsm__rec_free(r);
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+        yh_mp_pack_str(fsm__field(c, id_field), id);
+    }
+    return rc;
+}
+
 /* ---- zones ---- */
 
 struct zone_args
@@ -127,14 +155,8 @@ struct zone_args
 
 static int zone_args(struct fsm_ctx *c, struct zone_args *a)
 {
-    int given;
-
     TRY(fsm__arg_str(c, "Name", 1, NAME_MAX_LEN, a->name, NULL));
-    TRY(fsm__arg_int(c, "CPUOvercommit", 0, 100, 1000, &a->overcommit, &given));
-    if (!given) {
-        a->overcommit = 100;
-    }
-    return 0;
+    return fsm__arg_int_or(c, "CPUOvercommit", 100, 1000, 100, &a->overcommit);
 }
 
 int fsm__zone_create_check(struct fsm_ctx *c)
@@ -150,7 +172,6 @@ int fsm__zone_create_apply(struct fsm_ctx *c)
     char id[FSM_ID_SIZE];
     struct fsm_rec r;
     int taken;
-    int rc;
 
     TRY(zone_args(c, &a));
     TRY(name_taken(c, "zone-", "", a.name, &taken));
@@ -163,13 +184,7 @@ int fsm__zone_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "Name", a.name);
     fsm__rec_set_i(&r, "CPUOvercommit", a.overcommit);
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
-    rc = infra_save(c, id, &r);
-    fsm__rec_free(&r);
-    if (rc == 0) {
-        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-        yh_mp_pack_str(fsm__field(c, "ZoneID"), id);
-    }
-    return rc;
+    return infra_created(c, "ZoneID", id, &r);
 }
 
 int fsm__zone_describe(struct fsm_ctx *c)
@@ -178,6 +193,17 @@ int fsm__zone_describe(struct fsm_ctx *c)
                          NULL,          NULL,    NULL};
 
     return fsm__describe(c, &d);
+}
+
+int fsm__zone_get(struct fsm_ctx *c, const char *id)
+{
+    struct fsm_rec z;
+    int rc;
+
+    fsm__rec_init(&z);
+    rc = infra_get(c, "zone-", "zone", id, &z);
+    fsm__rec_free(&z);
+    return rc;
 }
 
 /* ---- hosts ---- */
@@ -195,30 +221,18 @@ struct host_args
 
 static int host_args(struct fsm_ctx *c, struct host_args *a)
 {
-    int given;
-
     TRY(fsm__arg_str(c, "ZoneID", 1, FSM_ID_SIZE - 1, a->zone, NULL));
     TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, a->name, NULL));
     TRY(fsm__arg_int(c, "CPU", 1, 1, 4096, &a->cpu, NULL));
     TRY(fsm__arg_int(c, "Memory", 1, 512, (int64_t)64 << 20, &a->mem, NULL));
-    TRY(fsm__arg_int(c, "GPU", 0, 0, 64, &a->gpu, &given));
-    if (!given) {
-        a->gpu = 0;
-    }
+    TRY(fsm__arg_int_or(c, "GPU", 0, 64, 0, &a->gpu));
     TRY(fsm__arg_str(c, "GPUModel", 0, 32, a->gpu_model, NULL));
     if (!ident_ok(a->gpu_model) || (a->gpu > 0 && a->gpu_model[0] == '\0')) {
         return fsm__reject(c, YH_EINVAL,
                            "invalid parameter 'GPUModel': required with GPU, "
                            "letters, digits, '-' and '_'");
     }
-    TRY(fsm__arg_str(c, "Arch", 0, sizeof a->arch - 1, a->arch, &given));
-    if (!given) {
-        snprintf(a->arch, sizeof a->arch, "x86_64");
-    }
-    if (!arch_ok(a->arch)) {
-        return fsm__reject(c, YH_EINVAL,
-                           "invalid parameter 'Arch': x86_64 or aarch64");
-    }
+    TRY(arch_arg(c, a->arch));
     TRY(fsm__arg_list(c, "StorageSetTypes", 16, a->sets, &a->n_sets));
     for (unsigned i = 0; i < a->n_sets; i++) {
         if (!ident_ok(a->sets[i]) || strlen(a->sets[i]) > 32) {
@@ -503,30 +517,14 @@ struct image_args
 
 static int image_args(struct fsm_ctx *c, struct image_args *a)
 {
-    int given;
-
     TRY(fsm__arg_str(c, "Name", 1, NAME_MAX_LEN, a->name, NULL));
-    TRY(fsm__arg_str(c, "OsType", 0, sizeof a->os - 1, a->os, &given));
-    if (!given) {
-        snprintf(a->os, sizeof a->os, "Linux");
-    }
+    TRY(fsm__arg_str_or(c, "OsType", sizeof a->os - 1, "Linux", a->os));
     if (strcmp(a->os, "Linux") != 0 && strcmp(a->os, "Windows") != 0) {
         return fsm__reject(c, YH_EINVAL,
                            "invalid parameter 'OsType': Linux or Windows");
     }
-    TRY(fsm__arg_str(c, "Arch", 0, sizeof a->arch - 1, a->arch, &given));
-    if (!given) {
-        snprintf(a->arch, sizeof a->arch, "x86_64");
-    }
-    if (!arch_ok(a->arch)) {
-        return fsm__reject(c, YH_EINVAL,
-                           "invalid parameter 'Arch': x86_64 or aarch64");
-    }
-    TRY(fsm__arg_int(c, "Size", 0, 1, 2048, &a->size, &given));
-    if (!given) {
-        a->size = 20;
-    }
-    return 0;
+    TRY(arch_arg(c, a->arch));
+    return fsm__arg_int_or(c, "Size", 1, 2048, 20, &a->size);
 }
 
 int fsm__image_create_check(struct fsm_ctx *c)
@@ -541,7 +539,6 @@ int fsm__image_create_apply(struct fsm_ctx *c)
     struct image_args a;
     char id[FSM_ID_SIZE];
     struct fsm_rec r;
-    int rc;
 
     TRY(image_args(c, &a));
     TRY(fsm__new_id(c, "image", id));
@@ -553,19 +550,22 @@ int fsm__image_create_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "Size", a.size);
     fsm__rec_set_s(&r, "State", "Available");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
-    rc = infra_save(c, id, &r);
-    fsm__rec_free(&r);
-    if (rc == 0) {
-        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-        yh_mp_pack_str(fsm__field(c, "ImageID"), id);
-    }
-    return rc;
+    return infra_created(c, "ImageID", id, &r);
+}
+
+/* Base images (no tenant) are public; custom images their tenant's. */
+static int image_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    const char *tenant = fsm__rec_s(r, "TenantID");
+
+    (void)arg;
+    return tenant[0] == '\0' || fsm__owns(c, tenant);
 }
 
 int fsm__image_describe(struct fsm_ctx *c)
 {
     struct fsm_desc d = {FSM_TBL_INFRA, "image-", "ImageIDs", 1,
-                         NULL,          NULL,     NULL};
+                         image_keep,    NULL,     NULL};
 
     return fsm__describe(c, &d);
 }
@@ -587,7 +587,6 @@ int fsm__aag_create_apply(struct fsm_ctx *c)
     char tenant[FSM_ID_SIZE], id[FSM_ID_SIZE];
     struct fsm_rec r;
     int taken;
-    int rc;
 
     TRY(fsm__arg_str(c, "Name", 1, NAME_MAX_LEN, name, NULL));
     TRY(fsm__owner_arg(c, tenant));
@@ -602,13 +601,7 @@ int fsm__aag_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "Name", name);
     fsm__rec_set_s(&r, "TenantID", tenant);
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
-    rc = infra_save(c, id, &r);
-    fsm__rec_free(&r);
-    if (rc == 0) {
-        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-        yh_mp_pack_str(fsm__field(c, "AntiAffinityGroupID"), id);
-    }
-    return rc;
+    return infra_created(c, "AntiAffinityGroupID", id, &r);
 }
 
 int fsm__aag_describe(struct fsm_ctx *c)

@@ -220,6 +220,11 @@ static int placement_inputs(struct fsm_ctx *c,
         return fsm__reject(c, YH_ENOTFOUND, "image '%s' not found", a->image);
     }
     TRY(rc);
+    if (!fsm__owns(c, fsm__rec_s(&r, "TenantID")) &&
+        fsm__rec_s(&r, "TenantID")[0] != '\0') {
+        fsm__rec_free(&r);
+        return fsm__reject(c, YH_ENOTFOUND, "image '%s' not found", a->image);
+    }
     snprintf(arch, 16, "%s", fsm__rec_s(&r, "Arch"));
     *image_gb = fsm__rec_i(&r, "Size");
     fsm__rec_free(&r);
@@ -307,10 +312,10 @@ static int schedule(struct fsm_ctx *c,
 /* Open a job for @vm (record @r, saved by the caller) at this index and
  * make this index the machine's Generation; a running job of the machine
  * is superseded. */
-static int job_open(struct fsm_ctx *c,
-                    const char *vm,
-                    struct fsm_rec *r,
-                    const char *action)
+int fsm__job_open(struct fsm_ctx *c,
+                  const char *vm,
+                  struct fsm_rec *r,
+                  const char *action)
 {
     char old[FSM_ID_SIZE];
     char id[FSM_ID_SIZE];
@@ -539,7 +544,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         rc = fsm__host_use(c, host, a.spec.cpu, a.spec.mem, a.spec.gpu, 1);
     }
     if (rc == 0) {
-        rc = job_open(c, id, &r, "CreateVMInstance");
+        rc = fsm__job_open(c, id, &r, "CreateVMInstance");
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
@@ -581,15 +586,11 @@ int fsm__vm_op_check(struct fsm_ctx *c)
     return fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL);
 }
 
-/* A live machine of the actor's tenant. */
-static int vm_get(struct fsm_ctx *c, char id[FSM_ID_SIZE], struct fsm_rec *r)
+int fsm__vm_load(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
 {
-    int rc;
-
-    TRY(fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL));
-    rc = strncmp(id, VM_PREFIX "-", sizeof VM_PREFIX) == 0
-             ? fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), r)
-             : YH_ENOTFOUND;
+    int rc = strncmp(id, VM_PREFIX "-", sizeof VM_PREFIX) == 0
+                 ? fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), r)
+                 : YH_ENOTFOUND;
     if (rc == 0 && !fsm__owns(c, fsm__rec_s(r, "TenantID"))) {
         rc = YH_ENOTFOUND;
     }
@@ -601,6 +602,13 @@ static int vm_get(struct fsm_ctx *c, char id[FSM_ID_SIZE], struct fsm_rec *r)
         return fsm__reject(c, YH_ESTATE, "VM '%s' is in the recycle bin", id);
     }
     return 0;
+}
+
+/* The same, named by parameter VMID. */
+static int vm_get(struct fsm_ctx *c, char id[FSM_ID_SIZE], struct fsm_rec *r)
+{
+    TRY(fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL));
+    return fsm__vm_load(c, id, r);
 }
 
 static int vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
@@ -644,7 +652,7 @@ static int vm_set(struct fsm_ctx *c,
     }
     fsm__rec_set_s(&r, "DesiredState", desired);
     fsm__rec_set_s(&r, "State", shown);
-    rc = job_open(c, id, &r, c->type);
+    rc = fsm__job_open(c, id, &r, c->type);
     if (rc == 0) {
         rc = vm_save(c, id, &r);
     }
@@ -680,7 +688,7 @@ int fsm__vm_delete_apply(struct fsm_ctx *c)
         /* to the recycle bin, stopped; the host keeps its place until the
          * purge */
         fsm__rec_set_s(&r, "DesiredState", "Stopped");
-        rc = job_open(c, id, &r, c->type);
+        rc = fsm__job_open(c, id, &r, c->type);
     }
     if (rc == 0) {
         rc = fsm__res_delete(c, id, &r);
@@ -691,9 +699,16 @@ int fsm__vm_delete_apply(struct fsm_ctx *c)
 
 int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
 {
-    if (strcmp(fsm__rec_s(r, "ResourceType"), "VM") != 0) {
+    const char *type = fsm__rec_s(r, "ResourceType");
+
+    if (strcmp(type, "Disk") == 0) {
+        return fsm__pool_use(c, fsm__rec_s(r, "PoolID"), -fsm__rec_i(r, "Size"),
+                             -1);
+    }
+    if (strcmp(type, "VM") != 0) {
         return 0;
     }
+    TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
     return fsm__host_use(c, fsm__rec_s(r, "HostID"), -fsm__rec_i(r, "CPU"),
                          -fsm__rec_i(r, "Memory"), -fsm__rec_i(r, "GPU"), -1);
 }
@@ -803,7 +818,7 @@ int fsm__vm_resize_apply(struct fsm_ctx *c)
         rc = fsm__host_use(c, host, delta[0], delta[1], 0, 0);
     }
     if (rc == 0) {
-        rc = job_open(c, id, &r, c->type);
+        rc = fsm__job_open(c, id, &r, c->type);
     }
     if (rc == 0) {
         rc = vm_save(c, id, &r);
@@ -817,10 +832,16 @@ out:
 
 /* ---- ReportState (executor) ---- */
 
-static int observed_ok(const char *s)
+/* Observed states: a machine's power state, a disk's attachment. */
+static int observed_ok(const char *s, int disk)
 {
-    return strcmp(s, "Running") == 0 || strcmp(s, "Stopped") == 0 ||
-           strcmp(s, "Error") == 0;
+    if (strcmp(s, "Error") == 0) {
+        return 1;
+    }
+    if (disk) {
+        return strcmp(s, "Attached") == 0 || strcmp(s, "Detached") == 0;
+    }
+    return strcmp(s, "Running") == 0 || strcmp(s, "Stopped") == 0;
 }
 
 int fsm__report_state_check(struct fsm_ctx *c)
@@ -830,10 +851,10 @@ int fsm__report_state_check(struct fsm_ctx *c)
 
     TRY(fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL));
     TRY(fsm__arg_str(c, "State", 1, sizeof state - 1, state, NULL));
-    if (!observed_ok(state)) {
+    if (!observed_ok(state, 0) && !observed_ok(state, 1)) {
         return fsm__reject(c, YH_EINVAL,
-                           "invalid parameter 'State': Running, Stopped or "
-                           "Error");
+                           "invalid parameter 'State': Running, Stopped, "
+                           "Attached, Detached or Error");
     }
     return fsm__arg_int(c, "Generation", 1, 0, INT64_MAX, &gen, NULL);
 }
@@ -868,9 +889,10 @@ static int job_finish(struct fsm_ctx *c,
 
 int fsm__report_state_apply(struct fsm_ctx *c)
 {
-    char id[FSM_ID_SIZE], state[16];
+    char id[FSM_ID_SIZE], state[16], host[FSM_ID_SIZE];
     int64_t gen;
     struct fsm_rec r;
+    int disk = 0;
     int rc;
 
     TRY(fsm__report_state_check(c));
@@ -879,8 +901,11 @@ int fsm__report_state_apply(struct fsm_ctx *c)
     fsm__arg_int(c, "Generation", 1, 0, INT64_MAX, &gen, NULL);
     fsm__rec_init(&r);
     rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &r);
-    if (rc == 0 && strcmp(fsm__rec_s(&r, "ResourceType"), "VM") != 0) {
-        rc = YH_ENOTFOUND;
+    if (rc == 0) {
+        disk = strcmp(fsm__rec_s(&r, "ResourceType"), "Disk") == 0;
+        if (!disk && strcmp(fsm__rec_s(&r, "ResourceType"), "VM") != 0) {
+            rc = YH_ENOTFOUND;
+        }
     }
     if (rc == YH_ENOTFOUND) {
         rc = fsm__reject(c, YH_ENOTFOUND, "resource '%s' not found", id);
@@ -889,7 +914,24 @@ int fsm__report_state_apply(struct fsm_ctx *c)
         goto out;
     }
     snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-    if (strcmp(fsm__rec_s(&r, "HostID"), c->actor->user_id) != 0) {
+    if (!observed_ok(state, disk)) {
+        rc = fsm__reject(
+            c, YH_EINVAL, "invalid parameter 'State': %s for a %s",
+            disk ? "Attached, Detached or Error" : "Running, Stopped or Error",
+            disk ? "disk" : "machine");
+        goto out;
+    }
+    /* a disk is reported by the host of the machine it is (being)
+     * attached to */
+    if (disk) {
+        rc = fsm__disk_host(c, &r, host);
+        if (rc != 0) {
+            goto out;
+        }
+    } else {
+        snprintf(host, sizeof host, "%s", fsm__rec_s(&r, "HostID"));
+    }
+    if (strcmp(host, c->actor->user_id) != 0) {
         rc = fsm__reject(c, YH_EPERM,
                          "permission denied: '%s' is not placed on '%s'", id,
                          c->actor->user_id);
@@ -909,9 +951,13 @@ int fsm__report_state_apply(struct fsm_ctx *c)
                          gen, fsm__rec_i(&r, "Generation"));
         goto out;
     }
-    fsm__rec_set_s(&r, "ObservedState", state);
+    fsm__rec_set_s(&r, disk ? "ObservedAttach" : "ObservedState", state);
     fsm__rec_set_i(&r, "ObservedGeneration", gen);
-    if (gen == fsm__rec_i(&r, "Generation")) {
+    if (disk && gen == fsm__rec_i(&r, "Generation")) {
+        int ok;
+        fsm__disk_settle(&r, state, &ok);
+        rc = job_finish(c, &r, gen, ok);
+    } else if (gen == fsm__rec_i(&r, "Generation")) {
         /* the executor caught up with the last change: the shown state
          * settles (unless recycled) and that change's job completes */
         int ok = strcmp(state, fsm__rec_s(&r, "DesiredState")) == 0;

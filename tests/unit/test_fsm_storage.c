@@ -1,0 +1,704 @@
+/* Unit tests of storage: pools and disk placement, attach/detach with
+ * executor reports, snapshots (quota, billing, rollback rules), clones,
+ * custom images, tenant isolation, and determinism of a random stream of
+ * them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "fsm/base/err.h"
+#include "fsm/base/mp.h"
+#include "fsm/fsm.h"
+#include "tests/lib/fsmtest.h"
+
+#define SEC FSMTEST_SEC
+
+/* A zone with one host, an image, two SSD pools and two tenants. */
+struct world
+{
+    char z[FSM_ID_SIZE], z2[FSM_ID_SIZE];     /* zones */
+    char p1[FSM_ID_SIZE], p2[FSM_ID_SIZE];    /* SSD pools of z: 100, 150 GB */
+    char host[FSM_ID_SIZE], img[FSM_ID_SIZE]; /* host of z, image */
+    struct fsm_actor agent;                   /* the host's executor */
+    struct fsm_actor t, u;                    /* tenants */
+    char tid[FSM_ID_SIZE], uid[FSM_ID_SIZE];  /* their IDs */
+};
+
+static void str_of(struct fsmtest *x, const char *key, char *out)
+{
+    snprintf(out, FSM_ID_SIZE, "%s", fsmtest_res_str(x, key));
+}
+
+static void world(struct fsmtest *x, struct world *w)
+{
+    struct fsm_key k;
+
+    assert_int_equal(
+        fsmtest_call(x, "CreateZone", &x->admin, "Name", "z1", NULL), 0);
+    str_of(x, "ZoneID", w->z);
+    assert_int_equal(
+        fsmtest_call(x, "CreateZone", &x->admin, "Name", "z2", NULL), 0);
+    str_of(x, "ZoneID", w->z2);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w->z, "SetType", "SSD", "Backend", "ceph",
+                                  "Pool", "ssd-a", "Capacity", "100", NULL),
+                     0);
+    str_of(x, "PoolID", w->p1);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w->z, "SetType", "SSD", "Backend", "local",
+                                  "Capacity", "150", "Name", "local-ssd", NULL),
+                     0);
+    str_of(x, "PoolID", w->p2);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w->z2, "SetType", "SSD", "Backend", "ceph",
+                                  "Pool", "ssd-a", "Capacity", "100", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "RegisterHost", &x->admin, "ZoneID", w->z,
+                                  "CPU", "16", "Memory", "65536", NULL),
+                     0);
+    str_of(x, "HostID", w->host);
+    assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k), 0);
+    w->agent = k.actor;
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w->agent, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "CreateImage", &x->admin, "Name", "debian",
+                                  "Size", "10", NULL),
+                     0);
+    str_of(x, "ImageID", w->img);
+    fsmtest_make_tenant(x, "t@x.io", &w->t, w->tid);
+    fsmtest_make_tenant(x, "u@x.io", &w->u, w->uid);
+}
+
+static int64_t field_int(struct fsmtest *x,
+                         const struct fsm_actor *a,
+                         const char *action,
+                         const char *ids,
+                         const char *id,
+                         const char *key)
+{
+    assert_int_equal(fsmtest_call(x, action, a, ids, id, NULL), 0);
+    assert_int_equal(fsmtest_n_infos(x), 1);
+    return fsmtest_info_int(x, 0, key);
+}
+
+static const char *field_str(struct fsmtest *x,
+                             const struct fsm_actor *a,
+                             const char *action,
+                             const char *ids,
+                             const char *id,
+                             const char *key)
+{
+    assert_int_equal(fsmtest_call(x, action, a, ids, id, NULL), 0);
+    assert_int_equal(fsmtest_n_infos(x), 1);
+    return fsmtest_info_str(x, 0, key);
+}
+
+#define DISK_INT(id, key) \
+    field_int(x, &x->admin, "DescribeDisk", "DiskIDs", id, key)
+#define DISK_STR(id, key) \
+    field_str(x, &x->admin, "DescribeDisk", "DiskIDs", id, key)
+#define POOL_INT(id, key) \
+    field_int(x, &x->admin, "DescribeStoragePool", "PoolIDs", id, key)
+#define VM_STR(id, key) \
+    field_str(x, &x->admin, "DescribeVMInstance", "VMIDs", id, key)
+
+/* The executor reports @state of the current generation of @id. */
+static int report(struct fsmtest *x,
+                  const struct fsm_actor *agent,
+                  const char *id,
+                  const char *state)
+{
+    char gen[24];
+    int vm = strncmp(id, "uhost-", 6) == 0;
+
+    snprintf(gen, sizeof gen, "%lld",
+             (long long)(vm ? field_int(x, &x->admin, "DescribeVMInstance",
+                                        "VMIDs", id, "Generation")
+                            : DISK_INT(id, "Generation")));
+    return fsmtest_call(x, "ReportState", agent, "ResourceID", id, "State",
+                        state, "Generation", gen, NULL);
+}
+
+static void disk(struct fsmtest *x,
+                 const struct fsm_actor *a,
+                 const char *zone,
+                 const char *size,
+                 char *id)
+{
+    assert_int_equal(fsmtest_call(x, "CreateDisk", a, "ZoneID", zone, "Size",
+                                  size, "SetType", "SSD", NULL),
+                     0);
+    str_of(x, "DiskID", id);
+}
+
+/* A running VM of @a in the world's zone. */
+static void vm(struct fsmtest *x,
+               struct world *w,
+               const struct fsm_actor *a,
+               char *id)
+{
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", a, "ZoneID", w->z, "ImageID",
+                     w->img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    str_of(x, "VMID", id);
+    assert_int_equal(report(x, &w->agent, id, "Running"), 0);
+    assert_string_equal(VM_STR(id, "State"), "Running");
+}
+
+static void stop_vm(struct fsmtest *x, struct world *w, const char *id)
+{
+    assert_int_equal(
+        fsmtest_call(x, "StopVMInstance", &x->admin, "VMID", id, NULL), 0);
+    assert_int_equal(report(x, &w->agent, id, "Stopped"), 0);
+    assert_string_equal(VM_STR(id, "State"), "Stopped");
+}
+
+/* ---- pools and placement ---- */
+
+static void pools(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char d1[FSM_ID_SIZE], d2[FSM_ID_SIZE], d3[FSM_ID_SIZE];
+
+    world(x, &w);
+    /* validation */
+    assert_int_equal(
+        fsmtest_call(x, "CreateStoragePool", &w.t, "ZoneID", w.z, "SetType",
+                     "SSD", "Backend", "local", "Capacity", "10", NULL),
+        YH_EPERM);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "SSD", "Backend", "ceph",
+                                  "Capacity", "10", NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "SSD", "Backend", "local",
+                                  "Pool", "p", "Capacity", "10", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "SSD", "Backend", "nfs",
+                                  "Capacity", "10", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "S S", "Backend", "local",
+                                  "Capacity", "10", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "SSD", "Backend", "local",
+                                  "Capacity", "0", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  "zone-404", "SetType", "SSD", "Backend",
+                                  "local", "Capacity", "10", NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "HDD", "Backend", "ceph",
+                                  "Pool", "ssd-a", "Capacity", "10", NULL),
+                     YH_EEXIST); /* that Ceph pool is registered already */
+    /* described by the admin only, filtered */
+    assert_int_equal(fsmtest_call(x, "DescribeStoragePool", &w.t, NULL),
+                     YH_EPERM);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeStoragePool", &x->admin, "ZoneID", w.z, NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "Backend"), "ceph");
+    assert_string_equal(fsmtest_info_str(x, 0, "Pool"), "ssd-a");
+    assert_int_equal(fsmtest_info_int(x, 0, "Capacity"), 100);
+    assert_true(fsmtest_info_int(x, 0, "Revision") > 0);
+
+    /* a disk needs its zone; it goes to the pool with the most room */
+    assert_int_equal(fsmtest_call(x, "CreateDisk", &w.t, "Size", "10",
+                                  "SetType", "SSD", NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", "zone-9",
+                                  "Size", "10", NULL),
+                     YH_ENOTFOUND);
+    disk(x, &w.t, w.z, "60", d1);
+    assert_string_equal(DISK_STR(d1, "PoolID"), w.p2); /* 150 free */
+    assert_string_equal(DISK_STR(d1, "ZoneID"), w.z);
+    disk(x, &w.t, w.z, "60", d2);
+    assert_string_equal(DISK_STR(d2, "PoolID"), w.p1); /* 100 > 90 */
+    assert_int_equal(POOL_INT(w.p2, "Used"), 60);
+    assert_int_equal(POOL_INT(w.p2, "DiskCount"), 1);
+    /* no pool has 91 GB left: 172, and nothing was written */
+    assert_int_equal(fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size",
+                                  "91", "SetType", "SSD", NULL),
+                     YH_ECAPACITY);
+    assert_int_equal(fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size",
+                                  "1", "SetType", "HDD", NULL),
+                     YH_ECAPACITY); /* no HDD pool at all */
+    disk(x, &w.t, w.z, "90", d3);
+    assert_string_equal(DISK_STR(d3, "PoolID"), w.p2);
+    /* growing stays within the pool */
+    assert_int_equal(
+        fsmtest_call(x, "ResizeDisk", &w.t, "DiskID", d1, "Size", "61", NULL),
+        YH_ECAPACITY);
+    assert_int_equal(
+        fsmtest_call(x, "ResizeDisk", &w.t, "DiskID", d2, "Size", "100", NULL),
+        0);
+    assert_int_equal(POOL_INT(w.p1, "Used"), 100);
+    /* deleted disks keep their room until purged */
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d2, NULL),
+                     0);
+    assert_int_equal(POOL_INT(w.p1, "Used"), 100);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d2, NULL), 0);
+    assert_int_equal(POOL_INT(w.p1, "Used"), 0);
+    assert_int_equal(POOL_INT(w.p1, "DiskCount"), 0);
+    /* the oplog names the pool */
+    assert_int_equal(fsmtest_call(x, "DescribeOperationLog", &x->admin,
+                                  "ResourceID", w.p1, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "Action"), "CreateStoragePool");
+}
+
+/* ---- attach / detach ---- */
+
+static void attach(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char d[FSM_ID_SIZE], d2[FSM_ID_SIZE], dz2[FSM_ID_SIZE], du[FSM_ID_SIZE];
+    char v[FSM_ID_SIZE], v2[FSM_ID_SIZE], job[FSM_ID_SIZE];
+    struct fsm_actor other;
+    char other_id[FSM_ID_SIZE];
+    struct fsm_key k;
+
+    world(x, &w);
+    disk(x, &w.t, w.z, "10", d);
+    disk(x, &w.t, w.z, "10", d2);
+    disk(x, &w.t, w.z2, "10", dz2);
+    disk(x, &w.u, w.z, "10", du);
+    vm(x, &w, &w.t, v);
+    vm(x, &w, &w.t, v2);
+    /* another host, to report on what is not its own */
+    assert_int_equal(fsmtest_call(x, "RegisterHost", &x->admin, "ZoneID", w.z,
+                                  "CPU", "4", "Memory", "4096", NULL),
+                     0);
+    str_of(x, "HostID", other_id);
+    assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k), 0);
+    other = k.actor;
+
+    /* validation and isolation */
+    assert_int_equal(fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, NULL),
+                     YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.u, "DiskID", d, "VMID", v, NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.u, "DiskID", du, "VMID", v, NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &x->admin, "DiskID", du, "VMID", v, NULL),
+        YH_EINVAL); /* another tenant's machine */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", dz2, "VMID", v, NULL),
+        YH_EINVAL); /* another zone */
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE); /* not attached */
+
+    /* attach: Attaching until the machine's host reports it */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v, NULL), 0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "Attaching");
+    str_of(x, "JobID", job);
+    assert_string_equal(DISK_STR(d, "VMID"), v);
+    assert_string_equal(DISK_STR(d, "DesiredAttach"), "Attached");
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v2, NULL),
+        YH_ESTATE); /* one machine at a time */
+    assert_int_equal(report(x, &other, d, "Attached"), YH_EPERM);
+    assert_int_equal(report(x, &w.agent, d, "Running"), YH_EINVAL);
+    assert_int_equal(report(x, &w.agent, d, "Attached"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "InUse");
+    assert_string_equal(DISK_STR(d, "ObservedAttach"), "Attached");
+    assert_int_equal(fsmtest_call(x, "DescribeJob", &w.t, "JobIDs", job, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Success");
+    assert_string_equal(fsmtest_info_str(x, 0, "ResourceID"), d);
+    /* a disk in use is not deleted */
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+
+    /* detach: still bound to v until the executor confirms */
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", d, NULL), 0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "Detaching");
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", d, NULL),
+                     0); /* idempotent */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v2, NULL),
+        YH_ESTATE);
+    assert_int_equal(report(x, &w.agent, d, "Detached"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "Available");
+    assert_string_equal(DISK_STR(d, "VMID"), "");
+    /* now free for the other machine; an executor failure shows */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v2, NULL), 0);
+    assert_int_equal(report(x, &w.agent, d, "Error"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "Error");
+
+    /* purging a machine detaches its disks */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d2, "VMID", v, NULL), 0);
+    assert_int_equal(report(x, &w.agent, d2, "Attached"), 0);
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", v, NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", v, NULL), 0);
+    assert_string_equal(DISK_STR(d2, "State"), "Available");
+    assert_string_equal(DISK_STR(d2, "VMID"), "");
+}
+
+/* ---- snapshots ---- */
+
+static void snapshots(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char d[FSM_ID_SIZE], v[FSM_ID_SIZE], s1[FSM_ID_SIZE], s2[FSM_ID_SIZE];
+    struct fsmtest_tick tc;
+    int charged = 0;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                     "ResourceType", "Snapshot", "Limit", "2", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "Snapshot",
+                     "ChargeType", "Dynamic", "Price", "7", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "1000", "FromType", "Bank", "SerialNo", "s1", NULL),
+        0);
+    disk(x, &w.t, w.z, "10", d);
+    vm(x, &w, &w.t, v);
+
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.u, "DiskID", d, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d,
+                                  "Name", "before", NULL),
+                     0);
+    str_of(x, "SnapshotID", s1);
+    assert_true(strncmp(s1, "snap-", 5) == 0);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s2);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     YH_EQUOTA);
+    assert_int_equal(fsmtest_call(x, "DescribeQuota", &w.t, NULL), 0);
+    /* isolation and the filter */
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &w.u, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "Name"), "before");
+    assert_int_equal(fsmtest_info_int(x, 0, "Size"), 10);
+    assert_string_equal(fsmtest_info_str(x, 0, "ChargeType"), "Dynamic");
+    assert_true(fsmtest_info_int(x, 0, "Revision") > 0);
+
+    /* billed by the period */
+    x->time += 30 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeTransaction", &w.t, "ResourceID", s1, NULL),
+        0);
+    charged = (int)fsmtest_res_int(x, "TotalCount");
+    assert_true(charged >= 1);
+    assert_int_equal(fsmtest_info_int(x, 0, "Amount"), -7);
+
+    /* rollback: not while attached to a running machine */
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", s1, NULL),
+        YH_ESTATE); /* Attaching */
+    assert_int_equal(report(x, &w.agent, d, "Attached"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", s1, NULL),
+        YH_ESTATE); /* its machine runs */
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.u, "SnapshotID", s1, NULL),
+        YH_ENOTFOUND);
+    stop_vm(x, &w, v);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", s1, NULL), 0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "RollingBack");
+    assert_string_equal(DISK_STR(d, "RollbackSnapshotID"), s1);
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    assert_int_equal(report(x, &w.agent, d, "Attached"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "InUse");
+    /* detached: rollback allowed */
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(report(x, &w.agent, d, "Detached"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", s2, NULL), 0);
+
+    /* a disk with snapshots is not deleted; a deleted snapshot is gone
+     * from the list, in the recycle bin, and frees its quota when purged */
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", s1, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", s1, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     YH_EQUOTA);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", s1, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+}
+
+/* ---- clones and custom images ---- */
+
+static void clones_and_images(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char d[FSM_ID_SIZE], c1[FSM_ID_SIZE], c2[FSM_ID_SIZE], s[FSM_ID_SIZE];
+    char v[FSM_ID_SIZE], img[FSM_ID_SIZE];
+
+    world(x, &w);
+    disk(x, &w.t, w.z, "40", d);
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.t, NULL), YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.u, "SourceID", d, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "CloneDisk", &w.t, "SourceID", d, "Name", "copy", NULL),
+        0);
+    str_of(x, "DiskID", c1);
+    assert_string_equal(DISK_STR(c1, "SourceID"), d);
+    assert_string_equal(DISK_STR(c1, "ZoneID"), w.z);
+    assert_string_equal(DISK_STR(c1, "SetType"), "SSD");
+    assert_int_equal(DISK_INT(c1, "Size"), 40);
+    assert_string_equal(DISK_STR(c1, "TenantID"), w.tid);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s);
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.t, "SourceID", s, NULL),
+                     0);
+    str_of(x, "DiskID", c2);
+    assert_string_equal(DISK_STR(c2, "SourceID"), s);
+    /* each clone takes 40 GB of the 250: the fifth disk does not fit */
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.t, "SourceID", s, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.t, "SourceID", s, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CloneDisk", &w.t, "SourceID", s, NULL),
+                     YH_ECAPACITY);
+
+    /* custom image from a stopped machine's boot disk */
+    vm(x, &w, &w.t, v);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", v,
+                                  "Name", "golden", NULL),
+                     YH_ESTATE);
+    stop_vm(x, &w, v);
+    assert_int_equal(
+        fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", v, NULL),
+        YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                                  "ResourceType", "Image", "Limit", "1", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", v,
+                                  "Name", "golden", NULL),
+                     0);
+    str_of(x, "ImageID", img);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", v,
+                                  "Name", "golden2", NULL),
+                     YH_EQUOTA);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeImage", &w.t, "ImageIDs", img, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "ImageType"), "Custom");
+    assert_string_equal(fsmtest_info_str(x, 0, "SourceVMID"), v);
+    assert_int_equal(fsmtest_info_int(x, 0, "Size"), 10);
+    /* other tenants neither see nor boot it */
+    assert_int_equal(fsmtest_call(x, "DescribeImage", &w.u, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1); /* the base one */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.u, "ZoneID", w.z, "ImageID", img,
+                     "CPU", "1", "Memory", "1024", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID", img,
+                     "CPU", "1", "Memory", "1024", NULL),
+        0);
+}
+
+/* ---- determinism: a random stream of storage commands ---- */
+
+static void determinism(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsmtest *y = fsmtest_new();
+    struct world w;
+    char id[FSM_ID_SIZE], v[2][FSM_ID_SIZE], a[32];
+    uint64_t s = 0x452821e638d01377ull;
+    char *dump1;
+
+    x->log = fsmtest_log_new(3000);
+    /* y gets x's history from the bootstrap on */
+    {
+        struct yh_buf bb = YH_BUF_INIT, res = YH_BUF_INIT;
+        uint64_t tag;
+        int skipped;
+        assert_int_equal(fsm_cmd_bootstrap("adminpub", "adminpriv", NULL, 0,
+                                           FSMTEST_T0, &bb),
+                         0);
+        assert_int_equal(
+            fsm_apply(y->f, 1, bb.data, bb.len, &res, NULL, &tag, &skipped), 0);
+        yh_buf_release(&bb);
+        yh_buf_release(&res);
+    }
+    world(x, &w);
+    fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "Snapshot", "ChargeType",
+                 "Dynamic", "Price", "1", NULL);
+    fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "5",
+                 "RecycleAfter", "20", "Retention", "20", NULL);
+    fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount", "100000",
+                 "FromType", "Bank", "SerialNo", "s", NULL);
+    for (int i = 0; i < 2; i++) {
+        vm(x, &w, &w.t, v[i]);
+    }
+    for (unsigned i = 0; i < 400; i++) {
+        const struct fsm_actor *who = fsmtest_rnd(&s) % 4 ? &w.t : &w.u;
+        unsigned n = (unsigned)(1 + fsmtest_rnd(&s) % 12);
+        snprintf(a, sizeof a, "%u", 5 + n * 3);
+        switch (fsmtest_rnd(&s) % 12) {
+        case 0:
+            fsmtest_call(x, "CreateDisk", who, "ZoneID", w.z, "Size", a,
+                         "SetType", "SSD", NULL);
+            break;
+        case 1:
+            snprintf(id, sizeof id, "bsi-%08u", n);
+            fsmtest_call(x, "AttachDisk", who, "DiskID", id, "VMID",
+                         v[fsmtest_rnd(&s) % 2], NULL);
+            break;
+        case 2:
+            snprintf(id, sizeof id, "bsi-%08u", n);
+            fsmtest_call(x, "DetachDisk", who, "DiskID", id, NULL);
+            break;
+        case 3:
+        case 4:
+            snprintf(id, sizeof id, "bsi-%08u", n);
+            if (fsmtest_call(x, "DescribeDisk", &x->admin, "DiskIDs", id,
+                             NULL) == 0 &&
+                fsmtest_n_infos(x) == 1) {
+                const char *st[] = {"Attached", "Detached", "Error"};
+                char gen[24];
+                char want[16];
+                /* mostly a well-behaved executor; sometimes late or
+                 * failing */
+                snprintf(gen, sizeof gen, "%lld",
+                         (long long)fsmtest_info_int(x, 0, "Generation") -
+                             (long long)(fsmtest_rnd(&s) % 4 == 0));
+                snprintf(want, sizeof want, "%s",
+                         fsmtest_rnd(&s) % 4
+                             ? fsmtest_info_str(x, 0, "DesiredAttach")
+                             : st[fsmtest_rnd(&s) % 3]);
+                fsmtest_call(x, "ReportState", &w.agent, "ResourceID", id,
+                             "State", want, "Generation", gen, NULL);
+            }
+            break;
+        case 5:
+            snprintf(id, sizeof id, "bsi-%08u", n);
+            fsmtest_call(x, "CreateSnapshot", who, "DiskID", id, NULL);
+            break;
+        case 6:
+            snprintf(id, sizeof id, "snap-%08u", n);
+            fsmtest_call(
+                x, fsmtest_rnd(&s) % 2 ? "RollbackSnapshot" : "DeleteSnapshot",
+                who, "SnapshotID", id, NULL);
+            break;
+        case 7:
+            snprintf(id, sizeof id, "%s-%08u",
+                     fsmtest_rnd(&s) % 2 ? "bsi" : "snap", n);
+            fsmtest_call(x, "CloneDisk", who, "SourceID", id, NULL);
+            break;
+        case 8:
+            snprintf(id, sizeof id, "bsi-%08u", n);
+            fsmtest_call(x, fsmtest_rnd(&s) % 2 ? "DeleteDisk" : "ResizeDisk",
+                         who, "DiskID", id, "Size", "60", NULL);
+            break;
+        case 9:
+            fsmtest_call(
+                x, fsmtest_rnd(&s) % 2 ? "StopVMInstance" : "StartVMInstance",
+                &w.t, "VMID", v[n % 2], NULL);
+            report(x, &w.agent, v[n % 2],
+                   fsmtest_rnd(&s) % 3 ? VM_STR(v[n % 2], "DesiredState")
+                                       : "Running");
+            break;
+        case 10:
+            fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", v[n % 2], "Name",
+                         "i", NULL);
+            break;
+        default:
+            x->time += (1 + fsmtest_rnd(&s) % 6) * SEC;
+            fsmtest_call(x, "HostHeartbeat", &w.agent, NULL);
+            assert_int_equal(
+                fsm_leader_tick(x->f, x->time, fsmtest_tick_apply_cb, x), 0);
+            break;
+        }
+        if (fsmtest_rnd(&s) % 10 == 0) {
+            assert_int_equal(fsm_flush(x->f), 0);
+        }
+    }
+    assert_true(x->log->n > 300);
+    fsmtest_replay(y->f, x->log, 11, 0);
+    dump1 = fsmtest_assert_same(x->f, y->f);
+    /* the stream reached the interesting paths */
+    if (getenv("YH_TEST_DUMP") != NULL) {
+        fputs(dump1, stderr);
+    }
+    assert_non_null(
+        strstr(dump1, "\"Action\": \"AttachDisk\", \"State\": \"Success\""));
+    assert_non_null(
+        strstr(dump1, "\"Action\": \"DetachDisk\", \"State\": \"Success\""));
+    assert_non_null(strstr(dump1, "\"Action\": \"RollbackSnapshot\""));
+    assert_non_null(strstr(dump1, "\"SourceID\": \"snap-"));
+    assert_non_null(strstr(dump1, "\"ImageType\": \"Custom\""));
+    assert_non_null(strstr(dump1, "\"RetCode\": 172"));
+    assert_non_null(strstr(dump1, "\"RetCode\": 162"));
+    /* and a snapshot of the store restores to the same state */
+    fsmtest_assert_restores(x->f, dump1);
+    free(dump1);
+    fsmtest_free(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(pools, fsmtest_setup, fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(attach, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(snapshots, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(clones_and_images, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
+                                        fsmtest_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
