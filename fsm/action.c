@@ -157,6 +157,10 @@ static const struct fsm_action actions[] = {
     {"AddNode", FSM_ACT_CLUSTER, FSM_ACT_F_ADMIN, NULL, NULL, NULL, NULL},
     {"RemoveNode", FSM_ACT_CLUSTER, FSM_ACT_F_ADMIN, NULL, NULL, NULL, NULL},
     {"Watch", FSM_ACT_CLUSTER, 0, NULL, NULL, NULL, NULL},
+    /* Served by the API server on top of DescribeJob / fsm_host_spec. */
+    {"WaitJob", FSM_ACT_CLUSTER, 0, NULL, NULL, NULL, NULL},
+    {"WatchCommands", FSM_ACT_CLUSTER, FSM_ACT_F_AGENT, NULL, NULL, NULL,
+     NULL},
     /* internal: only built by fsm_cmd_bootstrap / fsm_cmd_node */
     {"_Bootstrap", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
      fsm__bootstrap_apply, NULL},

@@ -240,4 +240,19 @@ int fsm_leader_tick(struct fsm *f,
                     uint64_t now_ns,
                     fsm_propose_cb *cb,
                     void *arg);
+
+/* The agents' view of one resource (used by WatchCommands).
+ * If @resource_id names a resource that concerns a host (a VM placed on it,
+ * a disk attached to such a VM, ...), writes that host's ID into @host and
+ * the resource's full desired spec into @spec: a msgpack map with at least
+ * ResourceID, ResourceType ("VM", "Disk", ...), DesiredState, Generation
+ * (log index of its last change) and everything an executor needs to
+ * realise it (sizes, image, pool, attachments...), never a secret.
+ * Errors: YH_ENOTFOUND (no such resource, or it concerns no host). */
+int fsm_host_spec(struct fsm *f, const char *resource_id,
+                  char host[FSM_ID_SIZE], struct yh_buf *spec);
+/* 1 if @actor is a host's (agent's) credential. Agent-only actions
+ * (FSM_ACT_F_AGENT in fsm_int.h) accept only such actors, and such actors
+ * may call nothing else. */
+int fsm_actor_is_host(const struct fsm_actor *actor);
 #endif

@@ -105,6 +105,10 @@ void api__watch_remove(struct api_conn *conn)
         return;
     }
     conn->watching = 0;
+    if (conn->watch_agent) {
+        conn->watch_agent = 0;
+        s->n_agent_watchers--;
+    }
     if (conn->watch_prev_conn != NULL) {
         conn->watch_prev_conn->watch_next_conn = conn->watch_next_conn;
     } else {

@@ -396,6 +396,10 @@ static void do_watch(struct req_ctx *r)
     int64_t from = 1;
     int rc;
 
+    if (r->conn->watching) {
+        reply_error(r, YH_ESTATE, "this connection already streams");
+        return;
+    }
     rc = yh_mp_int(r->request, "FromIndex", &from);
     if (rc == YH_EMISSING) {
         from = (int64_t)fsm_applied_index(f) + 1;
@@ -428,6 +432,99 @@ static void do_watch(struct req_ctx *r)
     r->conn->watch_next = w.last + 1;
 }
 
+/* Queue an applied change for the WatchCommands streams; resolved against
+ * committed state in api__agent_flush at the end of the iteration. */
+static void agent_queue(struct api_server *s,
+                        uint64_t index,
+                        const uint8_t *event,
+                        size_t len)
+{
+    msgpack_unpacked u;
+    struct api_agent_ev *ev;
+
+    if (s->n_agent_evs == s->cap_agent_evs) {
+        unsigned cap = s->cap_agent_evs ? 2 * s->cap_agent_evs : 256;
+        struct api_agent_ev *p = realloc(s->agent_evs, cap * sizeof *p);
+        if (p == NULL) {
+            return; /* agents reconcile level-triggered from Generation */
+        }
+        s->agent_evs = p;
+        s->cap_agent_evs = cap;
+    }
+    ev = &s->agent_evs[s->n_agent_evs];
+    ev->index = index;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)event, len, NULL) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        yh_mp_strcpy(&u.data, "ResourceID", ev->resource,
+                     sizeof ev->resource) == 0 &&
+        ev->resource[0] != '\0') {
+        if (yh_mp_strcpy(&u.data, "Action", ev->action, sizeof ev->action) !=
+            0) {
+            ev->action[0] = '\0';
+        }
+        s->n_agent_evs++;
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+/* Notification for one resource's change if it concerns a host: 0 with
+ * @host and @out filled, or YH_ENOTFOUND. */
+static int agent_notify(struct api_server *s,
+                        uint64_t index,
+                        const char *action,
+                        const char *resource,
+                        char host[FSM_ID_SIZE],
+                        struct yh_buf *out)
+{
+    struct yh_buf spec = YH_BUF_INIT;
+    struct yh_buf ev = YH_BUF_INIT;
+    msgpack_packer pk;
+    int rc = fsm_host_spec(cluster_fsm(s->cluster), resource, host, &spec);
+
+    if (rc == 0) {
+        msgpack_packer_init(&pk, &ev, yh_buf_msgpack_write);
+        msgpack_pack_map(&pk, 4);
+        yh_mp_pack_kv_int(&pk, "Index", (int64_t)index);
+        yh_mp_pack_kv_str(&pk, "Action", action);
+        yh_mp_pack_kv_str(&pk, "ResourceID", resource);
+        yh_mp_pack_str(&pk, "Spec");
+        rc = yh_buf_append(&ev, spec.data, spec.len);
+        if (rc == 0) {
+            rc = api_frame_pack_notify(out, "WatchCommands", ev.data, ev.len);
+        }
+    }
+    yh_buf_release(&spec);
+    yh_buf_release(&ev);
+    return rc;
+}
+
+void api__agent_flush(struct api_server *s)
+{
+    struct yh_buf out = YH_BUF_INIT;
+    char host[FSM_ID_SIZE];
+
+    for (unsigned i = 0; i < s->n_agent_evs && s->n_agent_watchers > 0; i++) {
+        struct api_agent_ev *ev = &s->agent_evs[i];
+        yh_buf_reset(&out);
+        if (agent_notify(s, ev->index, ev->action, ev->resource, host, &out) !=
+            0) {
+            continue;
+        }
+        for (struct api_conn *c = s->watchers; c != NULL;) {
+            struct api_conn *next = c->watch_next_conn;
+            if (c->watch_agent && ev->index >= c->watch_next &&
+                strcmp(c->watch_host, host) == 0) {
+                c->watch_next = ev->index + 1;
+                api__conn_send(c, out.data, out.len);
+            }
+            c = next;
+        }
+    }
+    s->n_agent_evs = 0;
+    yh_buf_release(&out);
+}
+
 void api__watch_event(void *arg,
                       uint64_t index,
                       const uint8_t *event,
@@ -436,9 +533,12 @@ void api__watch_event(void *arg,
     struct api_server *s = arg;
     struct yh_buf out = YH_BUF_INIT;
 
+    if (s->n_agent_watchers > 0) {
+        agent_queue(s, index, event, len);
+    }
     for (struct api_conn *c = s->watchers; c != NULL;) {
         struct api_conn *next = c->watch_next_conn;
-        if (index >= c->watch_next) {
+        if (!c->watch_agent && index >= c->watch_next) {
             if (out.len == 0 &&
                 api_frame_pack_notify(&out, "Watch", event, len) != 0) {
                 break;
@@ -449,6 +549,284 @@ void api__watch_event(void *arg,
         c = next;
     }
     yh_buf_release(&out);
+}
+
+/* WatchCommands: like Watch, for one host, each change carrying the
+ * resource's full desired spec. */
+struct agent_walk
+{
+    struct api_conn *conn;
+    uint64_t last;
+};
+
+static int agent_walk_cb(void *arg,
+                         uint64_t index,
+                         const uint8_t *rec,
+                         size_t len)
+{
+    struct agent_walk *w = arg;
+    struct api_server *s = w->conn->s;
+    struct yh_buf out = YH_BUF_INIT;
+    char resource[FSM_ID_SIZE];
+    char action[API_METHOD_SIZE];
+    char host[FSM_ID_SIZE];
+    msgpack_unpacked u;
+
+    w->last = index;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)rec, len, NULL) ==
+            MSGPACK_UNPACK_SUCCESS &&
+        yh_mp_strcpy(&u.data, "ResourceID", resource, sizeof resource) == 0 &&
+        resource[0] != '\0') {
+        if (yh_mp_strcpy(&u.data, "Action", action, sizeof action) != 0) {
+            action[0] = '\0';
+        }
+        if (agent_notify(s, index, action, resource, host, &out) == 0 &&
+            strcmp(host, w->conn->watch_host) == 0) {
+            api__conn_send(w->conn, out.data, out.len);
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&out);
+    return w->conn->closing;
+}
+
+static void do_watch_commands(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct fsm *f = cluster_fsm(s->cluster);
+    struct yh_buf res = YH_BUF_INIT;
+    struct agent_walk w;
+    msgpack_packer pk;
+    int64_t from = 1;
+    int rc;
+
+    if (!fsm_actor_is_host(&r->actor)) {
+        reply_error(r, YH_EPERM,
+                    "permission denied: WatchCommands is for executor (host) "
+                    "credentials");
+        return;
+    }
+    if (r->conn->watching) {
+        reply_error(r, YH_ESTATE, "this connection already streams");
+        return;
+    }
+    rc = yh_mp_int(r->request, "FromIndex", &from);
+    if (rc == YH_EMISSING) {
+        from = (int64_t)fsm_applied_index(f) + 1;
+    } else if (rc != 0 || from < 1) {
+        reply_error(r, YH_EINVAL, "FromIndex must be a positive integer");
+        return;
+    }
+    msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 5);
+    yh_mp_pack_kv_int(&pk, "RetCode", 0);
+    yh_mp_pack_kv_str(&pk, "Action", "WatchCommandsResponse");
+    yh_mp_pack_kv_str(&pk, "Message", "streaming WatchCommands notifications");
+    yh_mp_pack_kv_int(&pk, "FromIndex", from);
+    yh_mp_pack_kv_str(&pk, "HostID", r->actor.user_id);
+    api__conn_result(r->conn, r->msgid, res.data, res.len);
+    yh_buf_release(&res);
+
+    snprintf(r->conn->watch_host, sizeof r->conn->watch_host, "%s",
+             r->actor.user_id);
+    fsm_flush(f);
+    w.conn = r->conn;
+    w.last = (uint64_t)from - 1;
+    for (;;) {
+        uint64_t before = w.last;
+        rc = fsm_oplog_walk(f, w.last + 1, 4096, agent_walk_cb, &w);
+        if (rc != 0 || w.last == before || r->conn->closing) {
+            break;
+        }
+    }
+    if (r->conn->closing) {
+        return;
+    }
+    api__watch_add(r->conn);
+    r->conn->watch_agent = 1;
+    s->n_agent_watchers++;
+    r->conn->watch_next = w.last + 1;
+}
+
+/* WaitJob: on the leader, after a barrier, poll the job every 50 ms until
+ * it leaves "Running" or the timeout passes. */
+#define WAIT_JOB_POLL_MS 50
+#define WAIT_JOB_MAX_S 300
+
+struct wait_job
+{
+    struct api_call *call; /* NULL once answered */
+    uv_timer_t timer;
+    uint64_t deadline; /* uv_now ms */
+};
+
+static void wait_job_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void wait_job_finish(struct wait_job *w)
+{
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, wait_job_closed);
+}
+
+/* 1 when the wait is over (call answered or dropped), 0 to keep waiting. */
+static int wait_job_poll(struct wait_job *w)
+{
+    struct api_call *call = w->call;
+    struct api_server *s = call->s;
+    struct yh_buf req = YH_BUF_INIT;
+    struct yh_buf res = YH_BUF_INIT;
+    struct yh_buf out = YH_BUF_INIT;
+    msgpack_packer pk;
+    msgpack_unpacked u;
+    const msgpack_object *infos;
+    const msgpack_object *state;
+    int done = 1;
+    int timed_out = uv_now(s->loop) >= w->deadline;
+
+    msgpack_unpacked_init(&u);
+    if (call->conn == NULL || call->conn->closing || s->closing) {
+        api__call_free(call);
+        goto out;
+    }
+    msgpack_packer_init(&pk, &req, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 1);
+    yh_mp_pack_kv_str(&pk, "JobIDs.0", (const char *)call->raw.data);
+    if (msgpack_unpack_next(&u, (const char *)req.data, req.len, NULL) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        fsm_query(cluster_fsm(s->cluster), "DescribeJob", &u.data, &call->actor,
+                  &res) != 0) {
+        api__call_error(call, YH_EINTERNAL, NULL);
+        goto out;
+    }
+    if (api_frame_result_retcode(res.data, res.len) != 0) {
+        api__call_result(call, res.data, res.len);
+        goto out;
+    }
+    msgpack_unpacked_destroy(&u);
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)res.data, res.len, NULL) !=
+        MSGPACK_UNPACK_SUCCESS) {
+        api__call_error(call, YH_EINTERNAL, NULL);
+        goto out;
+    }
+    infos = yh_mp_get(&u.data, "Infos");
+    if (infos == NULL || infos->type != MSGPACK_OBJECT_ARRAY ||
+        infos->via.array.size == 0) {
+        api__call_error(call, YH_ENOTFOUND, "no such job");
+        goto out;
+    }
+    state = yh_mp_get(&infos->via.array.ptr[0], "State");
+    if (state != NULL && yh_mp_eq(state, "Running") && !timed_out) {
+        done = 0;
+        goto out;
+    }
+    msgpack_packer_init(&pk, &out, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 5);
+    yh_mp_pack_kv_int(&pk, "RetCode", 0);
+    yh_mp_pack_kv_str(&pk, "Action", "WaitJobResponse");
+    yh_mp_pack_kv_str(&pk, "Message", timed_out ? "timed out" : "");
+    yh_mp_pack_str(&pk, "Info");
+    msgpack_pack_object(&pk, infos->via.array.ptr[0]);
+    yh_mp_pack_str(&pk, "TimedOut");
+    if (timed_out) {
+        msgpack_pack_true(&pk);
+    } else {
+        msgpack_pack_false(&pk);
+    }
+    api__call_result(call, out.data, out.len);
+out:
+    if (done) {
+        w->call = NULL;
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&req);
+    yh_buf_release(&res);
+    yh_buf_release(&out);
+    return done;
+}
+
+static void wait_job_tick(uv_timer_t *t)
+{
+    struct wait_job *w = t->data;
+
+    if (wait_job_poll(w)) {
+        wait_job_finish(w);
+    }
+}
+
+static void wait_job_barrier_cb(void *arg, int status)
+{
+    struct wait_job *w = arg;
+
+    if (status != 0) {
+        api__call_error(w->call, status, NULL);
+        w->call = NULL;
+        wait_job_finish(w);
+        return;
+    }
+    if (wait_job_poll(w)) {
+        wait_job_finish(w);
+        return;
+    }
+    uv_timer_start(&w->timer, wait_job_tick, WAIT_JOB_POLL_MS,
+                   WAIT_JOB_POLL_MS);
+}
+
+static void do_wait_job(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    char job[FSM_ID_SIZE];
+    int64_t timeout = 30;
+    struct wait_job *w;
+    int rc;
+
+    if (!cluster_is_leader(s->cluster)) {
+        route_to_leader(r, 0);
+        return;
+    }
+    rc = yh_mp_strcpy(r->request, "JobID", job, sizeof job);
+    if (rc != 0) {
+        reply_error(r, rc,
+                    rc == YH_EMISSING ? "missing parameter 'JobID'"
+                                      : "invalid parameter 'JobID'");
+        return;
+    }
+    rc = yh_mp_int(r->request, "Timeout", &timeout);
+    if ((rc != 0 && rc != YH_EMISSING) || timeout < 0 ||
+        timeout > WAIT_JOB_MAX_S) {
+        reply_error(r, YH_EINVAL,
+                    "invalid parameter 'Timeout': 0..300 seconds");
+        return;
+    }
+    w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        reply_error(r, YH_ENOMEM, NULL);
+        return;
+    }
+    w->call = ctx_call(r, 0);
+    if (w->call == NULL) {
+        free(w);
+        return;
+    }
+    /* call->raw holds the job ID (NUL-terminated) for the polls. */
+    if (yh_buf_append(&w->call->raw, job, strlen(job) + 1) != 0) {
+        api__call_error(w->call, YH_ENOMEM, NULL);
+        free(w);
+        return;
+    }
+    uv_timer_init(s->loop, &w->timer);
+    w->timer.data = w;
+    w->deadline = uv_now(s->loop) + (uint64_t)timeout * 1000u;
+    rc = cluster_barrier(s->cluster, wait_job_barrier_cb, w);
+    if (rc != 0) {
+        api__call_error(w->call, rc, NULL);
+        w->call = NULL;
+        wait_job_finish(w);
+    }
 }
 
 static int parse_node(struct req_ctx *r, struct fsm_node *node)
@@ -480,6 +858,14 @@ static void do_cluster(struct req_ctx *r)
     }
     if (strcmp(r->method, "Watch") == 0) {
         do_watch(r);
+        return;
+    }
+    if (strcmp(r->method, "WatchCommands") == 0) {
+        do_watch_commands(r);
+        return;
+    }
+    if (strcmp(r->method, "WaitJob") == 0) {
+        do_wait_job(r);
         return;
     }
     if (!cluster_is_leader(s->cluster)) {

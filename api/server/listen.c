@@ -23,6 +23,7 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void on_tick(void *arg)
 {
+    api__agent_flush(arg);
     api__flush_all(arg);
 }
 
@@ -95,6 +96,7 @@ static void maybe_closed(struct api_server *s)
     }
     msgpack_zone_destroy(&s->zone);
     yh_buf_release(&s->scratch);
+    free(s->agent_evs);
     if (s->close_cb != NULL) {
         s->close_cb(s->close_arg);
     }

@@ -13,6 +13,15 @@
 
 struct api_conn;
 
+/* An applied change, queued for WatchCommands streams until the batch is
+ * committed (end of the loop iteration). */
+struct api_agent_ev
+{
+    uint64_t index;
+    char action[API_METHOD_SIZE];
+    char resource[FSM_ID_SIZE];
+};
+
 /* One request in flight (waiting for raft, a barrier or the leader). */
 struct api_call
 {
@@ -33,19 +42,21 @@ struct api_conn
 {
     uv_tcp_t tcp; /* the socket; data = this */
     struct api_server *s;
-    struct api_frame_reader rd; /* input */
-    struct yh_buf out;          /* responses not yet written */
-    char peer[64];              /* "ip:port" */
-    int closing;                /* uv_close called */
-    int closed;                 /* close callback ran */
-    int close_after_flush;      /* protocol error: flush, then close */
-    int paused;                 /* reading stopped (backpressure) */
-    int dirty;                  /* on the server's dirty list */
-    unsigned refs;              /* calls in flight + 1 while open */
-    size_t writing;             /* bytes in uv_write requests */
-    int watching;               /* Watch stream active */
-    uint64_t watch_next;        /* next index to send */
-    struct api_conn *next;      /* server's connection list */
+    struct api_frame_reader rd;   /* input */
+    struct yh_buf out;            /* responses not yet written */
+    char peer[64];                /* "ip:port" */
+    int closing;                  /* uv_close called */
+    int closed;                   /* close callback ran */
+    int close_after_flush;        /* protocol error: flush, then close */
+    int paused;                   /* reading stopped (backpressure) */
+    int dirty;                    /* on the server's dirty list */
+    unsigned refs;                /* calls in flight + 1 while open */
+    size_t writing;               /* bytes in uv_write requests */
+    int watching;                 /* Watch/WatchCommands stream active */
+    int watch_agent;              /* WatchCommands (per-host) stream */
+    char watch_host[FSM_ID_SIZE]; /* its host */
+    uint64_t watch_next;          /* next index to send */
+    struct api_conn *next;        /* server's connection list */
     struct api_conn *prev;
     struct api_conn *dirty_next;      /* server's dirty list */
     struct api_conn *watch_next_conn; /* server's watcher list */
@@ -76,10 +87,14 @@ struct api_server
     struct cluster *cluster;
     struct api_server_config cfg;
     uv_tcp_t listener;
-    struct api_conn *conns;    /* all open connections */
-    struct api_conn *dirty;    /* connections with output pending */
-    struct api_conn *watchers; /* connections with a Watch stream */
-    struct api_fwd *fwd;       /* NULL when not connected */
+    struct api_conn *conns;         /* all open connections */
+    struct api_conn *dirty;         /* connections with output pending */
+    struct api_conn *watchers;      /* connections with a Watch stream */
+    unsigned n_agent_watchers;      /* of which WatchCommands streams */
+    struct api_agent_ev *agent_evs; /* applied this iteration, for them */
+    unsigned n_agent_evs;
+    unsigned cap_agent_evs;
+    struct api_fwd *fwd; /* NULL when not connected */
     int closing;
     int n_closing;
     api_server_close_cb *close_cb;
@@ -116,6 +131,7 @@ void api__watch_event(void *arg,
                       uint64_t index,
                       const uint8_t *event,
                       size_t len);
+void api__agent_flush(struct api_server *s);
 
 /* forward.c */
 int api__forward(struct api_server *s, struct api_call *call, const char *src);

@@ -1,0 +1,362 @@
+/* The agents' view of the state: which host a resource concerns and the
+ * full desired spec its executor realises (fsm_host_spec, used by the API
+ * server's WatchCommands streams).
+ *
+ * A machine concerns the host it is placed on (its HostID) for as long as
+ * its record exists, recycled ones included: the host must keep it stopped
+ * until the purge deletes the record. A disk concerns the host of the
+ * machine it is bound to (VMID): while it is being attached, while it is
+ * attached, and while it is being detached (the binding is dropped only
+ * when the executor confirms the detach). A detached disk, a snapshot (no
+ * executor acts on one: it has no Generation) and anything else concern
+ * no host.
+ *
+ * The spec is a msgpack map: a fixed head (ResourceID, ResourceType,
+ * HostID, DesiredState, State, Generation, Revision), then the record's
+ * other fields in record order, then what the executor needs from other
+ * records (a disk's pool; a machine's disks). Internal fields ('_'
+ * prefix), binary fields and anything whose name looks like a secret are
+ * never included. The same state always gives the same bytes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+#define MAX_VM_DISKS 64
+
+/* Fields written by the head of the spec (not repeated from the record). */
+static const char *const head_fields[] = {
+    "ResourceID", "ResourceType", "HostID",   "DesiredState",
+    "State",      "Generation",   "Revision", NULL,
+};
+
+/* Substrings of field names that are never shown to an agent. */
+static const char *const secret_words[] = {
+    "Password", "PwHash", "Salt", "Secret", "PrivateKey", NULL,
+};
+
+static int in_list(const char *const *list, const char *k)
+{
+    for (; *list != NULL; list++) {
+        if (strcmp(*list, k) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_secret(const char *k)
+{
+    for (const char *const *w = secret_words; *w != NULL; w++) {
+        if (strcasestr(k, *w) != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether record field @f goes into a spec after the head. */
+static int field_shown(const struct fsm_rf *f)
+{
+    return f->k[0] != '_' && f->t != FSM_RF_BIN && !is_secret(f->k) &&
+           !in_list(head_fields, f->k);
+}
+
+/* A string list field ('\n'-joined) as a msgpack array. */
+static void pack_list(msgpack_packer *pk, const char *s)
+{
+    uint32_t n = 0;
+
+    if (s[0] != '\0') {
+        n = 1;
+        for (const char *p = s; *p != '\0'; p++) {
+            n += *p == '\n';
+        }
+    }
+    msgpack_pack_array(pk, n);
+    while (n-- > 0) {
+        const char *e = strchr(s, '\n');
+        size_t l = e != NULL ? (size_t)(e - s) : strlen(s);
+        yh_mp_pack_strn(pk, s, l);
+        s += l + 1;
+    }
+}
+
+static void pack_field(msgpack_packer *pk, const struct fsm_rf *f)
+{
+    yh_mp_pack_str(pk, f->k);
+    switch (f->t) {
+    case FSM_RF_INT:
+        msgpack_pack_int64(pk, f->i);
+        break;
+    case FSM_RF_BOOL:
+        if (f->i) {
+            msgpack_pack_true(pk);
+        } else {
+            msgpack_pack_false(pk);
+        }
+        break;
+    case FSM_RF_STR:
+        yh_mp_pack_str(pk, f->s);
+        break;
+    case FSM_RF_LIST:
+        pack_list(pk, f->s);
+        break;
+    case FSM_RF_NIL:
+    case FSM_RF_BIN: /* never shown (field_shown) */
+        msgpack_pack_nil(pk);
+        break;
+    }
+}
+
+/* Backend and Ceph pool name of storage pool @pool ("" if unknown). */
+static int pool_info(struct fsm *f,
+                     MDB_txn *txn,
+                     const char *pool,
+                     char backend[16],
+                     char name[80])
+{
+    struct fsm_rec p;
+    int rc = 0;
+
+    backend[0] = '\0';
+    name[0] = '\0';
+    if (pool[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&p);
+    rc = fsm__rec_load(f, txn, FSM_TBL_INFRA, pool, strlen(pool), &p);
+    if (rc == 0) {
+        snprintf(backend, 16, "%s", fsm__rec_s(&p, "Backend"));
+        snprintf(name, 80, "%s", fsm__rec_s(&p, "Pool"));
+    }
+    fsm__rec_free(&p);
+    /* pools are never deleted; a missing one leaves the fields empty */
+    return rc == YH_ENOTFOUND ? 0 : rc;
+}
+
+/* The disks bound to machine @vm, in ID order. */
+struct vm_disks
+{
+    char ids[MAX_VM_DISKS][FSM_ID_SIZE]; /* DiskIDs */
+    unsigned n;                          /* count */
+};
+
+static int vm_disks(struct fsm *f,
+                    MDB_txn *txn,
+                    const char *vm,
+                    struct vm_disks *out)
+{
+    static const char prefix[] = "bsi-";
+    struct fsm_rec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    out->n = 0;
+    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_RES], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "open cursor on 'resources'");
+    }
+    fsm__rec_init(&r);
+    k.mv_data = (void *)prefix;
+    k.mv_size = sizeof prefix - 1;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && out->n < MAX_VM_DISKS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < sizeof prefix - 1 ||
+            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
+            break;
+        }
+        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0) {
+            snprintf(f->errmsg, sizeof f->errmsg,
+                     "record in 'resources' is corrupt");
+            rc = YH_ECORRUPT;
+            break;
+        }
+        if (strcmp(fsm__rec_s(&r, "VMID"), vm) == 0) {
+            snprintf(out->ids[out->n++], FSM_ID_SIZE, "%s",
+                     fsm__rec_s(&r, "DiskID"));
+        }
+    }
+    fsm__rec_free(&r);
+    mdb_cursor_close(cur);
+    if (rc == YH_ECORRUPT) {
+        return rc;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(f, rc, "read 'resources'");
+    }
+    return 0;
+}
+
+/* "Disks": what a machine's executor needs about each disk bound to it. */
+static int pack_vm_disks(struct fsm *f,
+                         MDB_txn *txn,
+                         msgpack_packer *pk,
+                         const struct vm_disks *d)
+{
+    char backend[16], pool[80];
+    struct fsm_rec r;
+    int rc = 0;
+
+    fsm__rec_init(&r);
+    yh_mp_pack_str(pk, "Disks");
+    msgpack_pack_array(pk, d->n);
+    for (unsigned i = 0; i < d->n; i++) {
+        rc = fsm__rec_load(f, txn, FSM_TBL_RES, d->ids[i], strlen(d->ids[i]),
+                           &r);
+        if (rc == 0) {
+            rc = pool_info(f, txn, fsm__rec_s(&r, "PoolID"), backend, pool);
+        }
+        if (rc != 0) {
+            break;
+        }
+        msgpack_pack_map(pk, 9);
+        yh_mp_pack_kv_str(pk, "DiskID", d->ids[i]);
+        yh_mp_pack_kv_str(pk, "DesiredAttach", fsm__rec_s(&r, "DesiredAttach"));
+        yh_mp_pack_kv_str(pk, "State", fsm__rec_s(&r, "State"));
+        yh_mp_pack_kv_int(pk, "Generation", fsm__rec_i(&r, "Generation"));
+        yh_mp_pack_kv_int(pk, "Size", fsm__rec_i(&r, "Size"));
+        yh_mp_pack_kv_str(pk, "SetType", fsm__rec_s(&r, "SetType"));
+        yh_mp_pack_kv_str(pk, "PoolID", fsm__rec_s(&r, "PoolID"));
+        yh_mp_pack_kv_str(pk, "Backend", backend);
+        yh_mp_pack_kv_str(pk, "Pool", pool);
+    }
+    fsm__rec_free(&r);
+    return rc;
+}
+
+/* The spec of resource @id (record @r) concerning @host. */
+static int pack_spec(struct fsm *f,
+                     MDB_txn *txn,
+                     const char *id,
+                     const struct fsm_rec *r,
+                     const char *host,
+                     struct yh_buf *spec)
+{
+    int disk = strcmp(fsm__rec_s(r, "ResourceType"), "Disk") == 0;
+    char backend[16], pool[80];
+    struct vm_disks *disks = NULL;
+    struct fsm_out o;
+    uint32_t n = 7;
+    int rc = 0;
+
+    if (disk) {
+        rc = pool_info(f, txn, fsm__rec_s(r, "PoolID"), backend, pool);
+        if (rc != 0) {
+            return rc;
+        }
+        n += 2; /* Backend, Pool */
+    } else {
+        disks = malloc(sizeof *disks);
+        if (disks == NULL) {
+            return YH_ENOMEM;
+        }
+        rc = vm_disks(f, txn, id, disks);
+        if (rc != 0) {
+            goto out;
+        }
+        n += 1; /* Disks */
+    }
+    for (unsigned i = 0; i < r->n; i++) {
+        n += field_shown(&r->f[i]);
+    }
+    fsm__out_init(&o, spec);
+    msgpack_pack_map(&o.pk, n);
+    yh_mp_pack_kv_str(&o.pk, "ResourceID", id);
+    yh_mp_pack_kv_str(&o.pk, "ResourceType", fsm__rec_s(r, "ResourceType"));
+    yh_mp_pack_kv_str(&o.pk, "HostID", host);
+    /* a disk's desired state is its desired attachment */
+    yh_mp_pack_kv_str(&o.pk, "DesiredState",
+                      fsm__rec_s(r, disk ? "DesiredAttach" : "DesiredState"));
+    yh_mp_pack_kv_str(&o.pk, "State", fsm__rec_s(r, "State"));
+    yh_mp_pack_kv_int(&o.pk, "Generation", fsm__rec_i(r, "Generation"));
+    yh_mp_pack_kv_int(&o.pk, "Revision", fsm__rec_i(r, "Revision"));
+    for (unsigned i = 0; i < r->n; i++) {
+        if (field_shown(&r->f[i])) {
+            pack_field(&o.pk, &r->f[i]);
+        }
+    }
+    if (disk) {
+        yh_mp_pack_kv_str(&o.pk, "Backend", backend);
+        yh_mp_pack_kv_str(&o.pk, "Pool", pool);
+    } else {
+        rc = pack_vm_disks(f, txn, &o.pk, disks);
+    }
+    if (rc == 0 && o.oom) {
+        rc = YH_ENOMEM;
+    }
+out:
+    free(disks);
+    return rc;
+}
+
+int fsm_host_spec(struct fsm *f,
+                  const char *resource_id,
+                  char host[FSM_ID_SIZE],
+                  struct yh_buf *spec)
+{
+    struct fsm_rec r, m;
+    const char *type;
+    MDB_txn *txn;
+    size_t n;
+    int rc;
+
+    host[0] = '\0';
+    yh_buf_reset(spec);
+    n = resource_id != NULL ? strlen(resource_id) : 0;
+    if (n == 0 || n >= FSM_ID_SIZE) {
+        return YH_ENOTFOUND;
+    }
+    /* committed state only, like fsm_query: what a stream sends must not
+     * be rolled back by a failing batch */
+    rc = fsm_flush(f);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = fsm__rtxn_begin(f, &txn);
+    if (rc != 0) {
+        return rc;
+    }
+    fsm__rec_init(&r);
+    fsm__rec_init(&m);
+    rc = fsm__rec_load(f, txn, FSM_TBL_RES, resource_id, n, &r);
+    if (rc != 0) {
+        goto out;
+    }
+    type = fsm__rec_s(&r, "ResourceType");
+    if (strcmp(type, "VM") == 0) {
+        snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
+    } else if (strcmp(type, "Disk") == 0) {
+        /* bound to a machine from AttachDisk until the confirmed detach */
+        const char *vm = fsm__rec_s(&r, "VMID");
+        rc = vm[0] != '\0'
+                 ? fsm__rec_load(f, txn, FSM_TBL_RES, vm, strlen(vm), &m)
+                 : YH_ENOTFOUND;
+        if (rc == 0) {
+            snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&m, "HostID"));
+        }
+    } else {
+        rc = YH_ENOTFOUND; /* snapshots: no executor acts on them */
+    }
+    if (rc == 0 && host[0] == '\0') {
+        rc = YH_ENOTFOUND;
+    }
+    if (rc == 0) {
+        rc = pack_spec(f, txn, resource_id, &r, host, spec);
+    }
+out:
+    fsm__rec_free(&r);
+    fsm__rec_free(&m);
+    fsm__rtxn_end(f, txn);
+    if (rc != 0) {
+        host[0] = '\0';
+        yh_buf_reset(spec);
+    }
+    return rc;
+}
