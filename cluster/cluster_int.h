@@ -66,8 +66,10 @@ struct cluster
     struct raft raft;                   /* the raft instance */
     uv_check_t check;                   /* end-of-iteration work */
     uv_timer_t timer;                   /* 1 s housekeeping */
-    int closing;                        /* cluster_close() called */
-    int n_closing;                      /* handles still closing */
+    uv_idle_t kick; /* keeps the loop spinning until the next check */
+    struct cluster_admin *admin_deferred; /* next membership step to run */
+    int closing;                          /* cluster_close() called */
+    int n_closing;                        /* handles still closing */
     cluster_close_cb *close_cb;
     void *close_arg;
 
@@ -118,7 +120,14 @@ void cluster__complete_tag(struct cluster *c,
 void cluster__expire(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
 
+/* node.c: run the check handle's work on the next loop turn without
+ * waiting for I/O. Raft callbacks use it instead of calling back into raft
+ * (libraft 0.15 is not re-entrant there: a barrier issued from a failing
+ * barrier's callback crashed under partitions). */
+void cluster__kick(struct cluster *c);
+
 /* membership.c */
+void cluster__admin_run_deferred(struct cluster *c);
 void cluster__admin_fail(struct cluster *c, int status, const char *msg);
 
 /* Map a libraft error to a YH_E* code. */

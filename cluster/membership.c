@@ -214,6 +214,29 @@ int cluster_transfer(struct cluster *c,
 }
 
 static void change_cb(struct raft_change *req, int status);
+static void change_step(struct cluster_admin *a);
+
+/* Run the next step from the check handle: the callbacks that decide it
+ * run inside libraft, which must not be re-entered. */
+static void defer_step(struct cluster_admin *a)
+{
+    a->c->admin_deferred = a;
+    cluster__kick(a->c);
+}
+
+void cluster__admin_run_deferred(struct cluster *c)
+{
+    struct cluster_admin *a = c->admin_deferred;
+
+    if (a != NULL) {
+        c->admin_deferred = NULL;
+        if (a->cb == NULL) {
+            free(a); /* answered (shutdown) while waiting */
+            return;
+        }
+        change_step(a);
+    }
+}
 
 static void change_step(struct cluster_admin *a)
 {
@@ -257,7 +280,7 @@ static void change_cb(struct raft_change *req, int status)
     }
     if (a->step == 1) {
         a->step = 2;
-        change_step(a);
+        defer_step(a);
         return;
     }
     snprintf(msg, sizeof msg, "node %llu %s", (unsigned long long)a->node.id,
@@ -286,7 +309,7 @@ static void node_cmd_cb(void *arg,
         return;
     }
     a->step = a->step == 0 ? 1 : 11;
-    change_step(a);
+    defer_step(a); /* we are inside the fsm's apply: not into raft here */
 }
 
 static int start_change(struct cluster *c,

@@ -247,6 +247,18 @@ static void maybe_bootstrap_admin(struct cluster *c)
     yh_buf_release(&env);
 }
 
+static void kick_cb(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+}
+
+void cluster__kick(struct cluster *c)
+{
+    if (!c->closing) {
+        uv_idle_start(&c->kick, kick_cb);
+    }
+}
+
 static void check_cb(uv_check_t *h)
 {
     struct cluster *c = h->data;
@@ -255,6 +267,7 @@ static void check_cb(uv_check_t *h)
     if (c->closing) {
         return;
     }
+    cluster__admin_run_deferred(c);
     cluster__flush_writes(c);
     cluster__flush_reads(c);
     rc = fsm_flush(c->fsm);
@@ -470,6 +483,8 @@ int cluster_open(struct cluster **out,
     uv_check_start(&c->check, check_cb);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    uv_idle_init(loop, &c->kick);
+    c->kick.data = c;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
 
     YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64, cfg->id,
@@ -565,12 +580,14 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     c->closing = 1;
     c->close_cb = cb;
     c->close_arg = arg;
-    c->n_closing = 3; /* raft, check, timer */
+    c->n_closing = 4; /* raft, check, timer, kick */
     fsm_flush(c->fsm);
     cluster__fail_all(c);
     uv_check_stop(&c->check);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->check, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_idle_stop(&c->kick);
+    uv_close((uv_handle_t *)&c->kick, handle_closed);
     raft_close(&c->raft, raft_closed);
 }

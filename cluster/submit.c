@@ -287,8 +287,10 @@ static void barrier_cb(struct raft_barrier *req, int status)
     /* A failed barrier proves nothing about leadership: the reads had no
      * effect, so they fail definitely and the client retries. */
     finish_reads(list, status == 0 ? 0 : YH_EUNAVAIL);
-    if (!c->closing) {
-        cluster__flush_reads(c);
+    if (c->reads_head != NULL) {
+        /* Issue the next barrier from the check handle, never from inside
+         * libraft's callback. */
+        cluster__kick(c);
     }
 }
 
@@ -339,5 +341,9 @@ void cluster__fail_all(struct cluster *c)
      * raft fires with an error when it closes. */
     if (c->admin != NULL) {
         cluster__admin_fail(c, YH_EUNAVAIL, "node shutting down");
+    }
+    if (c->admin_deferred != NULL) {
+        free(c->admin_deferred); /* answered above; no raft request open */
+        c->admin_deferred = NULL;
     }
 }

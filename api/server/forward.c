@@ -136,6 +136,24 @@ static void fwd_write(struct api_fwd *f)
     }
 }
 
+void api__fwd_check(struct api_server *s)
+{
+    char leader[64];
+    uint64_t lid = 0;
+
+    if (s->fwd == NULL || s->fwd->n_inflight == 0) {
+        return;
+    }
+    /* Requests forwarded to a node that no longer leads will not be
+     * answered until it notices: answer them now (writes: outcome unknown,
+     * reads: unavailable) so clients retry with the new leader. */
+    if (cluster_is_leader(s->cluster) ||
+        cluster_leader_api(s->cluster, &lid, leader) != 0 ||
+        strcmp(leader, s->fwd->addr) != 0) {
+        fwd_fail(s->fwd, 1);
+    }
+}
+
 void api__fwd_flush(struct api_server *s)
 {
     if (s->fwd != NULL) {

@@ -23,8 +23,15 @@ static void on_connection(uv_stream_t *listener, int status)
 
 static void on_tick(void *arg)
 {
-    api__agent_flush(arg);
-    api__flush_all(arg);
+    struct api_server *s = arg;
+    uint64_t now = uv_now(s->loop);
+
+    if (now - s->fwd_checked >= 100) {
+        s->fwd_checked = now;
+        api__fwd_check(s);
+    }
+    api__agent_flush(s);
+    api__flush_all(s);
 }
 
 int api_server_open(struct api_server **out,

@@ -88,6 +88,7 @@ struct api_server
     struct api_server_config cfg;
     uv_tcp_t listener;
     struct api_conn *conns;         /* all open connections */
+    uint64_t fwd_checked;           /* uv_now of the last forward check */
     struct api_conn *dirty;         /* connections with output pending */
     struct api_conn *watchers;      /* connections with a Watch stream */
     unsigned n_agent_watchers;      /* of which WatchCommands streams */
@@ -136,6 +137,9 @@ void api__agent_flush(struct api_server *s);
 /* forward.c */
 int api__forward(struct api_server *s, struct api_call *call, const char *src);
 void api__fwd_flush(struct api_server *s);
+/* Fail forwarded calls when their leader no longer leads (rate-limited by
+ * the caller). */
+void api__fwd_check(struct api_server *s);
 void api__fwd_close(struct api_server *s, int status);
 /* HMAC-SHA256 (hex) with the cluster secret over everything a forward
  * asserts: method, client address, actor and the raw request. */
