@@ -1,0 +1,1 @@
+"""Yunhan Jepsen-style fault-injection harness (see jepsen/README.md)."""
