@@ -85,6 +85,8 @@ struct fsm
     MDB_env *env;                    /* the one environment */
     MDB_dbi dbis[FSM_N_TBL];         /* handles, valid for the env's life */
     MDB_txn *wtxn;                   /* open batch, NULL if none */
+    MDB_txn *rtxn;      /* reusable read transaction (reset when idle) */
+    int rtxn_busy;      /* rtxn is in use: nested readers get their own */
     uint64_t applied;                /* last applied index (incl. batch) */
     uint8_t digest[FSM_DIGEST_SIZE]; /* state digest at @applied */
     uint64_t token_ttl_ns;           /* stamped into envelopes by prepare */

@@ -223,6 +223,10 @@ err:
 
 void fsm__store_close(struct fsm *f)
 {
+    if (f->rtxn != NULL) {
+        mdb_txn_abort(f->rtxn);
+        f->rtxn = NULL;
+    }
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
@@ -280,18 +284,40 @@ int fsm__rtxn_begin(struct fsm *f, MDB_txn **txn)
         *txn = f->wtxn;
         return 0;
     }
+    /* Every authenticated request looks its key up: renewing one reset
+     * read transaction skips allocating a transaction and a reader slot. */
+    if (f->rtxn != NULL && !f->rtxn_busy) {
+        rc = mdb_txn_renew(f->rtxn);
+        if (rc == 0) {
+            f->rtxn_busy = 1;
+            *txn = f->rtxn;
+            return 0;
+        }
+        mdb_txn_abort(f->rtxn);
+        f->rtxn = NULL;
+    }
     rc = mdb_txn_begin(f->env, NULL, MDB_RDONLY, txn);
     if (rc != 0) {
         return fsm__mdb_err(f, rc, "begin read");
+    }
+    if (f->rtxn == NULL) {
+        f->rtxn = *txn;
+        f->rtxn_busy = 1;
     }
     return 0;
 }
 
 void fsm__rtxn_end(struct fsm *f, MDB_txn *txn)
 {
-    if (txn != NULL && txn != f->wtxn) {
-        mdb_txn_abort(txn);
+    if (txn == NULL || txn == f->wtxn) {
+        return;
     }
+    if (txn == f->rtxn) {
+        mdb_txn_reset(txn);
+        f->rtxn_busy = 0;
+        return;
+    }
+    mdb_txn_abort(txn);
 }
 
 int fsm__get(struct fsm *f,
