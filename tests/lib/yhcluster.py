@@ -20,10 +20,29 @@ BIN = os.environ.get("YH_BIN", os.path.join(ROOT, "bin"))
 YUNHAN = os.path.join(BIN, "yunhan")
 
 
+def _free(port):
+    import socket
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def base_port():
+    """A base whose API (base+1..) and raft (base+101..) ports are free:
+    start from one derived from the PID so parallel suites spread out."""
     if os.environ.get("YH_BASE_PORT"):
         return int(os.environ["YH_BASE_PORT"])
-    return 21000 + (os.getpid() % 300) * 100
+    start = os.getpid() % 300
+    for i in range(300):
+        base = 21000 + ((start + i) % 300) * 100
+        if all(_free(base + d) for d in list(range(1, 8)) + list(range(101, 108))):
+            return base
+    raise RuntimeError("no free port range for a test cluster")
 
 
 class Cluster:
