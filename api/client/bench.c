@@ -56,7 +56,7 @@ struct bench
     enum bench_kind kind;
     const char *action;
     long n_conns, pipeline, seconds, size;
-    long count;        /* stop sending after this many requests (0 = off) */
+    long count; /* stop sending after this many requests (0 = off) */
     int json, stale;
     struct api_cli_creds cr;
     char endpoints[API_CLIENT_MAX_ENDPOINTS][128];
@@ -77,22 +77,23 @@ struct bench
 
 void api_cli_bench_usage(FILE *out)
 {
-    fprintf(out,
-            "benchmark (keys and endpoints as for calls):\n"
-            "  yunhan bench [--endpoint E] --connections N --pipeline P "
-            "--seconds S\n"
-            "         [--size BYTES] [--action ModifyNameAndRemark|CreateUser]"
-            "\n"
-            "         [--read [--stale]] [--json] [--count N] [--resource UID]\n"
-            "  Creates a target user, then keeps N x P signed requests in "
-            "flight:\n"
-            "  ModifyNameAndRemark ResourceID=<user> Remark=<BYTES bytes> "
-            "(default 256),\n"
-            "  CreateUser, or with --read DescribeUser. Prints acked/s, errors "
-            "by\n"
-            "  RetCode and p50/p99/max latency. --connections 1 --pipeline 1 "
-            "measures\n"
-            "  sequential latency.\n");
+    fprintf(
+        out,
+        "benchmark (keys and endpoints as for calls):\n"
+        "  yunhan bench [--endpoint E] --connections N --pipeline P "
+        "--seconds S\n"
+        "         [--size BYTES] [--action ModifyNameAndRemark|CreateUser]"
+        "\n"
+        "         [--read [--stale]] [--json] [--count N] [--resource UID]\n"
+        "  Creates a target user, then keeps N x P signed requests in "
+        "flight:\n"
+        "  ModifyNameAndRemark ResourceID=<user> Remark=<BYTES bytes> "
+        "(default 256),\n"
+        "  CreateUser, or with --read DescribeUser. Prints acked/s, errors "
+        "by\n"
+        "  RetCode and p50/p99/max latency. --connections 1 --pipeline 1 "
+        "measures\n"
+        "  sequential latency.\n");
 }
 
 static int b_usage(const char *fmt, const char *arg)
@@ -116,6 +117,45 @@ static int num(const char *s, long min, long max, long *out)
     }
     *out = v;
     return 0;
+}
+
+/* Put the leader's endpoint first: connections are spread round-robin, so
+ * connection 0 (the only one of a sequential run) talks to the leader and
+ * does not pay a forward hop; the others still spread the authentication
+ * work over the followers. Best effort: the order stays as given when no
+ * node answers DescribeCluster. */
+static void leader_first(struct bench *b)
+{
+    struct api_client_config cfg = {b->cr.endpoint, NULL, NULL, 2000, 3000};
+    struct api_client *c;
+    struct yh_buf res = YH_BUF_INIT;
+    char errmsg[YH_ERRMSG_SIZE];
+    char leader[128];
+    msgpack_unpacked u;
+    const msgpack_object *r;
+    static const uint8_t empty_map[] = {0x80};
+
+    if (b->n_endpoints < 2 || api_client_new(&c, &cfg, errmsg) != 0) {
+        return;
+    }
+    msgpack_unpacked_init(&u);
+    if (api_client_call(c, "DescribeCluster", empty_map, sizeof empty_map, &res,
+                        errmsg) == 0 &&
+        (r = api_cli_unpack(&u, res.data, res.len)) != NULL &&
+        yh_mp_strcpy(r, "LeaderAPIAddress", leader, sizeof leader) == 0) {
+        for (int i = 1; i < b->n_endpoints; i++) {
+            if (strcmp(b->endpoints[i], leader) == 0) {
+                char tmp[sizeof b->endpoints[0]];
+                memcpy(tmp, b->endpoints[0], sizeof tmp);
+                memcpy(b->endpoints[0], b->endpoints[i], sizeof tmp);
+                memcpy(b->endpoints[i], tmp, sizeof tmp);
+                break;
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&res);
+    api_client_free(c);
 }
 
 /* The target user every ModifyNameAndRemark / DescribeUser points at. */
@@ -453,8 +493,8 @@ static int run(struct bench *b)
         int64_t now_s = (int64_t)time(NULL);
 
         now = api_client_now_ns();
-        sending = now < stop_send &&
-                  (b->count == 0 || b->seq < (uint64_t)b->count);
+        sending =
+            now < stop_send && (b->count == 0 || b->seq < (uint64_t)b->count);
         for (long i = 0; i < b->n_conns; i++) {
             struct bconn *bc = &conns[i];
             pfds[i].fd = bc->fd;
@@ -669,6 +709,7 @@ int api_cli_bench_main(int argc, char *argv[])
         fprintf(stderr, "yunhan bench: %s\n", errmsg);
         return API_CLI_EXIT_USAGE;
     }
+    leader_first(&b);
     if (api_auth_random_hex(8, b.run) != 0) {
         fprintf(stderr, "yunhan bench: no randomness\n");
         return API_CLI_EXIT_ERROR;
