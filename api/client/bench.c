@@ -429,7 +429,8 @@ static void report(struct bench *b, double elapsed_s)
     if (b->kind == BENCH_MODIFY) {
         printf(", %ld-byte remark", b->size);
     }
-    printf("\n");
+    printf("\nendpoints:  %s%s (connection 0 first)\n", b->endpoints[0],
+           b->n_endpoints > 1 ? " + others round-robin" : "");
     printf("requests:   %" PRIu64 " sent, %" PRIu64 " acked, %" PRIu64
            " failed\n",
            b->seq, b->acked, n_err);
