@@ -317,6 +317,18 @@ static void do_read(struct req_ctx *r, int stale)
     struct api_call *call;
     int rc;
 
+#ifdef YH_UNSAFE_STALE_READS
+    /* Positive control for jepsen; never build production with it: every
+     * read is served from this node's local state, without a barrier and
+     * without forwarding, and without the "Consistency: stale" marker, so
+     * a read on a lagging or partitioned node returns stale data as if it
+     * were linearizable (`make yunhand-unsafe`). */
+    call = ctx_call(r, 0);
+    if (call != NULL) {
+        serve_query(call, r->request, 0);
+    }
+    return;
+#endif
     if (stale) {
         call = ctx_call(r, 0);
         if (call != NULL) {
@@ -856,12 +868,19 @@ static void do_cluster(struct req_ctx *r)
         describe_cluster(r);
         return;
     }
-    if (strcmp(r->method, "Watch") == 0) {
-        do_watch(r);
-        return;
-    }
-    if (strcmp(r->method, "WatchCommands") == 0) {
-        do_watch_commands(r);
+    if (strcmp(r->method, "Watch") == 0 ||
+        strcmp(r->method, "WatchCommands") == 0) {
+        if (r->forwarded) {
+            /* A stream must stay on the client's own connection; this one
+             * was forwarded because its key is not applied there yet. */
+            reply_error(r, YH_EUNAVAIL,
+                        "the node you called does not know this key yet, "
+                        "retry the stream in a moment");
+        } else if (r->method[5] == '\0') {
+            do_watch(r);
+        } else {
+            do_watch_commands(r);
+        }
         return;
     }
     if (strcmp(r->method, "WaitJob") == 0) {
