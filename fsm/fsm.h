@@ -249,8 +249,10 @@ int fsm_leader_tick(struct fsm *f,
  * (log index of its last change) and everything an executor needs to
  * realise it (sizes, image, pool, attachments...), never a secret.
  * Errors: YH_ENOTFOUND (no such resource, or it concerns no host). */
-int fsm_host_spec(struct fsm *f, const char *resource_id,
-                  char host[FSM_ID_SIZE], struct yh_buf *spec);
+int fsm_host_spec(struct fsm *f,
+                  const char *resource_id,
+                  char host[FSM_ID_SIZE],
+                  struct yh_buf *spec);
 /* 1 if @actor is a host's (agent's) credential. Agent-only actions
  * (FSM_ACT_F_AGENT in fsm_int.h) accept only such actors, and such actors
  * may call nothing else. */

@@ -25,8 +25,12 @@
  * YH_EAGAIN when the bytes so far are a valid prefix (need more);
  * YH_EPROTO (invalid: 0xc1, depth, impossible count) or YH_ETOOBIG (over
  * @max_size) with a reason in @errmsg (@errmsg_size bytes). */
-int api_prescan(const uint8_t *buf, size_t len, size_t max_size,
-                unsigned max_depth, size_t *msg_len, char *errmsg,
+int api_prescan(const uint8_t *buf,
+                size_t len,
+                size_t max_size,
+                unsigned max_depth,
+                size_t *msg_len,
+                char *errmsg,
                 size_t errmsg_size);
 
 #endif
