@@ -52,7 +52,7 @@ int yh_buf_reserve(struct yh_buf *b, size_t extra)
     return 0;
 }
 
-int yh_buf_append(struct yh_buf *b, const void *p, size_t n)
+int yh_buf_append_slow(struct yh_buf *b, const void *p, size_t n)
 {
     int rc;
 

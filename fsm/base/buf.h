@@ -25,7 +25,20 @@ void yh_buf_init(struct yh_buf *b);
 void yh_buf_release(struct yh_buf *b); /* frees data, back to empty */
 void yh_buf_reset(struct yh_buf *b);   /* len = 0, keeps memory */
 int yh_buf_reserve(struct yh_buf *b, size_t extra); /* 0 or YH_ENOMEM */
-int yh_buf_append(struct yh_buf *b, const void *p, size_t n);
+/* Append @n bytes. The msgpack packer calls this once per token, so the
+ * common case (room left) is inline; growing is out of line. */
+int yh_buf_append_slow(struct yh_buf *b, const void *p, size_t n);
+static inline int yh_buf_append(struct yh_buf *b, const void *p, size_t n)
+{
+    if (n <= b->cap - b->len) {
+        if (n > 0) {
+            __builtin_memcpy(b->data + b->len, p, n);
+            b->len += n;
+        }
+        return 0;
+    }
+    return yh_buf_append_slow(b, p, n);
+}
 int yh_buf_printf(struct yh_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Hand the bytes to the caller (owned, free with free()); buffer is empty
