@@ -20,6 +20,10 @@
  *   tbl_storage.c storage pools, disk attachments, snapshots, clones,
  *               custom images
  *   tick.c      fsm_leader_tick: periodic commands
+ *   ipam.c      CIDR math, address allocation (free ranges in "net")
+ *   tbl_net.c   VPCs, subnets, NICs
+ *   sg.c        security groups, rules, bindings
+ *   eip.c       EIP pools, elastic IPs
  */
 #ifndef YH_FSM_INT_H
 #define YH_FSM_INT_H
@@ -54,6 +58,8 @@ enum fsm_tbl {
     FSM_TBL_RES,       /* tenant resources by ID (prefix = type) */
     FSM_TBL_INFRA,     /* zones, hosts, images, anti-affinity groups */
     FSM_TBL_JOBS,      /* JobID -> job record */
+    FSM_TBL_NET,       /* network rows: address allocations, free ranges,
+                          security group rules and bindings (ipam.c) */
     FSM_N_TBL,
 };
 
@@ -797,5 +803,187 @@ int fsm__vm_price(struct fsm_ctx *c,
 /* Purge hook: release what a resource holds outside its record (a VM's
  * host capacity). */
 int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r);
+
+/* ---- ipam.c: CIDR math and address allocation ---- */
+typedef unsigned __int128 fsm_u128;
+#define FSM_SG_RULE_MAX 128 /* a rule string incl. NUL */
+#define FSM_IP_STR 48       /* an address as text incl. NUL */
+#define FSM_CIDR_STR 56     /* address/prefix as text incl. NUL */
+/* A network: family 4 or 6, network address (IPv4 in the low 32 bits),
+ * prefix length. */
+struct fsm_cidr
+{
+    int fam;
+    fsm_u128 net;
+    unsigned plen;
+};
+/* "10.0.0.0/16", "fd00:1::/48": host bits must be zero. YH_EINVAL with
+ * the reason in @why. */
+int fsm__cidr_parse(const char *s,
+                    struct fsm_cidr *out,
+                    char *why,
+                    size_t why_size);
+void fsm__cidr_format(const struct fsm_cidr *c, char out[FSM_CIDR_STR]);
+/* An address (family from its form). YH_EINVAL if not numeric. */
+int fsm__ip_parse(const char *s, int *fam, fsm_u128 *out);
+void fsm__ip_format(int fam, fsm_u128 a, char out[FSM_IP_STR]);
+int fsm__cidr_has_ip(const struct fsm_cidr *c, int fam, fsm_u128 a);
+int fsm__cidr_contains(const struct fsm_cidr *outer,
+                       const struct fsm_cidr *inner);
+int fsm__cidr_overlap(const struct fsm_cidr *a, const struct fsm_cidr *b);
+fsm_u128 fsm__cidr_last(const struct fsm_cidr *c);
+/* Address space @space (a subnet or EIP pool ID) over @net: network
+ * address, gateway (first host) and, for IPv4, broadcast reserved. */
+int fsm__ipam_init(struct fsm_ctx *c,
+                   const char *space,
+                   const struct fsm_cidr *net);
+/* Choose an address (no writes): @want if given and free (121 not in
+ * @net or reserved, 161 in use), else the lowest free one (172 full). */
+int fsm__ipam_pick(struct fsm_ctx *c,
+                   const char *space,
+                   const struct fsm_cidr *net,
+                   const char *want,
+                   fsm_u128 *out);
+/* Allocate a picked address to @owner. */
+int fsm__ipam_take(struct fsm_ctx *c,
+                   const char *space,
+                   int fam,
+                   fsm_u128 a,
+                   const char *owner);
+/* Give an address back (no-op if not allocated). */
+int fsm__ipam_release(struct fsm_ctx *c,
+                      const char *space,
+                      int fam,
+                      fsm_u128 a);
+/* Whether any address of @space is allocated. */
+int fsm__ipam_in_use(struct fsm_ctx *c, const char *space, int *any);
+/* Remove the free ranges of @space (nothing allocated). */
+int fsm__ipam_drop(struct fsm_ctx *c, const char *space);
+/* Owner of an allocated address (YH_ENOTFOUND if free). */
+int fsm__ipam_owner(struct fsm_ctx *c,
+                    const char *space,
+                    int fam,
+                    fsm_u128 a,
+                    char owner[FSM_ID_SIZE]);
+
+/* ---- tbl_net.c: VPCs, subnets, NICs ---- */
+int fsm__vpc_create_check(struct fsm_ctx *c);
+int fsm__vpc_create_apply(struct fsm_ctx *c);
+int fsm__vpc_describe(struct fsm_ctx *c);
+int fsm__vpc_delete_check(struct fsm_ctx *c);
+int fsm__vpc_delete_apply(struct fsm_ctx *c);
+int fsm__subnet_create_check(struct fsm_ctx *c);
+int fsm__subnet_create_apply(struct fsm_ctx *c);
+int fsm__subnet_describe(struct fsm_ctx *c);
+int fsm__subnet_delete_check(struct fsm_ctx *c);
+int fsm__subnet_delete_apply(struct fsm_ctx *c);
+int fsm__nic_create_check(struct fsm_ctx *c);
+int fsm__nic_create_apply(struct fsm_ctx *c);
+int fsm__nic_describe(struct fsm_ctx *c);
+int fsm__nic_delete_check(struct fsm_ctx *c);
+int fsm__nic_delete_apply(struct fsm_ctx *c);
+/* A network record of the actor's tenant with ID prefix @prefix
+ * ("uvnet", "sg", ...): 150 "@what '@id' not found" otherwise. */
+int fsm__net_load(struct fsm_ctx *c,
+                  const char *prefix,
+                  const char *what,
+                  const char *id,
+                  struct fsm_rec *r);
+/* Save resource @r with Revision = this index; it is the oplog
+ * ResourceID. */
+int fsm__net_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
+/* Whether a "net" row starts with @prefix. */
+int fsm__net_any(struct fsm_ctx *c, const void *prefix, size_t pl, int *any);
+/* Put an index row (an empty map) into "net". */
+int fsm__net_mark(struct fsm_ctx *c, const void *key, size_t kl);
+/* kind \0 a \0 b into @out (room for strlen(a)+strlen(b)+4). */
+size_t fsm__net_key(char *out, char kind, const char *a, const char *b);
+/* Whether VM @vm still exists (bindings to a purged machine are dead). */
+int fsm__net_vm_exists(struct fsm_ctx *c, const char *vm, int *exists);
+/* A string list parameter whose entries may be up to @size - 1 bytes
+ * (rules): an array under @key or "@key.N" keys. */
+int fsm__arg_list_long(struct fsm_ctx *c,
+                       const char *key,
+                       unsigned max,
+                       size_t size,
+                       char *out,
+                       unsigned *n);
+
+/* A machine's primary address, for CreateVMInstance (tbl_vm.c does not
+ * call these yet): pick reads the optional SubnetID, VPCID (checked) and
+ * InternalIP parameters and chooses the addresses (IPv4, and IPv6 in a
+ * dual-stack subnet) without writing (121/150/161/172 rejections); take
+ * allocates them to @vm and sets VPCID, SubnetID, InternalIP, InternalIPv6
+ * in its record; release (at purge) gives them back. */
+struct fsm_vm_ip
+{
+    int set;                  /* a subnet was asked for */
+    int v6;                   /* dual stack: a6 is valid */
+    char vpc[FSM_ID_SIZE];    /* its VPC */
+    char subnet[FSM_ID_SIZE]; /* SubnetID */
+    fsm_u128 a4, a6;          /* the picked addresses */
+};
+int fsm__vm_ip_pick(struct fsm_ctx *c,
+                    const char *tenant,
+                    struct fsm_vm_ip *out);
+int fsm__vm_ip_take(struct fsm_ctx *c,
+                    const struct fsm_vm_ip *ip,
+                    const char *vm,
+                    struct fsm_rec *r);
+int fsm__vm_ip_release(struct fsm_ctx *c, const struct fsm_rec *r);
+
+/* ---- sg.c: security groups ---- */
+/* A parsed rule. */
+struct fsm_sg_rule
+{
+    char proto[8];               /* TCP, UDP, ICMP, ALL */
+    unsigned lo, hi;             /* ports (0 = none) */
+    struct fsm_cidr cidr;        /* peer network */
+    char action[8];              /* ACCEPT, DROP */
+    char priority[8];            /* HIGH, MEDIUM, LOW */
+    char direction[8];           /* INGRESS, EGRESS */
+    char canon[FSM_SG_RULE_MAX]; /* canonical string */
+};
+/* Parse "PROTO|PORTS|CIDR|ACTION|PRIORITY[|DIRECTION]"; YH_EINVAL with
+ * the offending field named in @why. */
+int fsm__sg_rule_parse(const char *s,
+                       struct fsm_sg_rule *out,
+                       char *why,
+                       size_t why_size);
+int fsm__sg_create_check(struct fsm_ctx *c);
+int fsm__sg_create_apply(struct fsm_ctx *c);
+int fsm__sg_describe(struct fsm_ctx *c);
+int fsm__sg_delete_check(struct fsm_ctx *c);
+int fsm__sg_delete_apply(struct fsm_ctx *c);
+int fsm__sg_rule_create_check(struct fsm_ctx *c);
+int fsm__sg_rule_create_apply(struct fsm_ctx *c);
+int fsm__sg_rule_delete_check(struct fsm_ctx *c);
+int fsm__sg_rule_delete_apply(struct fsm_ctx *c);
+int fsm__sg_bind_check(struct fsm_ctx *c);
+int fsm__sg_bind_apply(struct fsm_ctx *c);
+int fsm__sg_unbind_apply(struct fsm_ctx *c);
+
+/* ---- eip.c: EIP pools and elastic IPs ---- */
+int fsm__eip_pool_create_check(struct fsm_ctx *c);
+int fsm__eip_pool_create_apply(struct fsm_ctx *c);
+int fsm__eip_pool_describe(struct fsm_ctx *c);
+int fsm__eip_alloc_check(struct fsm_ctx *c);
+int fsm__eip_alloc_apply(struct fsm_ctx *c);
+int fsm__eip_describe(struct fsm_ctx *c);
+int fsm__eip_bind_check(struct fsm_ctx *c);
+int fsm__eip_bind_apply(struct fsm_ctx *c);
+int fsm__eip_unbind_check(struct fsm_ctx *c);
+int fsm__eip_unbind_apply(struct fsm_ctx *c);
+int fsm__eip_bw_check(struct fsm_ctx *c);
+int fsm__eip_bw_apply(struct fsm_ctx *c);
+int fsm__eip_release_check(struct fsm_ctx *c);
+int fsm__eip_release_apply(struct fsm_ctx *c);
+/* For the purge path (tbl_bill.c res_purge, via fsm__res_usage and
+ * fsm__res_release): quota usage of an EIP record and the release of what
+ * it holds outside its record (its address). */
+unsigned fsm__eip_usage(const struct fsm_rec *r,
+                        const char **types,
+                        int64_t *delta);
+int fsm__eip_purge_release(struct fsm_ctx *c, const struct fsm_rec *r);
 
 #endif

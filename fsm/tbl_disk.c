@@ -50,6 +50,8 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
         snprintf(buf[n], 48, "DiskGB:%s", fsm__rec_s(r, "SetType"));
         types[n] = buf[n];
         delta[n++] = fsm__rec_i(r, "Size");
+    } else if (strcmp(t, "EIP") == 0) {
+        n = fsm__eip_usage(r, types, delta);
     } else if (strcmp(t, "Snapshot") == 0) {
         types[n] = "Snapshot";
         delta[n++] = 1;

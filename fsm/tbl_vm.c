@@ -705,6 +705,9 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
         return fsm__pool_use(c, fsm__rec_s(r, "PoolID"), -fsm__rec_i(r, "Size"),
                              -1);
     }
+    if (strcmp(type, "EIP") == 0) {
+        return fsm__eip_purge_release(c, r); /* address back to its pool */
+    }
     if (strcmp(type, "VM") != 0) {
         return 0;
     }
