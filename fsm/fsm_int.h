@@ -909,8 +909,7 @@ int fsm__arg_list_long(struct fsm_ctx *c,
                        char *out,
                        unsigned *n);
 
-/* A machine's primary address, for CreateVMInstance (tbl_vm.c does not
- * call these yet): pick reads the optional SubnetID, VPCID (checked) and
+/* A machine's primary address, for CreateVMInstance: pick reads the optional SubnetID, VPCID (checked) and
  * InternalIP parameters and chooses the addresses (IPv4, and IPv6 in a
  * dual-stack subnet) without writing (121/150/161/172 rejections); take
  * allocates them to @vm and sets VPCID, SubnetID, InternalIP, InternalIPv6

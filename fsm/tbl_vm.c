@@ -467,6 +467,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     int64_t delta[8], price, overcommit, image_gb;
     char buf[8][48];
     struct fsm_rec r;
+    struct fsm_vm_ip ip;
     unsigned n;
     int rc;
 
@@ -487,6 +488,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
                            image_gb);
     }
     TRY(placement_check(c, &a, host));
+    /* the optional SubnetID/VPCID/InternalIP: chosen (and any rejection
+     * made) before the first write */
+    TRY(fsm__vm_ip_pick(c, tenant, &ip));
     fsm__rec_init(&r);
     fsm__rec_set_s(&r, "ResourceType", "VM");
     fsm__rec_set_i(&r, "CPU", a.spec.cpu);
@@ -537,6 +541,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         fsm__rec_set_s(&r, "_PwSalt", hex);
     }
     rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
+    if (rc == 0 && ip.set) {
+        rc = fsm__vm_ip_take(c, &ip, id, &r);
+    }
     if (rc == 0) {
         rc = fsm__usage_add(c, tenant, n, types, delta);
     }
@@ -712,6 +719,7 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
         return 0;
     }
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
+    TRY(fsm__vm_ip_release(c, r));
     return fsm__host_use(c, fsm__rec_s(r, "HostID"), -fsm__rec_i(r, "CPU"),
                          -fsm__rec_i(r, "Memory"), -fsm__rec_i(r, "GPU"), -1);
 }

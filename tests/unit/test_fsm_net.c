@@ -1504,6 +1504,66 @@ static void eip_purge_releases(void **state)
     assert_string_equal(fsmtest_res_str(x, "IP"), "198.51.100.2");
 }
 
+/* CreateVMInstance with a subnet: the machine gets its primary address
+ * from IPAM (the lowest free one, or the one asked for), a taken address is
+ * refused, and the purge gives it back. */
+static void vm_create_addresses(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsmtest_tick tc = {x, 0, {0}};
+    struct world w;
+    struct compute k;
+    char v[FSM_ID_SIZE], sn[FSM_ID_SIZE], vm1[FSM_ID_SIZE], vm2[FSM_ID_SIZE];
+
+    world(x, &w);
+    compute(x, &k);
+    vpc(x, &w.t, "10.9.0.0/16", NULL, v);
+    assert_int_equal(fsmtest_call(x, "CreateSubnet", &w.t, "VPCID", v,
+                                  "Network", "10.9.1.0/24", NULL),
+                     0);
+    str_of(x, "SubnetID", sn);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", k.z, "ImageID",
+                     k.img, "CPU", "1", "Memory", "1024", "SubnetID", sn, NULL),
+        0);
+    str_of(x, "VMID", vm1);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", k.z, "ImageID",
+                     k.img, "CPU", "1", "Memory", "1024", "SubnetID", sn,
+                     "InternalIP", "10.9.1.2", NULL),
+        YH_EEXIST); /* .1 is the gateway, .2 went to vm1 */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", k.z, "ImageID",
+                     k.img, "CPU", "1", "Memory", "1024", "SubnetID", sn,
+                     "InternalIP", "10.9.1.77", NULL),
+        0);
+    str_of(x, "VMID", vm2);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeVMInstance", &w.t, "VMIDs.0", vm1, NULL), 0);
+    assert_string_equal(fsmtest_info_str(x, 0, "InternalIP"), "10.9.1.2");
+    assert_string_equal(fsmtest_info_str(x, 0, "SubnetID"), sn);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeVMInstance", &w.t, "VMIDs.0", vm2, NULL), 0);
+    assert_string_equal(fsmtest_info_str(x, 0, "InternalIP"), "10.9.1.77");
+    /* another tenant cannot use the subnet */
+    assert_true(fsmtest_call(x, "CreateVMInstance", &w.u, "ZoneID", k.z,
+                             "ImageID", k.img, "CPU", "1", "Memory", "1024",
+                             "SubnetID", sn, NULL) != 0);
+    /* the subnet is in use; after delete + purge the address is free */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSubnet", &w.t, "SubnetID", sn, NULL), YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm1, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", vm1, NULL), 0);
+    fsmtest_tick(x, &tc);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", k.z, "ImageID",
+                     k.img, "CPU", "1", "Memory", "1024", "SubnetID", sn,
+                     "InternalIP", "10.9.1.2", NULL),
+        0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1522,6 +1582,8 @@ int main(void)
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(eips, fsmtest_setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(eip_purge_releases, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(vm_create_addresses, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(permissions, fsmtest_setup,
                                         fsmtest_teardown),
