@@ -117,6 +117,21 @@ jepsen: all
 check-includes:
 	@tests/env/check-includes.sh
 
+# Positive controls for jepsen (jepsen/run.sh --positive-control): yunhand
+# built with a deliberate safety bug, in their own build dirs. Never ship.
+yunhand-unsafe:
+	@$(MAKE) --no-print-directory BUILD=build-unsafe-stale \
+	    BIN=build-unsafe-stale/bin \
+	    CPPFLAGS="-D_GNU_SOURCE -I. -DYH_UNSAFE_STALE_READS" \
+	    build-unsafe-stale/bin/yunhand
+	@mkdir -p $(BIN)
+	cp build-unsafe-stale/bin/yunhand $(BIN)/yunhand-unsafe-stale
+	@$(MAKE) --no-print-directory BUILD=build-unsafe-nodedup \
+	    BIN=build-unsafe-nodedup/bin \
+	    CPPFLAGS="-D_GNU_SOURCE -I. -DYH_UNSAFE_NO_DEDUP" \
+	    build-unsafe-nodedup/bin/yunhand
+	cp build-unsafe-nodedup/bin/yunhand $(BIN)/yunhand-unsafe-nodedup
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -124,6 +139,6 @@ format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz bin
+	rm -rf build build-asan build-fuzz build-dev build-unsafe-stale build-unsafe-nodedup bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

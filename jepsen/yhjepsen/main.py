@@ -8,6 +8,11 @@
                                   summary table to docs/jepsen.md
   main.py --nemesis N [--workload W,W] [--time S] [--seed X]   one run
   main.py --replay RUNDIR         the same run again from its params.json
+  main.py --positive-control stale-reads|no-dedup [--runs N]
+                                  a deliberately unsafe yunhand build
+                                  (make yunhand-unsafe) must be caught by
+                                  a checker within N runs (default 5);
+                                  --full runs both after the matrix
   main.py --selftest              checker/client/netns self-tests only
   main.py --list                  nemeses and workloads
 
@@ -20,6 +25,7 @@ import atexit
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +40,38 @@ from yhjepsen import netns, nemesis  # noqa: E402
 
 FAILED = []
 QUICK_BUDGET_S = 8 * 60
+
+# Positive controls: yunhand built with a deliberate safety bug (see the
+# YH_UNSAFE_* blocks in api/server/dispatch.c and fsm/fsm.c, built by `make
+# yunhand-unsafe`), run under a nemesis that exposes it.  The control passes
+# when the named checker reports one of the named anomalies.
+POSITIVE_CONTROLS = {
+    # Every read served locally without barrier or forwarding: a read on
+    # the isolated old leader (clients still reach it) or on a lagging
+    # follower returns a value the majority has already overwritten.
+    # Register workers are spread over all nodes (slot % nodes, plus the
+    # probe that moves to the next node after every operation).
+    "stale-reads": {"binary": "yunhand-unsafe-stale",
+                    "nemesis": "isolate-leader",
+                    "workloads": ["register"],
+                    "checker": "register",
+                    "anomalies": ("nonlinearizable",)},
+    # A retry with a known RequestToken is applied again: an indeterminate
+    # create that did commit, retried with the same token on another node
+    # after the leader was killed, answers "already exists" or makes a
+    # second user.
+    "no-dedup": {"binary": "yunhand-unsafe-nodedup",
+                 "nemesis": "kill-leader",
+                 "workloads": ["idempotency"],
+                 "checker": "idempotency",
+                 # More clients than the matrix's 3: more creates in
+                 # flight when the leader dies.
+                 "workers": {"idempotency": 12},
+                 "anomalies": ("token-not-honored", "duplicate",
+                               "wrong-id")},
+}
+PC_DEFAULT_RUNS = 5
+PC_DEFAULT_TIME = 30.0
 
 
 def log(msg):
@@ -189,7 +227,7 @@ def report_run(res, label):
         log("%s failover ms: %s" % (label, fo))
 
 
-def run_one(h, params, runs_dir, bin_dir, label):
+def run_one(h, params, runs_dir, bin_dir, label, report=True):
     from yhjepsen.runner import Run
     run = Run(params, runs_dir, bin_dir, log)
     h.current = run
@@ -199,8 +237,103 @@ def run_one(h, params, runs_dir, bin_dir, label):
     h.current = None
     log("%s: done in %.0fs, %d ops, valid=%s" % (
         label, time.monotonic() - t, res.get("ops", 0), res["valid"]))
-    report_run(res, label)
+    if report:
+        report_run(res, label)
     return res
+
+
+def pc_binaries(name, bin_dir, runs_dir):
+    """(Re)build the unsafe binaries and stage RUNS/.positive-NAME/ with
+    yunhand = the unsafe build (and the safe yunhan): the run copies its
+    binaries from there.  Returns the staging dir or None (reported)."""
+    pc = POSITIVE_CONTROLS[name]
+    label = "positive control %s" % name
+    src = os.path.join(REPO, "bin", pc["binary"])
+    try:
+        p = subprocess.run(["make", "-C", REPO, "--no-print-directory",
+                            "yunhand-unsafe"], capture_output=True,
+                           text=True, timeout=600)
+        built = p.returncode == 0
+        why = (p.stderr or p.stdout).strip().splitlines()[-3:]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        built, why = False, [str(e)]
+    if not built:
+        if not os.access(src, os.X_OK):
+            not_ok(label, "make yunhand-unsafe failed: %s" % " ".join(why))
+            return None
+        log("%s: make yunhand-unsafe failed (%s); using the existing %s" %
+            (label, " ".join(why), src))
+    stage = os.path.join(runs_dir, ".positive-%s" % name)
+    os.makedirs(stage, exist_ok=True)
+    shutil.copy2(src, os.path.join(stage, "yunhand"))
+    cli = os.path.join(bin_dir, "yunhan")
+    if os.path.exists(cli):
+        shutil.copy2(cli, os.path.join(stage, "yunhan"))
+    return stage
+
+
+def pc_caught(name, res):
+    """The expected anomalies found in a run's results (a list)."""
+    pc = POSITIVE_CONTROLS[name]
+    r = res.get("checks", {}).get(pc["checker"])
+    if not r or r.get("valid") is not False:
+        return []
+    return [a for a in r["anomalies"] if a["type"] in pc["anomalies"]]
+
+
+def positive_control(h, name, runs, run_time, seed, args):
+    """Run the unsafe build up to @runs times; ok when caught.  Returns a
+    summary dict (also used by the report)."""
+    pc = POSITIVE_CONTROLS[name]
+    label = "positive control %s" % name
+    summary = {"control": name, "runs": runs, "caught_in": None,
+               "dirs": [], "nemesis": pc["nemesis"]}
+    stage = pc_binaries(name, args.bin, args.runs_dir)
+    if stage is None:
+        return summary
+    for k in range(1, runs + 1):
+        params = default_params(args, pc["nemesis"], seed + k,
+                                list(pc["workloads"]))
+        params["time"] = run_time
+        params["positive_control"] = name
+        if pc.get("workers"):
+            params["workers"] = dict(pc["workers"])
+        params["positive_control_run"] = [k, runs]
+        res = run_one(h, params, args.runs_dir, stage,
+                      "%s #%d" % (label, k), report=False)
+        summary["dirs"].append(res["dir"])
+        found = pc_caught(name, res)
+        others = ["%s: %s" % (n, checkers_verdict(r))
+                  for n, r in sorted(res["checks"].items())
+                  if r["valid"] is not True and n != pc["checker"]]
+        if res.get("error") or others:
+            log("%s #%d: also %s" % (label, k, "; ".join(
+                ([res["error"]] if res.get("error") else []) + others)))
+        if found:
+            kinds = {}
+            for a in found:
+                kinds[a["type"]] = kinds.get(a["type"], 0) + 1
+            summary["caught_in"] = k
+            summary["anomalies"] = kinds
+            for a in found[:3]:
+                log("%s: %s" % (label, json.dumps(a, default=str)[:600]))
+            ok("%s caught in run %d of %d (%s; run %s)" % (
+                label, k, runs, ", ".join("%s x%d" % kv
+                                          for kv in sorted(kinds.items())),
+                res["dir"]))
+            return summary
+        log("%s #%d: not caught (%s valid=%s)" % (
+            label, k, pc["checker"],
+            res["checks"].get(pc["checker"], {}).get("valid")))
+    not_ok(label, "%s under %s not flagged by the %s checker in %d runs; "
+           "runs %s" % (pc["binary"], pc["nemesis"], pc["checker"], runs,
+                        " ".join(summary["dirs"])))
+    return summary
+
+
+def checkers_verdict(r):
+    from yhjepsen import checkers
+    return checkers.verdict_word(r["valid"])
 
 
 def env_ok(bin_dir):
@@ -227,6 +360,8 @@ def main():
     g.add_argument("--replay", metavar="RUNDIR")
     g.add_argument("--selftest", action="store_true")
     g.add_argument("--list", action="store_true")
+    g.add_argument("--positive-control", choices=sorted(POSITIVE_CONTROLS),
+                   help="run an unsafe build that must be caught")
     g.add_argument("--watchdog", action="store_true", help=argparse.SUPPRESS)
     g.add_argument("--hold-net", type=int, metavar="N",
                    help=argparse.SUPPRESS)  # self-test of the cleanup
@@ -234,9 +369,15 @@ def main():
                    help="rewrite docs/jepsen.md from existing run dirs")
     ap.add_argument("--nemesis", help="one nemesis (see --list)")
     ap.add_argument("--workload", default="register,set,idempotency")
-    ap.add_argument("--time", type=float, default=60.0)
+    ap.add_argument("--time", type=float,
+                    help="seconds of load per run (60; positive "
+                    "controls 30)")
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int,
+                    help="--full: runs per cell (3); positive control: "
+                    "runs allowed to catch it (5)")
+    ap.add_argument("--no-positive-controls", action="store_true",
+                    help="--full: skip the positive controls")
     ap.add_argument("--nemeses", help="--full: comma-separated subset")
     ap.add_argument("--snapshot-threshold", type=int, default=256)
     ap.add_argument("--snapshot-trailing", type=int, default=64)
@@ -248,6 +389,12 @@ def main():
     ap.add_argument("--keep-data", action="store_true",
                     help="keep node data dirs of valid runs too")
     args = ap.parse_args()
+    pc_time = args.time if args.time is not None else PC_DEFAULT_TIME
+    pc_runs = args.runs if args.runs is not None else PC_DEFAULT_RUNS
+    if args.time is None:
+        args.time = 60.0
+    if args.runs is None:
+        args.runs = 3
 
     if args.watchdog:
         return watchdog()
@@ -336,11 +483,22 @@ def main():
             return 2
         plans.append(("%s" % args.nemesis,
                       default_params(args, args.nemesis, seed)))
+    elif args.positive_control:
+        pass
     else:
         ap.print_usage()
         return 2
+    controls = []
+    if args.positive_control:
+        controls = [args.positive_control]
+    elif args.full and not args.no_positive_controls:
+        controls = sorted(POSITIVE_CONTROLS)
+        pc_runs = PC_DEFAULT_RUNS
+        pc_time = PC_DEFAULT_TIME
 
-    log("seed %d, %d run(s)" % (seed, len(plans)))
+    log("seed %d, %d run(s)%s" % (seed, len(plans), "" if not controls else
+                                  ", positive controls %s (up to %d runs "
+                                  "each)" % (" ".join(controls), pc_runs)))
     if not env_ok(args.bin):
         return 1
     h = Harness()
@@ -350,6 +508,7 @@ def main():
         not_ok("jepsen environment", e)
         return 1
     results = []
+    pcs = []
     try:
         for label, params in plans:
             try:
@@ -362,13 +521,26 @@ def main():
                 traceback.print_exc()
                 not_ok("%s harness" % label, "%s: %s" % (type(e).__name__,
                                                           e))
+        for k, name in enumerate(controls):
+            try:
+                pcs.append(positive_control(h, name, pc_runs, pc_time,
+                                            seed + 1000 * (k + 1), args))
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a harness bug: report, go on
+                import traceback
+                traceback.print_exc()
+                not_ok("positive control %s harness" % name, "%s: %s" % (
+                    type(e).__name__, e))
     finally:
         h.release()
     if args.full:
         from yhjepsen import report
+        dirs = [r["dir"] for r in results]
+        for pc in pcs:
+            dirs += pc["dirs"]
         path = report.write(args.runs_dir, os.path.join(REPO, "docs",
-                                                        "jepsen.md"),
-                            [r["dir"] for r in results])
+                                                        "jepsen.md"), dirs)
         log("summary written to %s" % path)
     log("total %.0fs, %d not ok" % (time.monotonic() - t_begin,
                                     len(FAILED)))

@@ -21,6 +21,21 @@ any run can be replayed with `jepsen/run.sh --replay RUNDIR`.
 """
 
 
+# Everything after this line in docs/jepsen.md is written by hand (findings,
+# context) and kept when the tables are regenerated.
+NOTES_MARK = "<!-- hand-written notes below: kept by jepsen/yhjepsen/report.py -->"
+
+
+def _kept_notes(path):
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    k = text.find(NOTES_MARK)
+    return text[k:] if k >= 0 else None
+
+
 def _pct(xs, p):
     if not xs:
         return None
@@ -51,8 +66,42 @@ def load(runs_dir, only=None):
     return out
 
 
+def _positive_section(pcs):
+    """Positive controls: unsafe builds that the checkers must flag."""
+    lines = ["\n## Positive controls\n",
+             "yunhand built with a deliberate safety bug (`make "
+             "yunhand-unsafe`: `-DYH_UNSAFE_STALE_READS` serves every read "
+             "locally without barrier or forwarding; `-DYH_UNSAFE_NO_DEDUP` "
+             "applies a retried RequestToken again instead of replaying its "
+             "result), run by `jepsen/run.sh --positive-control NAME` until "
+             "a checker flags it (at most N runs).  A control that is not "
+             "caught means the suite cannot see that class of bug.\n",
+             "| control | nemesis | workloads | run | caught | anomalies | "
+             "yunhand sha256 | run dir |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in pcs:
+        p = r["params"]
+        name = p["positive_control"]
+        k, n = p.get("positive_control_run", [1, 1])
+        check = {"stale-reads": "register", "no-dedup": "idempotency"}.get(
+            name)
+        c = r["checks"].get(check, {})
+        kinds = {}
+        for a in c.get("anomalies", []):
+            kinds[a["type"]] = kinds.get(a["type"], 0) + 1
+        lines.append("| %s | %s | %s | %d of %d | %s | %s | %s | %s |" % (
+            name, p["nemesis"], ",".join(p["workloads"]), k, n,
+            "yes" if c.get("valid") is False else "no",
+            ", ".join("%s x%d" % kv for kv in sorted(kinds.items())) or "-",
+            (r.get("yunhand_sha256") or "?")[:12],
+            os.path.basename(r["dir"])))
+    return lines
+
+
 def write(runs_dir, path, only=None):
     results = load(runs_dir, only)
+    pcs = [r for r in results if r["params"].get("positive_control")]
+    results = [r for r in results if not r["params"].get("positive_control")]
     cells = {}
     failover = {}
     for r in results:
@@ -89,13 +138,18 @@ def write(runs_dir, path, only=None):
     per_cell = sorted({c["runs"] for k, c in cells.items()
                        if k[0] != "(harness)"})
     bins = sorted({r.get("yunhand_sha256", "?")[:12] for r in results})
+    reduced = []
+    if not per_cell or min(per_cell) < 3:
+        reduced.append("fewer than 3 runs per cell")
+    if not durs or min(durs) < 60:
+        reduced.append("less than 60 s of load per run")
     lines.append("This table: %d runs, %s s of load each, %s run(s) per "
                  "cell, yunhand sha256 %s.%s\n" % (
                      len(results), "/".join("%g" % d for d in durs),
                      "/".join(str(x) for x in per_cell), ", ".join(bins),
-                     "" if per_cell and min(per_cell) >= 3 else
-                     " **Fewer than 3 runs per cell: a reduced matrix, not "
-                     "the full `make jepsen`.**"))
+                     " **A reduced matrix (%s), not the full `make "
+                     "jepsen` (3 runs x 60 s per cell).**" %
+                     " and ".join(reduced) if reduced else ""))
     lines.append("## Cells\n")
     lines.append("| workload | nemesis | runs | valid | ops | anomalies | "
                  "lost acks | failing runs |")
@@ -119,6 +173,14 @@ def write(runs_dir, path, only=None):
             nem, len(fo["ms"]) + fo["none"], _fmt(_pct(fo["ms"], 50)),
             _fmt(_pct(fo["ms"], 99)),
             _fmt(max(fo["ms"]) if fo["ms"] else None), fo["none"]))
+    every = [ms for fo in failover.values() for ms in fo["ms"]]
+    if every:
+        lines.append("| **all** | %d | %s | %s | %s | %d |" % (
+            len(every) + sum(fo["none"] for fo in failover.values()),
+            _pct(every, 50), _pct(every, 99), max(every),
+            sum(fo["none"] for fo in failover.values())))
+    if pcs:
+        lines += _positive_section(pcs)
     failing = [r for r in results if not r.get("valid")]
     if failing:
         lines.append("\n## Failing runs\n")
@@ -140,6 +202,9 @@ def write(runs_dir, path, only=None):
     bad = sum(1 for r in results if not r.get("valid"))
     lines.append("\n%d runs, %d with a failing check or harness error.\n" %
                  (total_runs, bad))
+    notes = _kept_notes(path)
+    if notes:
+        lines.append(notes.rstrip("\n") + "\n")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as fh:
         fh.write("\n".join(lines))

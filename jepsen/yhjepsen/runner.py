@@ -154,7 +154,8 @@ class Run:
                     os.path.join(self.dir, "history-%s.jsonl" % name),
                     t0_ns=ctx.t0)
                 recs[name] = rec
-                wl = WORKLOADS[name](ctx, rec, p["seed"])
+                wl = WORKLOADS[name](ctx, rec, p["seed"], workers=(
+                    p.get("workers") or {}).get(name))
                 wl.setup()
                 wls.append(wl)
             self.write_json("meta.json", ctx.meta)

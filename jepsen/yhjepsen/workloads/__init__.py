@@ -92,7 +92,9 @@ class Workload:
     op_timeout = 5.0
     think = (0.0, 0.01)
 
-    def __init__(self, ctx, rec, seed):
+    def __init__(self, ctx, rec, seed, workers=None):
+        if workers:
+            self.workers = workers  # params "workers": {name: n}
         self.ctx = ctx
         self.rec = rec
         self.seed = seed

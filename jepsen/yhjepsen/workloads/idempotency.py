@@ -1,17 +1,19 @@
 """Idempotency workload: CreateUser with RequestToken.  An indeterminate
-create is retried with the same token and body on another node (up to
-@attempts times); after an acked create, sometimes the same token is sent
-with another body, which must be rejected with RetCode 180."""
+create (or one whose node refused the connection) is retried with the same
+token and body on another node (up to @attempts times); after an acked
+create, sometimes the same token is sent with another body, which must be
+rejected with RetCode 180."""
 
 import time
 
+from ..client import TransportError
 from . import PASSWORD, Workload, list_users
 
 
 class Idempotency(Workload):
     name = "idempotency"
     workers = 3
-    attempts = 5
+    attempts = 8
     reuse_prob = 0.1
     think = (0.0, 0.02)
 
@@ -34,11 +36,16 @@ class Idempotency(Workload):
                 if p.rng.random() < self.reuse_prob:
                     self.reuse(p, tok, n)
                 return
-            if typ == "fail":
+            if typ == "fail" and not isinstance(res, TransportError):
                 return
-            # Indeterminate: retry with the same token on another node.
+            # Indeterminate, or the node was down (connection refused, so
+            # that attempt never left; an earlier one may still have
+            # happened): retry with the same token on another node until
+            # some node answers definitely.  Giving up on a refused
+            # connection left most indeterminate creates unresolved after
+            # a leader kill, and the dedup path untested.
             p.shift += 1
-            time.sleep(0.2 + 0.3 * attempt)
+            time.sleep(min(1.0, 0.2 + 0.2 * attempt))
 
     def reuse(self, p, tok, n):
         other = "r%d%s" % (n, self.suffix())
