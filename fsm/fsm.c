@@ -195,9 +195,8 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
         if (rc != 0) {
             break;
         }
-        rc = mdb_cursor_del(cur, 0);
+        rc = fsm__cursor_del(f, FSM_TBL_TOKEN_EXP, cur);
         if (rc != 0) {
-            rc = fsm__mdb_err(f, rc, "delete from 'token_exp'");
             break;
         }
     }

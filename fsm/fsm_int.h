@@ -91,6 +91,8 @@ struct fsm
     MDB_env *env;                    /* the one environment */
     MDB_dbi dbis[FSM_N_TBL];         /* handles, valid for the env's life */
     MDB_txn *wtxn;                   /* open batch, NULL if none */
+    uint8_t content[32]; /* additive hash of every record but meta's,
+                            open batch included (corruption check) */
     MDB_txn *rtxn;      /* reusable read transaction (reset when idle) */
     int rtxn_busy;      /* rtxn is in use: nested readers get their own */
     uint64_t applied;                /* last applied index (incl. batch) */
@@ -151,6 +153,23 @@ int fsm__del(struct fsm *f,
              size_t klen);
 
 /* Applied index and digest as committed in meta (0 / zeros if none). */
+/* Content hash: the sum (mod 2^256) of SHA-256(table, key, value) over
+ * every record outside the meta table. fsm__put/fsm__del/fsm__cursor_del
+ * keep f->content current; meta stores it with the applied index; opening
+ * the state and encoding a snapshot recompute it from the records and
+ * refuse state that does not match (a flipped bit on disk). Additive, so
+ * it is updated in O(1) per write and independent of write order. */
+void fsm__content_mix(uint8_t acc[32],
+                      int tbl,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen,
+                      int add);
+int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
+int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
+/* Delete the record under @cur (in table @t), keeping the content hash. */
+int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur);
 int fsm__meta_read(struct fsm *f,
                    MDB_txn *txn,
                    uint64_t *applied,

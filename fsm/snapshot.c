@@ -82,6 +82,9 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
 {
     struct fsm *f = s->f;
     uint8_t sum[SNAP_SUM_SIZE];
+    uint8_t content[32] = {0};
+    MDB_val ck = {7, "content"};
+    MDB_val cv;
     int rc = 0;
 
     /* Runs off the loop thread: touches only the snapshot's txn and the
@@ -114,6 +117,10 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
         }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (t != FSM_TBL_META) {
+                fsm__content_mix(content, t, k.mv_data, k.mv_size, v.mv_data,
+                                 v.mv_size, 1);
+            }
             if (put_be(out, k.mv_size, 4) != 0 ||
                 yh_buf_append(out, k.mv_data, k.mv_size) != 0 ||
                 put_be(out, v.mv_size, 4) != 0 ||
@@ -132,6 +139,16 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
         }
         rc = 0;
         fsm__be64_put(out->data + count_at, count);
+    }
+    /* Never hand out state that no longer matches its content hash (bits
+     * flipped on this node's disk): raft keeps the previous snapshot. */
+    if (mdb_get(s->txn, f->dbis[FSM_TBL_META], &ck, &cv) != 0 ||
+        cv.mv_size != 32 || memcmp(cv.mv_data, content, 32) != 0) {
+        YH_ERR(
+            "snapshot at %llu refused: records do not match their "
+            "content hash (corrupt state)",
+            (unsigned long long)s->index);
+        return YH_ECORRUPT;
     }
     if (yh_sha256(out->data, out->len, sum) != 0) {
         return YH_EINTERNAL;
@@ -295,8 +312,9 @@ static int snap_walk(const uint8_t *data,
 
 struct load
 {
-    struct fsm *f; /* target */
-    MDB_txn *txn;  /* write txn */
+    struct fsm *f;       /* target */
+    MDB_txn *txn;        /* write txn */
+    uint8_t content[32]; /* content hash of what was loaded */
 };
 
 static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
@@ -307,6 +325,9 @@ static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
     /* Keys were checked to be sorted: append without searching. */
     int rc = mdb_put(l->txn, l->f->dbis[tbl], &k, &v, MDB_APPEND);
 
+    if (rc == 0 && tbl != FSM_TBL_META) {
+        fsm__content_mix(l->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
+    }
     if (rc != 0) {
         return fsm__mdb_err(l->f, rc, "restore '%s'", fsm__tbls[tbl].name);
     }
@@ -318,7 +339,8 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     const uint8_t *p = data;
     uint8_t sum[SNAP_SUM_SIZE];
     uint8_t digest[FSM_DIGEST_SIZE];
-    struct load l = {f, NULL};
+    struct load l = {f, NULL, {0}};
+    uint8_t content_was[32];
     uint64_t index;
     char why[128];
     int rc;
@@ -372,8 +394,11 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     if (rc != 0) {
         goto err_after_txn;
     }
+    memcpy(content_was, f->content, 32);
+    memcpy(f->content, l.content, 32); /* written by fsm__meta_write */
     rc = fsm__meta_write(f, l.txn, index, digest);
     if (rc != 0) {
+        memcpy(f->content, content_was, 32);
         goto err_after_txn;
     }
     {
@@ -387,6 +412,7 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     }
     rc = mdb_txn_commit(l.txn);
     if (rc != 0) {
+        memcpy(f->content, content_was, 32);
         rc = fsm__mdb_err(f, rc, "commit restore");
         return rc == YH_ENOMEM ? rc : YH_EIO;
     }

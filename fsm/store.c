@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "fsm/base/log.h"
+#include "base/crypto.h"
 #include "fsm/fsm_int.h"
 
 YH_LOG_MODULE("fsm");
@@ -44,6 +46,7 @@ const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
 #define META_APPLIED "applied"
 #define META_DIGEST "digest"
 #define META_FORMAT "format"
+#define META_CONTENT "content"
 
 void fsm__be64_put(uint8_t out[8], uint64_t v)
 {
@@ -201,6 +204,31 @@ int fsm__store_open(struct fsm *f,
         snprintf(errmsg, YH_ERRMSG_SIZE, "'%.100s': %.140s", dir, f->errmsg);
         goto err_after_env_open;
     }
+    /* Every record must still hash to what was committed with it: LMDB has
+     * no checksums, and a node serving flipped bits would diverge silently
+     * (and spread them in its snapshots). */
+    rc = fsm__content_scan(f, txn, f->content);
+    if (rc == 0) {
+        uint8_t stored[32];
+        rc = fsm__content_read(f, txn, stored);
+        if (rc == YH_ENOTFOUND) {
+            rc = fsm__put(f, txn, FSM_TBL_META, META_CONTENT,
+                          strlen(META_CONTENT), f->content, 32);
+        } else if (rc == 0 && memcmp(stored, f->content, 32) != 0) {
+            rc = YH_ECORRUPT;
+            snprintf(f->errmsg, sizeof f->errmsg,
+                     "records do not match their content hash");
+        }
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        snprintf(errmsg, YH_ERRMSG_SIZE,
+                 "'%.100s': %.100s: the state is corrupt; refusing to use "
+                 "it (move it away: the node rebuilds from its peers)",
+                 dir, f->errmsg);
+        rc = rc == YH_ENOMEM ? rc : YH_ECORRUPT;
+        goto err_after_env_open;
+    }
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         goto err_after_env_create;
@@ -266,6 +294,9 @@ void fsm__batch_abort(struct fsm *f)
      * old values: the next apply will fail the same way. */
     if (mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn) == 0) {
         fsm__meta_read(f, txn, &f->applied, f->digest);
+        if (fsm__content_read(f, txn, f->content) == YH_ENOTFOUND) {
+            memset(f->content, 0, sizeof f->content);
+        }
         mdb_txn_abort(txn);
     }
     if (f->applied != was && !f->errored) {
@@ -337,6 +368,126 @@ int fsm__get(struct fsm *f,
     return 0;
 }
 
+void fsm__content_mix(uint8_t acc[32],
+                      int tbl,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen,
+                      int add)
+{
+    uint8_t head[5] = {(uint8_t)tbl, (uint8_t)(klen >> 24),
+                       (uint8_t)(klen >> 16), (uint8_t)(klen >> 8),
+                       (uint8_t)klen};
+    uint8_t h[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned n = 0;
+    unsigned carry = 0;
+
+    if (ctx == NULL || !EVP_DigestInit_ex(ctx, yh_sha256_md(), NULL) ||
+        !EVP_DigestUpdate(ctx, head, sizeof head) ||
+        !EVP_DigestUpdate(ctx, key, klen) ||
+        !EVP_DigestUpdate(ctx, val, vlen) || !EVP_DigestFinal_ex(ctx, h, &n)) {
+        abort(); /* no SHA-256 means no OpenSSL: nothing can work */
+    }
+    EVP_MD_CTX_free(ctx);
+    /* acc +/- h as little-endian 256-bit integers. */
+    for (int i = 0; i < 32; i++) {
+        if (add) {
+            unsigned x = (unsigned)acc[i] + h[i] + carry;
+            acc[i] = (uint8_t)x;
+            carry = x >> 8;
+        } else {
+            int x = (int)acc[i] - (int)h[i] - (int)carry;
+            carry = x < 0;
+            acc[i] = (uint8_t)(x + (carry ? 256 : 0));
+        }
+    }
+}
+
+int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32])
+{
+    memset(out, 0, 32);
+    for (int t = 0; t < FSM_N_TBL; t++) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc;
+
+        if (t == FSM_TBL_META) {
+            continue;
+        }
+        rc = mdb_cursor_open(txn, f->dbis[t], &cur);
+        if (rc != 0) {
+            return fsm__mdb_err(f, rc, "scan '%s'", fsm__tbls[t].name);
+        }
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            fsm__content_mix(out, t, k.mv_data, k.mv_size, v.mv_data, v.mv_size,
+                             1);
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND) {
+            return fsm__mdb_err(f, rc, "scan '%s'", fsm__tbls[t].name);
+        }
+    }
+    return 0;
+}
+
+int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32])
+{
+    MDB_val v;
+    int rc =
+        fsm__get(f, txn, FSM_TBL_META, META_CONTENT, strlen(META_CONTENT), &v);
+
+    if (rc != 0) {
+        return rc;
+    }
+    if (v.mv_size != 32) {
+        snprintf(f->errmsg, sizeof f->errmsg, "meta 'content' is corrupt");
+        return YH_ECORRUPT;
+    }
+    memcpy(out, v.mv_data, 32);
+    return 0;
+}
+
+/* The value now under @k in @t, if any, leaves the content hash. */
+static int content_forget(struct fsm *f,
+                          MDB_txn *txn,
+                          enum fsm_tbl t,
+                          MDB_val *k)
+{
+    MDB_val old;
+    int rc = mdb_get(txn, f->dbis[t], k, &old);
+
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "read '%s'", fsm__tbls[t].name);
+    }
+    fsm__content_mix(f->content, t, k->mv_data, k->mv_size, old.mv_data,
+                     old.mv_size, 0);
+    return 0;
+}
+
+int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+
+    if (rc == 0 && t != FSM_TBL_META) {
+        fsm__content_mix(f->content, t, k.mv_data, k.mv_size, v.mv_data,
+                         v.mv_size, 0);
+    }
+    if (rc == 0) {
+        rc = mdb_cursor_del(cur, 0);
+    }
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
+    }
+    return 0;
+}
+
 int fsm__put(struct fsm *f,
              MDB_txn *txn,
              enum fsm_tbl t,
@@ -347,7 +498,16 @@ int fsm__put(struct fsm *f,
 {
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
-    int rc = mdb_put(txn, f->dbis[t], &k, &v, 0);
+    int rc;
+
+    if (t != FSM_TBL_META) {
+        rc = content_forget(f, txn, t, &k);
+        if (rc != 0) {
+            return rc;
+        }
+        fsm__content_mix(f->content, t, key, klen, val, vlen, 1);
+    }
+    rc = mdb_put(txn, f->dbis[t], &k, &v, 0);
 
     if (rc != 0) {
         return fsm__mdb_err(f, rc, "put into '%s'", fsm__tbls[t].name);
@@ -362,7 +522,15 @@ int fsm__del(struct fsm *f,
              size_t klen)
 {
     MDB_val k = {klen, (void *)key};
-    int rc = mdb_del(txn, f->dbis[t], &k, NULL);
+    int rc = 0;
+
+    if (t != FSM_TBL_META) {
+        rc = content_forget(f, txn, t, &k);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_del(txn, f->dbis[t], &k, NULL);
 
     if (rc != 0) {
         return fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
@@ -415,6 +583,11 @@ int fsm__meta_write(struct fsm *f,
     fsm__be64_put(be, applied);
     rc = fsm__put(f, txn, FSM_TBL_META, META_APPLIED, strlen(META_APPLIED), be,
                   8);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = fsm__put(f, txn, FSM_TBL_META, META_CONTENT, strlen(META_CONTENT),
+                  f->content, 32);
     if (rc != 0) {
         return rc;
     }

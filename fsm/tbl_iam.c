@@ -477,7 +477,7 @@ int fsm__role_delete_apply(struct fsm_ctx *c)
         }
         rl = k.mv_size - (size_t)(z + 1 - p);
         if (rl == strlen(id) && memcmp(z + 1, id, rl) == 0) {
-            rc = mdb_cursor_del(cur, 0);
+            rc = fsm__cursor_del(c->f, FSM_TBL_ROLEBIND, cur);
             if (rc != 0) {
                 break;
             }
