@@ -398,36 +398,60 @@ static int watch_walk_cb(void *arg,
     return w->conn->closing;
 }
 
-static void do_watch(struct req_ctx *r)
+/* Start a notification stream on this connection: check it has none,
+ * read FromIndex (default: the next index) and answer. Returns 0 with
+ * *from set, or -1 after answering an error. @host: the HostID to echo
+ * (WatchCommands) or NULL. */
+static int stream_begin(struct req_ctx *r,
+                        const char *action,
+                        const char *what,
+                        const char *host,
+                        int64_t *from)
 {
-    struct api_server *s = r->conn->s;
-    struct fsm *f = cluster_fsm(s->cluster);
+    struct fsm *f = cluster_fsm(r->conn->s->cluster);
     struct yh_buf res = YH_BUF_INIT;
-    struct watch_walk w;
     msgpack_packer pk;
-    int64_t from = 1;
+    char text[64];
     int rc;
 
     if (r->conn->watching) {
         reply_error(r, YH_ESTATE, "this connection already streams");
-        return;
+        return -1;
     }
-    rc = yh_mp_int(r->request, "FromIndex", &from);
+    *from = 1;
+    rc = yh_mp_int(r->request, "FromIndex", from);
     if (rc == YH_EMISSING) {
-        from = (int64_t)fsm_applied_index(f) + 1;
-    } else if (rc != 0 || from < 1) {
+        *from = (int64_t)fsm_applied_index(f) + 1;
+    } else if (rc != 0 || *from < 1) {
         reply_error(r, YH_EINVAL, "FromIndex must be a positive integer");
-        return;
+        return -1;
     }
+    snprintf(text, sizeof text, "streaming %s notifications", what);
     msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
-    msgpack_pack_map(&pk, 4);
+    msgpack_pack_map(&pk, host != NULL ? 5 : 4);
     yh_mp_pack_kv_int(&pk, "RetCode", 0);
-    yh_mp_pack_kv_str(&pk, "Action", "WatchResponse");
-    yh_mp_pack_kv_str(&pk, "Message", "streaming Watch notifications");
-    yh_mp_pack_kv_int(&pk, "FromIndex", from);
+    yh_mp_pack_kv_str(&pk, "Action", action);
+    yh_mp_pack_kv_str(&pk, "Message", text);
+    yh_mp_pack_kv_int(&pk, "FromIndex", *from);
+    if (host != NULL) {
+        yh_mp_pack_kv_str(&pk, "HostID", host);
+    }
     api__conn_result(r->conn, r->msgid, res.data, res.len);
     yh_buf_release(&res);
+    return 0;
+}
 
+static void do_watch(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct fsm *f = cluster_fsm(s->cluster);
+    struct watch_walk w;
+    int64_t from;
+    int rc;
+
+    if (stream_begin(r, "WatchResponse", "Watch", NULL, &from) != 0) {
+        return;
+    }
     fsm_flush(f);
     w.conn = r->conn;
     w.last = (uint64_t)from - 1;
@@ -607,10 +631,8 @@ static void do_watch_commands(struct req_ctx *r)
 {
     struct api_server *s = r->conn->s;
     struct fsm *f = cluster_fsm(s->cluster);
-    struct yh_buf res = YH_BUF_INIT;
     struct agent_walk w;
-    msgpack_packer pk;
-    int64_t from = 1;
+    int64_t from;
     int rc;
 
     if (!fsm_actor_is_host(&r->actor)) {
@@ -619,27 +641,10 @@ static void do_watch_commands(struct req_ctx *r)
                     "credentials");
         return;
     }
-    if (r->conn->watching) {
-        reply_error(r, YH_ESTATE, "this connection already streams");
+    if (stream_begin(r, "WatchCommandsResponse", "WatchCommands",
+                     r->actor.user_id, &from) != 0) {
         return;
     }
-    rc = yh_mp_int(r->request, "FromIndex", &from);
-    if (rc == YH_EMISSING) {
-        from = (int64_t)fsm_applied_index(f) + 1;
-    } else if (rc != 0 || from < 1) {
-        reply_error(r, YH_EINVAL, "FromIndex must be a positive integer");
-        return;
-    }
-    msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);
-    msgpack_pack_map(&pk, 5);
-    yh_mp_pack_kv_int(&pk, "RetCode", 0);
-    yh_mp_pack_kv_str(&pk, "Action", "WatchCommandsResponse");
-    yh_mp_pack_kv_str(&pk, "Message", "streaming WatchCommands notifications");
-    yh_mp_pack_kv_int(&pk, "FromIndex", from);
-    yh_mp_pack_kv_str(&pk, "HostID", r->actor.user_id);
-    api__conn_result(r->conn, r->msgid, res.data, res.len);
-    yh_buf_release(&res);
-
     snprintf(r->conn->watch_host, sizeof r->conn->watch_host, "%s",
              r->actor.user_id);
     fsm_flush(f);
