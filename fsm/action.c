@@ -204,8 +204,7 @@ static const struct fsm_action actions[] = {
     {"Watch", FSM_ACT_CLUSTER, 0, NULL, NULL, NULL, NULL},
     /* Served by the API server on top of DescribeJob / fsm_host_spec. */
     {"WaitJob", FSM_ACT_CLUSTER, 0, NULL, NULL, NULL, NULL},
-    {"WatchCommands", FSM_ACT_CLUSTER, FSM_ACT_F_AGENT, NULL, NULL, NULL,
-     NULL},
+    {"WatchCommands", FSM_ACT_CLUSTER, FSM_ACT_F_AGENT, NULL, NULL, NULL, NULL},
     /* internal: only built by fsm_cmd_bootstrap / fsm_cmd_node */
     {"_Bootstrap", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
      fsm__bootstrap_apply, NULL},
@@ -491,11 +490,14 @@ int fsm__arg_str_or(struct fsm_ctx *c,
     return rc;
 }
 
+/* Append one entry (a str or bin of 1..size-1 bytes, no NUL) to @out, an
+ * array of @max entries of @size bytes. */
 static int list_add(struct fsm_ctx *c,
                     const char *key,
                     const msgpack_object *v,
                     unsigned max,
-                    char (*out)[FSM_ID_SIZE],
+                    size_t size,
+                    char *out,
                     unsigned *n)
 {
     const char *p;
@@ -516,43 +518,41 @@ static int list_add(struct fsm_ctx *c,
                            "invalid parameter '%s': more than %u entries", key,
                            max);
     }
-    if (len == 0 || len >= FSM_ID_SIZE || memchr(p, '\0', len) != NULL) {
-        return fsm__reject(c, YH_EINVAL, "invalid parameter '%s'", key);
+    if (len == 0 || len >= size || memchr(p, '\0', len) != NULL) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': entries of 1..%zu bytes",
+                           key, size - 1);
     }
-    memcpy(out[*n], p, len);
-    out[*n][len] = '\0';
+    memcpy(out + *n * size, p, len);
+    out[*n * size + len] = '\0';
     (*n)++;
     return 0;
 }
 
-int fsm__arg_list(struct fsm_ctx *c,
-                  const char *key,
-                  unsigned max,
-                  char (*out)[FSM_ID_SIZE],
-                  unsigned *n)
+/* A list parameter, as an array under @key (a single value is a list of
+ * one) and/or as the UCloud keys "Key.0", "Key.1", ... in the order sent. */
+int fsm__arg_list_long(struct fsm_ctx *c,
+                       const char *key,
+                       unsigned max,
+                       size_t size,
+                       char *out,
+                       unsigned *n)
 {
     const msgpack_object *m = c->args;
     const msgpack_object *v = yh_mp_get(m, key);
     size_t klen = strlen(key);
-    int rc;
 
     *n = 0;
-    if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
-        if (v->type != MSGPACK_OBJECT_ARRAY) {
-            /* A single value is a list of one. */
-            return list_add(c, key, v, max, out, n);
-        }
+    if (v != NULL && v->type == MSGPACK_OBJECT_ARRAY) {
         for (uint32_t i = 0; i < v->via.array.size; i++) {
-            rc = list_add(c, key, &v->via.array.ptr[i], max, out, n);
-            if (rc != 0) {
-                return rc;
-            }
+            TRY(list_add(c, key, &v->via.array.ptr[i], max, size, out, n));
         }
+    } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
+        TRY(list_add(c, key, v, max, size, out, n));
     }
     if (m == NULL || m->type != MSGPACK_OBJECT_MAP) {
         return 0;
     }
-    /* The UCloud convention: "Key.0", "Key.1", ... */
     for (uint32_t i = 0; i < m->via.map.size; i++) {
         const msgpack_object *k = &m->via.map.ptr[i].key;
         const char *p;
@@ -574,12 +574,18 @@ int fsm__arg_list(struct fsm_ctx *c,
         if (m->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL) {
             continue;
         }
-        rc = list_add(c, key, &m->via.map.ptr[i].val, max, out, n);
-        if (rc != 0) {
-            return rc;
-        }
+        TRY(list_add(c, key, &m->via.map.ptr[i].val, max, size, out, n));
     }
     return 0;
+}
+
+int fsm__arg_list(struct fsm_ctx *c,
+                  const char *key,
+                  unsigned max,
+                  char (*out)[FSM_ID_SIZE],
+                  unsigned *n)
+{
+    return fsm__arg_list_long(c, key, max, FSM_ID_SIZE, (char *)out, n);
 }
 
 int fsm__arg_page(struct fsm_ctx *c, uint64_t *offset, uint64_t *limit)

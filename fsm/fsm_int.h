@@ -153,6 +153,17 @@ int fsm__del(struct fsm *f,
              size_t klen);
 
 /* Applied index and digest as committed in meta (0 / zeros if none). */
+/* Return the first failure: `TRY(fsm__arg_str(...));`. Used in every
+ * check/apply function; rejections are results set on the context, so a
+ * non-zero code just unwinds. */
+#define TRY(expr)         \
+    do {                  \
+        int rc_ = (expr); \
+        if (rc_ != 0) {   \
+            return rc_;   \
+        }                 \
+    } while (0)
+
 /* Content hash: the sum (mod 2^256) of SHA-256(table, key, value) over
  * every record outside the meta table. fsm__put/fsm__del/fsm__cursor_del
  * keep f->content current; meta stores it with the applied index; opening

@@ -33,13 +33,6 @@
 
 YH_LOG_MODULE("fsm");
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 /* ---- CIDR math ---- */
 

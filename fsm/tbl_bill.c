@@ -30,13 +30,6 @@
 
 YH_LOG_MODULE("fsm");
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 #define CFG_KEY "billing"
 #define MAX_AMOUNT 1000000000000000ll /* 10^12 currency units */

@@ -15,13 +15,6 @@
 
 YH_LOG_MODULE("fsm");
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 #define DISK_PREFIX "bsi"
 #define DISK_MAX_GB 32000

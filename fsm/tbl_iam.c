@@ -33,13 +33,6 @@ YH_LOG_MODULE("fsm");
 #define PATTERNS_MAX 32
 #define ROLES_PER_SUB 32
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 int fsm__pattern_match(const char *pattern, const char *action)
 {

@@ -17,13 +17,6 @@
 
 YH_LOG_MODULE("fsm");
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 #define VPC_PREFIX "uvnet"
 #define SUBNET_PREFIX "subnet"
@@ -103,84 +96,6 @@ int fsm__net_vm_exists(struct fsm_ctx *c, const char *vm, int *exists)
 
     *exists = rc == 0;
     return rc == YH_ENOTFOUND ? 0 : rc;
-}
-
-static int list_add(struct fsm_ctx *c,
-                    const char *key,
-                    const msgpack_object *v,
-                    unsigned max,
-                    size_t size,
-                    char *out,
-                    unsigned *n)
-{
-    if (v->type != MSGPACK_OBJECT_STR) {
-        return fsm__reject(c, YH_EINVAL, "invalid parameter '%s': not a string",
-                           key);
-    }
-    if (*n >= max) {
-        return fsm__reject(c, YH_EINVAL,
-                           "invalid parameter '%s': more than %u entries", key,
-                           max);
-    }
-    if (v->via.str.size == 0 || v->via.str.size >= size ||
-        memchr(v->via.str.ptr, '\0', v->via.str.size) != NULL) {
-        return fsm__reject(c, YH_EINVAL,
-                           "invalid parameter '%s': entries of 1..%zu bytes",
-                           key, size - 1);
-    }
-    memcpy(out + *n * size, v->via.str.ptr, v->via.str.size);
-    out[*n * size + v->via.str.size] = '\0';
-    (*n)++;
-    return 0;
-}
-
-int fsm__arg_list_long(struct fsm_ctx *c,
-                       const char *key,
-                       unsigned max,
-                       size_t size,
-                       char *out,
-                       unsigned *n)
-{
-    const msgpack_object *m = c->args;
-    const msgpack_object *v = yh_mp_get(m, key);
-    size_t klen = strlen(key);
-
-    *n = 0;
-    if (v != NULL && v->type == MSGPACK_OBJECT_ARRAY) {
-        for (uint32_t i = 0; i < v->via.array.size; i++) {
-            TRY(list_add(c, key, &v->via.array.ptr[i], max, size, out, n));
-        }
-    } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
-        TRY(list_add(c, key, v, max, size, out, n));
-    }
-    if (m == NULL || m->type != MSGPACK_OBJECT_MAP) {
-        return 0;
-    }
-    /* "Key.0", "Key.1", ... in the order sent */
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        const char *p;
-        size_t len;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            continue;
-        }
-        p = k->via.str.ptr;
-        len = k->via.str.size;
-        if (len <= klen + 1 || memcmp(p, key, klen) != 0 || p[klen] != '.') {
-            continue;
-        }
-        for (size_t j = klen + 1; j < len; j++) {
-            if (p[j] < '0' || p[j] > '9') {
-                return fsm__reject(c, YH_EINVAL, "invalid parameter '%.*s'",
-                                   (int)(len > 64 ? 64 : len), p);
-            }
-        }
-        if (m->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL) {
-            continue;
-        }
-        TRY(list_add(c, key, &m->via.map.ptr[i].val, max, size, out, n));
-    }
-    return 0;
 }
 
 /* A CIDR parameter of family @fam with a prefix length in lo..hi. */

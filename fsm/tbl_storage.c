@@ -32,13 +32,6 @@
 
 YH_LOG_MODULE("fsm");
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 #define NAME_MAX_LEN 64
 #define POOL_MAX_GB (1000000000ll)

@@ -35,13 +35,6 @@ YH_LOG_MODULE("fsm");
 #define SALT_SIZE 16
 #define HASH_SIZE 32
 
-#define TRY(expr)         \
-    do {                  \
-        int rc_ = (expr); \
-        if (rc_ != 0) {   \
-            return rc_;   \
-        }                 \
-    } while (0)
 
 struct user
 {
