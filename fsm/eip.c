@@ -24,7 +24,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define POOL_PREFIX "eippool"
 #define EIP_PREFIX "eip"
 #define NAME_MAX_LEN 64

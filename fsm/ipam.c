@@ -33,7 +33,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 /* ---- CIDR math ---- */
 
 static unsigned fam_bits(int fam)

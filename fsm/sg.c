@@ -32,7 +32,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define SG_PREFIX "sg"
 #define RULE_PREFIX "sgrule"
 #define NAME_MAX_LEN 64

@@ -30,7 +30,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define CFG_KEY "billing"
 #define MAX_AMOUNT 1000000000000000ll /* 10^12 currency units */
 #define DAY 86400ll

@@ -15,7 +15,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define DISK_PREFIX "bsi"
 #define DISK_MAX_GB 32000
 #define NAME_MAX_LEN 64

@@ -33,7 +33,6 @@ YH_LOG_MODULE("fsm");
 #define PATTERNS_MAX 32
 #define ROLES_PER_SUB 32
 
-
 int fsm__pattern_match(const char *pattern, const char *action)
 {
     size_t pl = strlen(pattern);

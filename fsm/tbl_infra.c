@@ -19,7 +19,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define NAME_MAX_LEN 64
 
 int fsm__is_host_id(const char *id)

@@ -17,7 +17,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define VPC_PREFIX "uvnet"
 #define SUBNET_PREFIX "subnet"
 #define NIC_PREFIX "nic"

@@ -27,7 +27,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define TYPE_MAX 48
 #define DEFAULT_SCOPE "*"
 

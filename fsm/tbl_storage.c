@@ -32,7 +32,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define NAME_MAX_LEN 64
 #define POOL_MAX_GB (1000000000ll)
 #define SNAP_PREFIX "snap-"

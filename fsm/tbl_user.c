@@ -35,7 +35,6 @@ YH_LOG_MODULE("fsm");
 #define SALT_SIZE 16
 #define HASH_SIZE 32
 
-
 struct user
 {
     char id[FSM_ID_SIZE];        /* UserID */

@@ -29,7 +29,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define VM_PREFIX "uhost"
 #define NAME_MAX_LEN 64
 #define PW_MIN 8
