@@ -42,40 +42,43 @@ static void usage(FILE *out)
     const char *const *names = fsm_action_names();
     int col = 0;
 
-    fprintf(out,
-            "usage: yunhan [options] <Action> [Key=Value ...]\n"
-            "       yunhan cluster <up|down|status|kill|start|add|remove> "
-            "...\n"
-            "       yunhan bench [options]\n"
-            "       yunhan replay --data-dir DIR [--to INDEX] [--dump FILE]\n"
-            "       yunhan --help\n"
-            "\n"
-            "Call an API action. Values are sent as strings; lists as\n"
-            "Key.0=a Key.1=b. Mutating actions get a fresh RequestToken\n"
-            "(unless RequestToken=... is given) and are retried with it when\n"
-            "the outcome is unknown.\n"
-            "\n"
-            "options:\n"
-            "  --endpoint H:P[,H:P...]  nodes to try in turn (default\n"
-            "                           $YUNHAN_ENDPOINT, then the config "
-            "file,\n"
-            "                           then " DEFAULT_ENDPOINT
-            ")\n"
-            "  --json                   print the result as JSON\n"
-            "  --timeout S              give up after S seconds (default "
-            "15)\n"
-            "  --wait                   if the result has a JobID, wait for "
-            "the job\n"
-            "  --count K                Watch: stop after K events\n"
-            "\n"
-            "credentials: $YUNHAN_PUBLIC_KEY and $YUNHAN_PRIVATE_KEY, or\n"
-            "~/.config/yunhan/config ($YUNHAN_CONFIG) with lines\n"
-            "'public_key = ...', 'private_key = ...', 'endpoint = ...'.\n"
-            "Without keys calls are anonymous (DescribeCluster, "
-            "LoginByPassword).\n"
-            "\n"
-            "exit codes: 0 ok, 1 error answer, 2 usage, 3 outcome unknown,\n"
-            "4 no endpoint reachable.\n\n");
+    fprintf(
+        out,
+        "usage: yunhan [options] <Action> [Key=Value ...]\n"
+        "       yunhan cluster <up|down|status|kill|start|add|remove> "
+        "...\n"
+        "       yunhan bench [options]\n"
+        "       yunhan replay --data-dir DIR [--to INDEX|TIME] [--dump FILE]\n"
+        "       yunhan audit --data-dir DIR [--from-index N] [--user ID]\n"
+        "                    [--action NAME] [--json]\n"
+        "       yunhan --help\n"
+        "\n"
+        "Call an API action. Values are sent as strings; lists as\n"
+        "Key.0=a Key.1=b. Mutating actions get a fresh RequestToken\n"
+        "(unless RequestToken=... is given) and are retried with it when\n"
+        "the outcome is unknown.\n"
+        "\n"
+        "options:\n"
+        "  --endpoint H:P[,H:P...]  nodes to try in turn (default\n"
+        "                           $YUNHAN_ENDPOINT, then the config "
+        "file,\n"
+        "                           then " DEFAULT_ENDPOINT
+        ")\n"
+        "  --json                   print the result as JSON\n"
+        "  --timeout S              give up after S seconds (default "
+        "15)\n"
+        "  --wait                   if the result has a JobID, wait for "
+        "the job\n"
+        "  --count K                Watch: stop after K events\n"
+        "\n"
+        "credentials: $YUNHAN_PUBLIC_KEY and $YUNHAN_PRIVATE_KEY, or\n"
+        "~/.config/yunhan/config ($YUNHAN_CONFIG) with lines\n"
+        "'public_key = ...', 'private_key = ...', 'endpoint = ...'.\n"
+        "Without keys calls are anonymous (DescribeCluster, "
+        "LoginByPassword).\n"
+        "\n"
+        "exit codes: 0 ok, 1 error answer, 2 usage, 3 outcome unknown,\n"
+        "4 no endpoint reachable.\n\n");
     api_cli_cluster_usage(out);
     fprintf(out, "\n");
     api_cli_bench_usage(out);
@@ -605,14 +608,14 @@ int main(int argc, char *argv[])
     if (action == NULL) {
         fprintf(stderr,
                 "usage: yunhan [options] <Action> [Key=Value ...]\n"
-                "       yunhan cluster|bench|replay ...\n"
+                "       yunhan cluster|bench|replay|audit ...\n"
                 "(yunhan --help lists options, commands and actions)\n");
         return API_CLI_EXIT_USAGE;
     }
     /* Sub-commands parse their own options; a global --endpoint reaches
      * them through the environment. */
     if (strcmp(action, "cluster") == 0 || strcmp(action, "bench") == 0 ||
-        strcmp(action, "replay") == 0) {
+        strcmp(action, "replay") == 0 || strcmp(action, "audit") == 0) {
         if (o.endpoint != NULL) {
             setenv("YUNHAN_ENDPOINT", o.endpoint, 1);
         }

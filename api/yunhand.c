@@ -39,6 +39,7 @@ static void usage(FILE *out)
             "               [--admin-key-file FILE] [--cluster-secret-file "
             "FILE]\n"
             "               [--snapshot-threshold N] [--snapshot-trailing N]\n"
+            "               [--segment-size BYTES]\n"
             "               [--election-timeout MS] [--heartbeat-timeout MS]\n"
             "               [--log-level error|warn|info|debug] [--pid-file "
             "FILE]\n"
@@ -171,6 +172,15 @@ static int set_opt(struct opts *o, const char *key, const char *val)
             return -1;
         }
         c->snapshot_trailing = (unsigned)x;
+    } else if (strcmp(key, "segment-size") == 0) {
+        /* raft_uv wants a multiple of its block size (4 KiB here). */
+        if (parse_uint(val, 1u << 30, &x) != 0 || x < 65536 || x % 4096) {
+            fprintf(stderr,
+                    "yunhand: bad segment-size (a multiple of 4096, "
+                    "at least 65536)\n");
+            return -1;
+        }
+        c->segment_size = (size_t)x;
     } else if (strcmp(key, "election-timeout") == 0) {
         if (parse_uint(val, 600000, &x) != 0 || x < 10) {
             fprintf(stderr, "yunhand: bad election-timeout\n");

@@ -41,6 +41,7 @@ struct cluster_config
     char admin_private[FSM_KEY_SIZE];
     unsigned snapshot_threshold; /* entries between snapshots */
     unsigned snapshot_trailing;  /* entries kept after one */
+    size_t segment_size;         /* raft_uv segment size in bytes */
     unsigned election_timeout_ms;
     unsigned heartbeat_timeout_ms;
     size_t map_size; /* LMDB map size (0 = default) */
@@ -130,5 +131,9 @@ void cluster_set_event_cb(struct cluster *c, cluster_event_cb *cb, void *arg);
  * and the fsm batch committed (the server flushes its writes there). */
 typedef void cluster_tick_cb(void *arg);
 void cluster_set_tick_cb(struct cluster *c, cluster_tick_cb *cb, void *arg);
+
+/* Parse a closed raft_uv segment name ("%016llu-%016llu": first and last
+ * index). Returns 0 and sets both, or -1 if @name is not one. */
+int cluster_segment_range(const char *name, uint64_t *first, uint64_t *last);
 
 #endif

@@ -133,4 +133,12 @@ void cluster__admin_fail(struct cluster *c, int status, const char *msg);
 /* Map a libraft error to a YH_E* code. */
 int cluster__raft_err(int rv);
 
+/* ---- archive.c ---- */
+/* Hard-link every closed segment of @raft_dir whose last index is at most
+ * @applied into @archive_dir (created if missing). Returns the number of
+ * new links, or -1 after logging why. */
+int cluster__archive_segments(const char *raft_dir,
+                              const char *archive_dir,
+                              uint64_t applied);
+
 #endif

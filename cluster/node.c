@@ -32,6 +32,7 @@ void cluster_config_defaults(struct cluster_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->snapshot_threshold = 65536;
     cfg->snapshot_trailing = 8192;
+    cfg->segment_size = 64u << 20;
     /* Randomized by libraft in [600, 1200) ms: failover well under the 2 s
      * goal, while ten heartbeats fit in it even on a loaded 2-core host. */
     cfg->election_timeout_ms = 600;
@@ -141,6 +142,19 @@ static int glue_snapshot(struct raft_fsm *rf,
     *n_bufs = 0;
     if (c->snap != NULL) {
         return RAFT_BUSY;
+    }
+    /* Before raft_uv can drop the segments this snapshot covers. A failure
+     * refuses the snapshot (the log keeps everything until it works). */
+    {
+        char raft_dir[CLUSTER_PATH_SIZE + 16];
+        char archive_dir[CLUSTER_PATH_SIZE + 16];
+        snprintf(raft_dir, sizeof raft_dir, "%s/raft", c->cfg.data_dir);
+        snprintf(archive_dir, sizeof archive_dir, "%s/archive",
+                 c->cfg.data_dir);
+        if (cluster__archive_segments(raft_dir, archive_dir,
+                                      fsm_applied_index(c->fsm)) < 0) {
+            return RAFT_BUSY;
+        }
     }
     rc = fsm_snapshot_begin(c->fsm, &c->snap);
     if (rc != 0) {
@@ -431,7 +445,7 @@ int cluster_open(struct cluster **out,
     }
     /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
      * each): big segments make that rare. */
-    raft_uv_set_segment_size(&c->io, 64u << 20);
+    raft_uv_set_segment_size(&c->io, cfg->segment_size);
     /* LZ4 on every snapshot cost ~10% of a follower's CPU under load; the
      * disk is not the bottleneck here, the cores are. */
     raft_uv_set_snapshot_compression(&c->io, false);

@@ -530,3 +530,21 @@ int fsm__cmd_internal(const char *type,
     msgpack_pack_map(&o.pk, 0);
     return o.oom ? YH_ENOMEM : 0;
 }
+
+int fsm_cmd_time(const void *cmd, size_t len, uint64_t *time_ns)
+{
+    msgpack_unpacked u;
+    struct fsm_env env;
+    char why[128];
+    size_t obj_len = 0;
+    int rc = YH_EPROTO;
+
+    msgpack_unpacked_init(&u);
+    if (fsm__mp_decode_entry(cmd, len, &u, &obj_len) == 0 &&
+        fsm__env_decode(&u.data, &env, why, sizeof why) == 0) {
+        *time_ns = env.time_ns;
+        rc = 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}

@@ -36,6 +36,8 @@ int fsm_open(struct fsm **out,
     f->token_ttl_ns = cfg != NULL && cfg->token_ttl_ns != 0
                           ? cfg->token_ttl_ns
                           : FSM_DEFAULT_TOKEN_TTL_NS;
+    f->oplog_keep =
+        cfg != NULL && cfg->oplog_keep != 0 ? cfg->oplog_keep : FSM_OPLOG_KEEP;
     f->md = EVP_MD_CTX_new();
     if (f->md == NULL) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "out of memory");
@@ -142,6 +144,45 @@ static size_t token_key(const struct fsm_env *env, uint8_t *out)
     return u + 1 + t;
 }
 
+/* tokens value: the msgpack array [Expire (u64 ns), BodyHash (bin, the
+ * first FSM_TOKEN_HASH_SIZE bytes of the body's SHA-256), ResourceID (str),
+ * Result (bin)]. An array, not a map: a token is stored per write for a day
+ * and field names would be a third of it. */
+#define FSM_TOKEN_HASH_SIZE 16
+
+struct token_rec
+{
+    uint64_t expire;           /* end of retention (log time, ns) */
+    const uint8_t *hash;       /* FSM_TOKEN_HASH_SIZE bytes */
+    const msgpack_object *rid; /* ResourceID (str) */
+    const msgpack_object *res; /* first result (bin) */
+};
+
+/* Decode @v into @u and @r; non-zero if it is not a token record. */
+static int token_rec_decode(const MDB_val *v,
+                            msgpack_unpacked *u,
+                            struct token_rec *r)
+{
+    const msgpack_object *a;
+
+    if (fsm__mp_decode(v->mv_data, v->mv_size, u) != 0) {
+        return -1;
+    }
+    a = u->data.via.array.ptr;
+    if (u->data.type != MSGPACK_OBJECT_ARRAY || u->data.via.array.size != 4 ||
+        a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        a[1].type != MSGPACK_OBJECT_BIN ||
+        a[1].via.bin.size != FSM_TOKEN_HASH_SIZE ||
+        a[2].type != MSGPACK_OBJECT_STR || a[3].type != MSGPACK_OBJECT_BIN) {
+        return -1;
+    }
+    r->expire = a[0].via.u64;
+    r->hash = (const uint8_t *)a[1].via.bin.ptr;
+    r->rid = &a[2];
+    r->res = &a[3];
+    return 0;
+}
+
 /* Remove up to two tokens whose retention ended by @now (log time). Two per
  * apply outpaces the at most one token each apply adds. */
 static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
@@ -182,9 +223,9 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
         rc = fsm__get(f, txn, FSM_TBL_TOKENS, (uint8_t *)k.mv_data + 8,
                       k.mv_size - 8, &tv);
         if (rc == 0) {
+            struct token_rec r;
             msgpack_unpacked_init(&u);
-            if (fsm__mp_decode(tv.mv_data, tv.mv_size, &u) == 0 &&
-                fsm__rec_u64(&u.data, "Expire") == expire) {
+            if (token_rec_decode(&tv, &u, &r) == 0 && r.expire == expire) {
                 rc = fsm__del(f, txn, FSM_TBL_TOKENS, (uint8_t *)k.mv_data + 8,
                               k.mv_size - 8);
             }
@@ -230,16 +271,11 @@ static int token_store(struct fsm_ctx *c,
         }
     }
     fsm__out_init(&o, &b);
-    msgpack_pack_map(&o.pk, 5);
-    yh_mp_pack_str(&o.pk, "BodyHash");
-    msgpack_pack_bin(&o.pk, FSM_DIGEST_SIZE);
-    msgpack_pack_bin_body(&o.pk, env->bodyhash, FSM_DIGEST_SIZE);
-    yh_mp_pack_str(&o.pk, "Time");
-    msgpack_pack_uint64(&o.pk, env->time_ns);
-    yh_mp_pack_str(&o.pk, "Expire");
+    msgpack_pack_array(&o.pk, 4);
     msgpack_pack_uint64(&o.pk, expire);
-    yh_mp_pack_kv_str(&o.pk, "ResourceID", c->resource_id);
-    yh_mp_pack_str(&o.pk, "Result");
+    msgpack_pack_bin(&o.pk, FSM_TOKEN_HASH_SIZE);
+    msgpack_pack_bin_body(&o.pk, env->bodyhash, FSM_TOKEN_HASH_SIZE);
+    yh_mp_pack_str(&o.pk, c->resource_id);
     msgpack_pack_bin(&o.pk, result->len);
     msgpack_pack_bin_body(&o.pk, result->data, result->len);
     rc = o.oom ? YH_ENOMEM : 0;
@@ -271,7 +307,7 @@ static int token_check(struct fsm_ctx *c,
                        uint64_t *old_expire)
 {
     msgpack_unpacked u;
-    const msgpack_object *v;
+    struct token_rec r;
     MDB_val tv;
     int rc;
 
@@ -285,21 +321,15 @@ static int token_check(struct fsm_ctx *c,
         return rc;
     }
     msgpack_unpacked_init(&u);
-    if (fsm__mp_decode(tv.mv_data, tv.mv_size, &u) != 0) {
+    if (token_rec_decode(&tv, &u, &r) != 0) {
         rc = YH_ECORRUPT;
         goto out;
     }
-    if (fsm__rec_u64(&u.data, "Expire") <= env->time_ns) {
-        *old_expire = fsm__rec_u64(&u.data, "Expire");
+    if (r.expire <= env->time_ns) {
+        *old_expire = r.expire;
         goto out;
     }
-    v = yh_mp_get(&u.data, "BodyHash");
-    if (v == NULL || v->type != MSGPACK_OBJECT_BIN ||
-        v->via.bin.size != FSM_DIGEST_SIZE) {
-        rc = YH_ECORRUPT;
-        goto out;
-    }
-    if (memcmp(v->via.bin.ptr, env->bodyhash, FSM_DIGEST_SIZE) != 0) {
+    if (memcmp(r.hash, env->bodyhash, FSM_TOKEN_HASH_SIZE) != 0) {
         fsm__reject(c, YH_ETOKEN,
                     "RequestToken '%s' was already used with another "
                     "request body",
@@ -311,28 +341,27 @@ static int token_check(struct fsm_ctx *c,
      * retry with a known token and the same body is applied again instead
      * of being answered with the stored result (the record is replaced as
      * if it had expired). A reuse with another body is still rejected. */
-    *old_expire = fsm__rec_u64(&u.data, "Expire");
+    *old_expire = r.expire;
     goto out;
 #endif
-    v = yh_mp_get(&u.data, "Result");
-    if (v == NULL || v->type != MSGPACK_OBJECT_BIN) {
-        rc = YH_ECORRUPT;
-        goto out;
-    }
-    rc = yh_buf_append(result, v->via.bin.ptr, v->via.bin.size);
+    rc = yh_buf_append(result, r.res->via.bin.ptr, r.res->via.bin.size);
     if (rc != 0) {
         goto out;
     }
-    fsm__rec_str(&u.data, "ResourceID", c->resource_id, sizeof c->resource_id);
+    if (r.rid->via.str.size < sizeof c->resource_id) {
+        memcpy(c->resource_id, r.rid->via.str.ptr, r.rid->via.str.size);
+        c->resource_id[r.rid->via.str.size] = '\0';
+    }
     /* The first result's RetCode and Message, for the oplog record. */
     {
-        msgpack_unpacked r;
-        msgpack_unpacked_init(&r);
-        if (fsm__mp_decode(v->via.bin.ptr, v->via.bin.size, &r) == 0) {
-            c->code = (int)fsm__rec_u64(&r.data, "RetCode");
-            fsm__rec_str(&r.data, "Message", c->msg, sizeof c->msg);
+        msgpack_unpacked res;
+        msgpack_unpacked_init(&res);
+        if (fsm__mp_decode(r.res->via.bin.ptr, r.res->via.bin.size, &res) ==
+            0) {
+            c->code = (int)fsm__rec_u64(&res.data, "RetCode");
+            fsm__rec_str(&res.data, "Message", c->msg, sizeof c->msg);
         }
-        msgpack_unpacked_destroy(&r);
+        msgpack_unpacked_destroy(&res);
     }
     *replayed = 1;
 out:

@@ -54,7 +54,17 @@ struct fsm_config
     int nosync;            /* MDB_NOSYNC: the raft log is the durable copy */
     uint64_t token_ttl_ns; /* RequestToken retention in log time
                               (0 = default 24 h) */
+    uint64_t oplog_keep;   /* operation-log records kept online (0 =
+                              FSM_OPLOG_KEEP). Part of the state machine's
+                              definition: it must be the same on every
+                              node, so yunhand never sets it; only unit
+                              tests shrink it. */
 };
+
+/* Operation-log records kept in the state: the last 100,000 entries.
+ * Older ones leave the state (two per apply, oldest first); the full
+ * history stays in the command-log archive (`yunhan audit`). */
+#define FSM_OPLOG_KEEP 100000u
 
 /* How an action is served. */
 enum fsm_action_kind {
@@ -161,6 +171,10 @@ int fsm_cmd_node(const struct fsm_node *node,
  * is rolled back whole and the caller must not advance; the fsm is then in
  * an errored state (fsm_applied_index() is back to the last committed
  * index). */
+/* The leader-stamped time (unix ns) of a log entry's command. Returns 0,
+ * or YH_EPROTO if @cmd is not a valid envelope. */
+int fsm_cmd_time(const void *cmd, size_t len, uint64_t *time_ns);
+
 int fsm_apply(struct fsm *f,
               uint64_t index,
               const void *cmd,
@@ -202,6 +216,10 @@ typedef int fsm_oplog_cb(void *arg,
                          uint64_t index,
                          const uint8_t *rec,
                          size_t len);
+/* The oldest log index whose operation-log record is still guaranteed to be
+ * online (1 until the log outgrows FSM_OPLOG_KEEP). */
+uint64_t fsm_oplog_floor(struct fsm *f);
+
 int fsm_oplog_walk(struct fsm *f,
                    uint64_t from_index,
                    unsigned max,

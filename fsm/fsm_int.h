@@ -80,7 +80,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 1
+#define FSM_FORMAT_VERSION 2
 #define FSM_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 #define FSM_DEFAULT_TOKEN_TTL_NS (24ull * 3600 * 1000000000ull)
 #define FSM_PBKDF2_ITERATIONS 10000
@@ -88,16 +88,17 @@ extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
 struct fsm
 {
-    MDB_env *env;                    /* the one environment */
-    MDB_dbi dbis[FSM_N_TBL];         /* handles, valid for the env's life */
-    MDB_txn *wtxn;                   /* open batch, NULL if none */
-    uint8_t content[32]; /* additive hash of every record but meta's,
-                            open batch included (corruption check) */
-    MDB_txn *rtxn;      /* reusable read transaction (reset when idle) */
-    int rtxn_busy;      /* rtxn is in use: nested readers get their own */
-    uint64_t applied;                /* last applied index (incl. batch) */
+    MDB_env *env;            /* the one environment */
+    MDB_dbi dbis[FSM_N_TBL]; /* handles, valid for the env's life */
+    MDB_txn *wtxn;           /* open batch, NULL if none */
+    uint8_t content[32];     /* additive hash of every record but meta's,
+                                open batch included (corruption check) */
+    MDB_txn *rtxn;           /* reusable read transaction (reset when idle) */
+    int rtxn_busy;           /* rtxn is in use: nested readers get their own */
+    uint64_t applied;        /* last applied index (incl. batch) */
     uint8_t digest[FSM_DIGEST_SIZE]; /* state digest at @applied */
     uint64_t token_ttl_ns;           /* stamped into envelopes by prepare */
+    uint64_t oplog_keep;             /* oplog records kept (fsm_config) */
     EVP_MD_CTX *md;                  /* reused for the digest chain */
     int errored;                     /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];     /* last local failure */
@@ -177,6 +178,8 @@ void fsm__content_mix(uint8_t acc[32],
                       const void *val,
                       size_t vlen,
                       int add);
+/* Release the map's pages from the resident set after a full scan. */
+void fsm__map_release(struct fsm *f);
 int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 /* Delete the record under @cur (in table @t), keeping the content hash. */
@@ -939,11 +942,11 @@ int fsm__arg_list_long(struct fsm_ctx *c,
                        char *out,
                        unsigned *n);
 
-/* A machine's primary address, for CreateVMInstance: pick reads the optional SubnetID, VPCID (checked) and
- * InternalIP parameters and chooses the addresses (IPv4, and IPv6 in a
- * dual-stack subnet) without writing (121/150/161/172 rejections); take
- * allocates them to @vm and sets VPCID, SubnetID, InternalIP, InternalIPv6
- * in its record; release (at purge) gives them back. */
+/* A machine's primary address, for CreateVMInstance: pick reads the optional
+ * SubnetID, VPCID (checked) and InternalIP parameters and chooses the addresses
+ * (IPv4, and IPv6 in a dual-stack subnet) without writing (121/150/161/172
+ * rejections); take allocates them to @vm and sets VPCID, SubnetID, InternalIP,
+ * InternalIPv6 in its record; release (at purge) gives them back. */
 struct fsm_vm_ip
 {
     int set;                  /* a subnet was asked for */

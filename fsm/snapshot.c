@@ -166,6 +166,9 @@ void fsm_snapshot_end(struct fsm_snap *s)
         return;
     }
     mdb_txn_abort(s->txn);
+    if (s->encoded) {
+        fsm__map_release(s->f);
+    }
     free(s);
 }
 
@@ -420,6 +423,7 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     memcpy(f->digest, digest, FSM_DIGEST_SIZE);
     f->errored = 0; /* whatever was lost is in the snapshot */
     *loaded = 1;
+    fsm__map_release(f);
     YH_INFO("restored snapshot at index %llu", (unsigned long long)index);
     return 0;
 

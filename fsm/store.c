@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "fsm/base/log.h"
@@ -233,6 +234,7 @@ int fsm__store_open(struct fsm *f,
     if (rc != 0) {
         goto err_after_env_create;
     }
+    fsm__map_release(f);
     return 0;
 
 err_after_txn:
@@ -379,18 +381,14 @@ void fsm__content_mix(uint8_t acc[32],
     uint8_t head[5] = {(uint8_t)tbl, (uint8_t)(klen >> 24),
                        (uint8_t)(klen >> 16), (uint8_t)(klen >> 8),
                        (uint8_t)klen};
+    const struct yh_part parts[3] = {
+        {head, sizeof head}, {key, klen}, {val, vlen}};
     uint8_t h[32];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned n = 0;
     unsigned carry = 0;
 
-    if (ctx == NULL || !EVP_DigestInit_ex(ctx, yh_sha256_md(), NULL) ||
-        !EVP_DigestUpdate(ctx, head, sizeof head) ||
-        !EVP_DigestUpdate(ctx, key, klen) ||
-        !EVP_DigestUpdate(ctx, val, vlen) || !EVP_DigestFinal_ex(ctx, h, &n)) {
+    if (yh_sha256_parts(parts, 3, h) != 0) {
         abort(); /* no SHA-256 means no OpenSSL: nothing can work */
     }
-    EVP_MD_CTX_free(ctx);
     /* acc +/- h as little-endian 256-bit integers. */
     for (int i = 0; i < 32; i++) {
         if (add) {
@@ -402,6 +400,22 @@ void fsm__content_mix(uint8_t acc[32],
             carry = x < 0;
             acc[i] = (uint8_t)(x + (carry ? 256 : 0));
         }
+    }
+}
+
+/* Drop the state file's pages from this process's page tables after a
+ * full scan (snapshot, restore, the content check at open). LMDB maps the
+ * file read-only and writes with pwrite, so the mapping only caches what
+ * was read: after MADV_DONTNEED the pages stay in the kernel's page cache
+ * (shared, evictable) and are faulted back on the next read. Without it a
+ * snapshot of a large state leaves all of it counted in the node's RSS
+ * until the kernel needs the memory. Best effort. */
+void fsm__map_release(struct fsm *f)
+{
+    MDB_envinfo info;
+
+    if (mdb_env_info(f->env, &info) == 0 && info.me_mapaddr != NULL) {
+        (void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
     }
 }
 

@@ -11,6 +11,37 @@
 
 YH_LOG_MODULE("fsm");
 
+/* Drop up to two of the oldest records at or below @upto: two per apply
+ * outpace the one each apply adds, so the table stays at oplog_keep
+ * records even when some log indexes carry no record (raft
+ * configuration entries). */
+static int oplog_trim(struct fsm *f, MDB_txn *txn, uint64_t upto)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_OPLOG], &cur);
+
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "open cursor on 'oplog'");
+    }
+    for (int i = 0; i < 2; i++) {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != 0) {
+            rc = rc == MDB_NOTFOUND ? 0 : fsm__mdb_err(f, rc, "trim 'oplog'");
+            break;
+        }
+        if (k.mv_size != 8 || fsm__be64_get(k.mv_data) > upto) {
+            break;
+        }
+        rc = fsm__cursor_del(f, FSM_TBL_OPLOG, cur);
+        if (rc != 0) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int fsm__oplog_put(struct fsm_ctx *c,
                    const struct fsm_env *env,
                    const char *type,
@@ -23,6 +54,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     char rid[FSM_KEY_SIZE];
     struct fsm_out o;
     uint8_t key[8];
+    int rc;
 
     snprintf(rid, sizeof rid, "%s", resource_id);
     if (rid[0] == '\0' && env->args != NULL) {
@@ -54,7 +86,18 @@ int fsm__oplog_put(struct fsm_ctx *c,
         return YH_ENOMEM;
     }
     fsm__be64_put(key, index);
-    return fsm__put(c->f, c->txn, FSM_TBL_OPLOG, key, 8, rec->data, rec->len);
+    rc = fsm__put(c->f, c->txn, FSM_TBL_OPLOG, key, 8, rec->data, rec->len);
+    if (rc == 0 && index > c->f->oplog_keep) {
+        rc = oplog_trim(c->f, c->txn, index - c->f->oplog_keep);
+    }
+    return rc;
+}
+
+uint64_t fsm_oplog_floor(struct fsm *f)
+{
+    uint64_t applied = f->applied;
+
+    return applied > f->oplog_keep ? applied - f->oplog_keep + 1 : 1;
 }
 
 int fsm_oplog_walk(struct fsm *f,

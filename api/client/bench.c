@@ -231,7 +231,9 @@ static int queue_request(struct bench *b,
         return -1;
     }
     b->seq++;
-    snprintf(token, sizeof(token), "b%s-%" PRIu64, b->run, b->seq);
+    /* Zero-padded: tokens of a run sort in the order they are sent (see
+     * api_cli_random_token). */
+    snprintf(token, sizeof(token), "b%s-%016" PRIu64, b->run, b->seq);
     yh_buf_reset(&b->req);
     msgpack_packer_init(&pk, &b->req, yh_buf_msgpack_write);
     switch (b->kind) {

@@ -48,6 +48,7 @@ struct cl_opts
     const char *signal; /* --signal */
     long timeout_s;     /* --timeout: bound of the waits */
     const char *snap_threshold, *snap_trailing; /* passed through */
+    const char *segment_size;
     const char *election_timeout, *heartbeat_timeout, *log_level;
 };
 
@@ -65,6 +66,7 @@ void api_cli_cluster_usage(FILE *out)
             "local clusters (one directory per cluster):\n"
             "  yunhan cluster up --dir DIR [--nodes 3] [--base-port 7400]\n"
             "         [--snapshot-threshold N] [--snapshot-trailing N]\n"
+            "         [--segment-size BYTES]\n"
             "         [--election-timeout MS] [--heartbeat-timeout MS]\n"
             "         [--log-level error|warn|info|debug] [--timeout S]\n"
             "  yunhan cluster down --dir DIR\n"
@@ -770,6 +772,7 @@ static int write_conf(const char *dir,
     }
     OPT_LINE(snap_threshold, "snapshot-threshold")
     OPT_LINE(snap_trailing, "snapshot-trailing")
+    OPT_LINE(segment_size, "segment-size")
     OPT_LINE(election_timeout, "election-timeout")
     OPT_LINE(heartbeat_timeout, "heartbeat-timeout")
     OPT_LINE(log_level, "log-level")
@@ -1399,6 +1402,7 @@ int api_cli_cluster_main(int argc, char *argv[])
             }
         } else if (strcmp(a, "--snapshot-threshold") == 0 ||
                    strcmp(a, "--snapshot-trailing") == 0 ||
+                   strcmp(a, "--segment-size") == 0 ||
                    strcmp(a, "--election-timeout") == 0 ||
                    strcmp(a, "--heartbeat-timeout") == 0) {
             if (parse_num(val, 1, INT_MAX, &v) != 0) {
@@ -1408,6 +1412,8 @@ int api_cli_cluster_main(int argc, char *argv[])
                 o.snap_threshold = val;
             } else if (strcmp(a, "--snapshot-trailing") == 0) {
                 o.snap_trailing = val;
+            } else if (strcmp(a, "--segment-size") == 0) {
+                o.segment_size = val;
             } else if (strcmp(a, "--election-timeout") == 0) {
                 o.election_timeout = val;
             } else {

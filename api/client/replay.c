@@ -26,21 +26,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "../../cluster/cluster.h"
 #include "../../fsm/base/err.h"
+#include "../../fsm/base/mp.h"
 #include "../../fsm/fsm.h"
 
 void api_cli_replay_usage(FILE *out)
 {
-    fprintf(out,
-            "offline replay of a node's log (the node's files are only "
-            "read):\n"
-            "  yunhan replay --data-dir DIR [--to INDEX] [--dump FILE|-]\n"
-            "  DIR is a node's data dir (raft log in DIR/raft). Prints "
-            "'index N digest HEX';\n"
-            "  --dump writes the rebuilt state as text (as fsm_dump).\n");
+    fprintf(
+        out,
+        "offline replay of a node's log (the node's files are only "
+        "read):\n"
+        "  yunhan replay --data-dir DIR [--to INDEX|TIME] [--dump FILE|-]\n"
+        "  yunhan audit  --data-dir DIR [--from-index N] [--to INDEX|TIME]\n"
+        "                [--user ID] [--action NAME] [--json]\n"
+        "  DIR is a node's data dir (raft log in DIR/raft, archived\n"
+        "  segments in DIR/archive). TIME is @UNIXSECONDS or\n"
+        "  YYYY-MM-DDTHH:MM:SSZ: the state after the last command stamped\n"
+        "  at or before it. replay prints 'index N digest HEX'; --dump\n"
+        "  writes the rebuilt state as text (as fsm_dump). audit prints\n"
+        "  every command: index, time, user, action, resource, result,\n"
+        "  source (--json: one JSON object per line).\n");
 }
 
 static int r_usage(const char *fmt, const char *arg)
@@ -137,6 +147,7 @@ static uint64_t snapshot_index(const char *name)
 static int copy_dir(const char *from,
                     const char *to,
                     uint64_t max_snapshot,
+                    int segments_only,
                     uint64_t *min_snapshot,
                     uint64_t *min_segment)
 {
@@ -168,6 +179,12 @@ static int copy_dir(const char *from,
         if (e->d_name[0] == '.' || (max_snapshot > 0 && si > max_snapshot)) {
             continue;
         }
+        if (segments_only) {
+            uint64_t sf, sl;
+            if (cluster_segment_range(e->d_name, &sf, &sl) != 0) {
+                continue;
+            }
+        }
         if ((size_t)snprintf(a, sizeof(a), "%s/%s", from, e->d_name) >=
                 sizeof(a) ||
             (size_t)snprintf(b, sizeof(b), "%s/%s", to, e->d_name) >=
@@ -178,6 +195,9 @@ static int copy_dir(const char *from,
             continue;
         }
         if (copy_file(a, b) != 0) {
+            if (errno == EEXIST) {
+                continue; /* the same segment, archived and still live */
+            }
             fprintf(stderr, "yunhan replay: cannot copy '%s': %s\n", a,
                     strerror(errno));
             closedir(d);
@@ -186,7 +206,7 @@ static int copy_dir(const char *from,
         n++;
     }
     closedir(d);
-    if (n == 0) {
+    if (n == 0 && !segments_only) {
         fprintf(stderr, "yunhan replay: '%s' holds no raft files\n", from);
         return -1;
     }
@@ -243,9 +263,146 @@ static void free_loaded(struct raft_snapshot *snap,
 struct replay
 {
     const char *data_dir;
-    uint64_t to;      /* 0 = to the end of the log */
-    const char *dump; /* NULL, a path, or "-" */
+    uint64_t to;        /* 0 = to the end of the log */
+    uint64_t to_time;   /* unix ns, 0 = no time bound */
+    const char *dump;   /* NULL, a path, or "-" */
+    int audit;          /* print every command's operation-log record */
+    uint64_t from;      /* audit: first index shown */
+    const char *user;   /* audit: only this UserID */
+    const char *action; /* audit: only this Action */
+    int json;           /* audit: JSON lines */
 };
+
+/* 1 if a closed segment of @dir starts at index 1 and the closed segments
+ * follow each other without a gap (the whole history is there). */
+static int history_complete(const char *dir)
+{
+    uint64_t *firsts = NULL, *lasts = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int ok = 0;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        uint64_t a, b;
+        if (cluster_segment_range(e->d_name, &a, &b) != 0) {
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            uint64_t *nf = realloc(firsts, nc * sizeof *nf);
+            uint64_t *nl = nf ? realloc(lasts, nc * sizeof *nl) : NULL;
+            if (nf == NULL || nl == NULL) {
+                free(nf != NULL ? nf : firsts);
+                free(lasts);
+                closedir(d);
+                return 0;
+            }
+            firsts = nf;
+            lasts = nl;
+            cap = nc;
+        }
+        firsts[n] = a;
+        lasts[n] = b;
+        n++;
+    }
+    closedir(d);
+    /* Few segments (64 MiB each): a quadratic walk is fine. */
+    for (uint64_t next = 1;;) {
+        size_t i;
+        for (i = 0; i < n && firsts[i] != next; i++) {
+        }
+        if (i == n) {
+            ok = next > 1;
+            break;
+        }
+        next = lasts[i] + 1;
+    }
+    free(firsts);
+    free(lasts);
+    return ok;
+}
+
+static void remove_snapshots(const char *dir)
+{
+    char path[PATH_MAX];
+    struct dirent *e;
+    DIR *d = opendir(dir);
+
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (snapshot_index(e->d_name) > 0 &&
+            (size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) <
+                sizeof path) {
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* audit: print the operation-log record @ev of one command. */
+static void audit_print(const struct replay *r, const struct yh_buf *ev)
+{
+    msgpack_unpacked u;
+    const msgpack_object *o;
+    char user[128], action[128], rid[128], src[128], msg[256], tok[80];
+    int64_t code = 0, t = 0, index = 0;
+
+    msgpack_unpacked_init(&u);
+    o = api_cli_unpack(&u, ev->data, ev->len);
+    if (o == NULL || o->type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        return;
+    }
+    if (yh_mp_strcpy(o, "UserID", user, sizeof user) != 0) {
+        user[0] = '\0';
+    }
+    if (yh_mp_strcpy(o, "Action", action, sizeof action) != 0) {
+        action[0] = '\0';
+    }
+    if ((r->user != NULL && strcmp(r->user, user) != 0) ||
+        (r->action != NULL && strcmp(r->action, action) != 0)) {
+        msgpack_unpacked_destroy(&u);
+        return;
+    }
+    if (r->json) {
+        api_cli_print_json(stdout, o, 1);
+        fputc('\n', stdout);
+        msgpack_unpacked_destroy(&u);
+        return;
+    }
+    if (yh_mp_strcpy(o, "ResourceID", rid, sizeof rid) != 0) {
+        rid[0] = '\0';
+    }
+    if (yh_mp_strcpy(o, "Source", src, sizeof src) != 0) {
+        src[0] = '\0';
+    }
+    if (yh_mp_strcpy(o, "Message", msg, sizeof msg) != 0) {
+        msg[0] = '\0';
+    }
+    if (yh_mp_strcpy(o, "RequestToken", tok, sizeof tok) != 0) {
+        tok[0] = '\0';
+    }
+    (void)yh_mp_int(o, "RetCode", &code);
+    (void)yh_mp_int(o, "Time", &t);
+    (void)yh_mp_int(o, "Index", &index);
+    {
+        char when[32];
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%" PRId64 "\t%s\t%s\t%s\t%s\t%" PRId64 "\t%s\t%s\t%s\n", index,
+               when, user[0] ? user : "-", action, rid[0] ? rid : "-", code,
+               msg[0] ? msg : "-", src[0] ? src : "-", tok[0] ? tok : "-");
+    }
+    msgpack_unpacked_destroy(&u);
+}
 
 /* Apply the loaded log to a fresh fsm in @state_dir. */
 static int rebuild(const struct replay *r,
@@ -255,9 +412,11 @@ static int rebuild(const struct replay *r,
                    struct raft_entry *ents,
                    size_t n)
 {
-    struct fsm_config cfg = {0, 1, 0};
+    struct fsm_config cfg = {.nosync = 1};
     struct fsm *f = NULL;
     struct yh_buf result = YH_BUF_INIT;
+    struct yh_buf event = YH_BUF_INIT;
+    int first_cmd = 1;
     char errmsg[YH_ERRMSG_SIZE];
     char hex[2 * FSM_DIGEST_SIZE + 1];
     uint64_t snap_index = snap != NULL ? snap->index : 0;
@@ -333,9 +492,30 @@ static int rebuild(const struct replay *r,
         if (ents[i].type != RAFT_COMMAND) {
             continue;
         }
+        if (r->to_time > 0) {
+            uint64_t t = 0;
+            if (fsm_cmd_time(ents[i].buf.base, ents[i].buf.len, &t) == 0 &&
+                t > r->to_time) {
+                if (first_cmd && snap != NULL) {
+                    fprintf(stderr,
+                            "yunhan replay: the state at that time precedes "
+                            "the oldest state this node's files can rebuild "
+                            "(snapshot at index %" PRIu64
+                            "; the log before it is not archived here)\n",
+                            snap_index);
+                    goto out;
+                }
+                to = index - 1;
+                break;
+            }
+        }
+        first_cmd = 0;
         yh_buf_reset(&result);
         rc = fsm_apply(f, index, ents[i].buf.base, ents[i].buf.len, &result,
-                       NULL, &tag, &skipped);
+                       r->audit ? &event : NULL, &tag, &skipped);
+        if (rc == 0 && r->audit && index >= r->from) {
+            audit_print(r, &event);
+        }
         if (rc != 0) {
             fprintf(stderr,
                     "yunhan replay: apply of index %" PRIu64 " failed: %s\n",
@@ -350,12 +530,24 @@ static int rebuild(const struct replay *r,
         goto out;
     }
     fsm_digest_hex(f, hex);
-    printf("index %" PRIu64 " digest %s\n", to, hex);
+    if (to > fsm_applied_index(f) && r->to_time > 0) {
+        to = fsm_applied_index(f);
+    }
+    if (n_cmds == 0 && snap == NULL && r->to_time > 0) {
+        fprintf(stderr,
+                "yunhan %s: no command was stamped at or before "
+                "that time\n",
+                r->audit ? "audit" : "replay");
+        goto out;
+    }
+    if (!r->audit) {
+        printf("index %" PRIu64 " digest %s\n", to, hex);
+    }
     fprintf(stderr,
-            "replayed %" PRIu64 " commands (snapshot at %" PRIu64
-            ", log %" PRIu64 "..%" PRIu64 ", fsm applied %" PRIu64 ")\n",
-            n_cmds, snap_index, n > 0 ? (uint64_t)start : 0, last,
-            fsm_applied_index(f));
+            "%s %" PRIu64 " commands (snapshot at %" PRIu64 ", log %" PRIu64
+            "..%" PRIu64 ", fsm applied %" PRIu64 ")\n",
+            r->audit ? "audited" : "replayed", n_cmds, snap_index,
+            n > 0 ? (uint64_t)start : 0, last, fsm_applied_index(f));
     ret = API_CLI_EXIT_OK;
     if (r->dump != NULL) {
         FILE *out = strcmp(r->dump, "-") == 0 ? stdout : fopen(r->dump, "w");
@@ -377,6 +569,7 @@ static int rebuild(const struct replay *r,
     }
 out:
     yh_buf_release(&result);
+    yh_buf_release(&event);
     fsm_close(f);
     return ret;
 }
@@ -429,8 +622,29 @@ static int replay(const struct replay *r)
                 strerror(errno));
         goto err_after_tmp;
     }
-    if (copy_dir(src, raft_dir, r->to, &min_snap, &min_seg) != 0) {
+    /* Archived segments first (yunhand keeps every compacted segment in
+     * DIR/archive), then the live log; a segment in both is one file. */
+    {
+        char arch[PATH_MAX];
+        uint64_t ignore_snap = 0, ignore_seg = 0;
+        if ((size_t)snprintf(arch, sizeof(arch), "%s/archive", r->data_dir) <
+                sizeof(arch) &&
+            stat(arch, &st) == 0 && S_ISDIR(st.st_mode) &&
+            copy_dir(arch, raft_dir, 0, 1, &ignore_snap, &ignore_seg) != 0) {
+            goto err_after_tmp;
+        }
+    }
+    if (copy_dir(src, raft_dir, r->to, 0, &min_snap, &min_seg) != 0) {
         goto err_after_tmp;
+    }
+    /* With the whole history present, rebuild from index 1 without any
+     * snapshot: every command is re-applied (and audit sees all). */
+    if (history_complete(raft_dir)) {
+        remove_snapshots(raft_dir);
+        min_snap = 0;
+        min_seg = 1;
+        fprintf(stderr, "yunhan %s: whole history from index 1\n",
+                r->audit ? "audit" : "replay");
     }
     rv = uv_loop_init(&loop);
     if (rv != 0) {
@@ -504,6 +718,7 @@ int api_cli_replay_main(int argc, char *argv[])
     struct replay r;
 
     memset(&r, 0, sizeof(r));
+    r.audit = argc > 0 && strcmp(argv[0], "audit") == 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -511,6 +726,10 @@ int api_cli_replay_main(int argc, char *argv[])
         if (strcmp(a, "--help") == 0) {
             api_cli_replay_usage(stdout);
             return 0;
+        }
+        if (strcmp(a, "--json") == 0 && r.audit) {
+            r.json = 1;
+            continue;
         }
         if (val == NULL) {
             return r_usage("bad or incomplete option '%s'", a);
@@ -521,14 +740,48 @@ int api_cli_replay_main(int argc, char *argv[])
         } else if (strcmp(a, "--to") == 0) {
             char *end;
             unsigned long long v;
+            struct tm tm;
             errno = 0;
+            if (val[0] == '@') {
+                v = strtoull(val + 1, &end, 10);
+                if (errno != 0 || end == val + 1 || *end != '\0' ||
+                    val[1] == '-' || v == 0) {
+                    return r_usage("bad --to '%s' (@UNIXSECONDS)", val);
+                }
+                r.to_time = (uint64_t)v * 1000000000ull + 999999999ull;
+                continue;
+            }
+            memset(&tm, 0, sizeof tm);
+            end = strptime(val, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (end != NULL && *end == '\0') {
+                time_t t = timegm(&tm);
+                if (t <= 0) {
+                    return r_usage("bad --to '%s' (time before 1970)", val);
+                }
+                r.to_time = (uint64_t)t * 1000000000ull + 999999999ull;
+                continue;
+            }
             v = strtoull(val, &end, 10);
             if (errno != 0 || end == val || *end != '\0' || v == 0 ||
                 val[0] == '-') {
-                return r_usage("bad --to '%s' (an index >= 1)", val);
+                return r_usage(
+                    "bad --to '%s' (an index >= 1, @UNIXSECONDS "
+                    "or YYYY-MM-DDTHH:MM:SSZ)",
+                    val);
             }
             r.to = v;
-        } else if (strcmp(a, "--dump") == 0) {
+        } else if (strcmp(a, "--from-index") == 0 && r.audit) {
+            char *end;
+            errno = 0;
+            r.from = strtoull(val, &end, 10);
+            if (errno != 0 || end == val || *end != '\0' || val[0] == '-') {
+                return r_usage("bad --from-index '%s'", val);
+            }
+        } else if (strcmp(a, "--user") == 0 && r.audit) {
+            r.user = val;
+        } else if (strcmp(a, "--action") == 0 && r.audit) {
+            r.action = val;
+        } else if (strcmp(a, "--dump") == 0 && !r.audit) {
             r.dump = val;
         } else {
             return r_usage("unknown option '%s'", a);

@@ -425,6 +425,17 @@ static int stream_begin(struct req_ctx *r,
     } else if (rc != 0 || *from < 1) {
         reply_error(r, YH_EINVAL, "FromIndex must be a positive integer");
         return -1;
+    } else if ((uint64_t)*from < fsm_oplog_floor(f)) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "FromIndex %" PRId64
+                 " is older than the operation log kept "
+                 "online (from index %" PRIu64
+                 "); older history is in the "
+                 "command-log archive (yunhan audit)",
+                 *from, fsm_oplog_floor(f));
+        reply_error(r, YH_EINVAL, msg);
+        return -1;
     }
     snprintf(text, sizeof text, "streaming %s notifications", what);
     msgpack_packer_init(&pk, &res, yh_buf_msgpack_write);

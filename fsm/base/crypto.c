@@ -105,3 +105,49 @@ int yh_hmac_sha256(const void *key,
     }
     return 0;
 }
+
+/* One SHA-256 context per thread, reused: EVP_MD_CTX_new/free per hash was
+ * a malloc and a free per record written (the content hash). */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
+
+static void make_md_key(void)
+{
+    pthread_key_create(&md_key, md_free);
+}
+
+int yh_sha256_parts(const struct yh_part *parts,
+                    unsigned n_parts,
+                    uint8_t out[YH_SHA256_SIZE])
+{
+    EVP_MD *md = yh_sha256_md();
+    EVP_MD_CTX *ctx;
+    unsigned len = 0;
+
+    pthread_once(&md_once, make_md_key);
+    ctx = pthread_getspecific(md_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL || pthread_setspecific(md_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            return YH_ENOMEM;
+        }
+    }
+    if (md == NULL || !EVP_DigestInit_ex(ctx, md, NULL)) {
+        return YH_EINTERNAL;
+    }
+    for (unsigned i = 0; i < n_parts; i++) {
+        if (parts[i].n > 0 && !EVP_DigestUpdate(ctx, parts[i].p, parts[i].n)) {
+            return YH_EINTERNAL;
+        }
+    }
+    if (!EVP_DigestFinal_ex(ctx, out, &len) || len != YH_SHA256_SIZE) {
+        return YH_EINTERNAL;
+    }
+    return 0;
+}

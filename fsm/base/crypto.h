@@ -32,4 +32,10 @@ int yh_hmac_sha256(const void *key,
                    unsigned n_parts,
                    uint8_t out[YH_SHA256_SIZE]);
 
+/* SHA-256 over the concatenation of @n_parts buffers, with this thread's
+ * reused context. Errors: YH_EINTERNAL, YH_ENOMEM. */
+int yh_sha256_parts(const struct yh_part *parts,
+                    unsigned n_parts,
+                    uint8_t out[YH_SHA256_SIZE]);
+
 #endif

@@ -845,6 +845,49 @@ static void oplog(void **state)
     assert_int_equal(w.n, 3);
 }
 
+/* The operation log keeps the last oplog_keep records online: older ones
+ * leave the state oldest first, Watch's floor moves with them, and a
+ * reopened store keeps trimming where it stopped. */
+static void oplog_retention(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor alice;
+    char aid[FSM_ID_SIZE];
+    struct walk w = {{0}, 0, 0};
+
+    fsm_close(x->f);
+    x->cfg.oplog_keep = 10;
+    fsmtest_open(x);
+    bootstrap(x);
+    fsmtest_make_tenant(x, "alice@x.io", &alice, aid);
+    assert_int_equal(fsm_oplog_floor(x->f), 1);
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", i);
+        assert_int_equal(fsmtest_call(x, "ModifyNameAndRemark", &alice,
+                                      "ResourceID", aid, "Name", name, NULL),
+                         0);
+    }
+    assert_int_equal(fsm_oplog_floor(x->f), x->index - 9);
+    assert_int_equal(fsm_oplog_walk(x->f, 1, 64, walk_cb, &w), 0);
+    assert_int_equal(w.n, 10);
+    assert_int_equal(w.idx[0], x->index - 9);
+    assert_int_equal(w.idx[9], x->index);
+    assert_int_equal(fsmtest_call(x, "DescribeOperationLog", &x->admin, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 10);
+    /* the content hash still matches after the deletions */
+    fsm_close(x->f);
+    fsmtest_open(x);
+    assert_int_equal(fsmtest_call(x, "ModifyNameAndRemark", &alice,
+                                  "ResourceID", aid, "Name", "again", NULL),
+                     0);
+    w.n = 0;
+    assert_int_equal(fsm_oplog_walk(x->f, 1, 64, walk_cb, &w), 0);
+    assert_int_equal(w.n, 10);
+    assert_int_equal(w.idx[0], x->index - 9);
+}
+
 /* ---- determinism: a random command stream into two stores ---- */
 
 /* Drive @x with @n random requests; record every entry applied. */
@@ -1286,6 +1329,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_envelopes, fsmtest_setup_bare,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(oplog, fsmtest_setup_bare,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(oplog_retention, fsmtest_setup_bare,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup_bare,
                                         fsmtest_teardown),
