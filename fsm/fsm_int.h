@@ -99,6 +99,8 @@ struct fsm
     uint8_t digest[FSM_DIGEST_SIZE]; /* state digest at @applied */
     uint64_t token_ttl_ns;           /* stamped into envelopes by prepare */
     uint64_t oplog_keep;             /* oplog records kept (fsm_config) */
+    void *map_addr;                  /* LMDB's map of the state file */
+    size_t map_len;                  /* (see fsm__map_release) */
     EVP_MD_CTX *md;                  /* reused for the digest chain */
     int errored;                     /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];     /* last local failure */

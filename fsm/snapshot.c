@@ -12,6 +12,7 @@
  * transaction. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "fsm/base/log.h"
 #include "base/crypto.h"
@@ -24,6 +25,9 @@ YH_LOG_MODULE("fsm");
 #define SNAP_HEAD_SIZE (SNAP_MAGIC_SIZE + 8 + FSM_DIGEST_SIZE + 4)
 #define SNAP_SUM_SIZE 32
 #define SNAP_MAX_KEY 511 /* LMDB's default maximum key size */
+
+/* Bytes of snapshot between two releases of the scanned map pages. */
+#define SNAP_RELEASE_EVERY (32u << 20)
 
 struct fsm_snap
 {
@@ -88,7 +92,8 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
     int rc = 0;
 
     /* Runs off the loop thread: touches only the snapshot's txn and the
-     * immutable handles, and never f->errmsg (fsm__mdb_err gets NULL). */
+     * immutable handles (the map range was found at open), and never
+     * f->errmsg (fsm__mdb_err gets NULL). */
     yh_buf_reset(out);
     if (yh_buf_append(out, SNAP_MAGIC, SNAP_MAGIC_SIZE) != 0 ||
         put_be(out, s->index, 8) != 0 ||
@@ -96,6 +101,8 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
         put_be(out, FSM_N_TBL, 4) != 0) {
         return YH_ENOMEM;
     }
+    size_t released = 0;
+
     for (int t = 0; t < FSM_N_TBL && rc == 0; t++) {
         const char *name = fsm__tbls[t].name;
         size_t count_at;
@@ -129,6 +136,14 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
                 break;
             }
             count++;
+            /* Keep the scan from leaving the whole state file resident
+             * while it runs (the pages it passed are not read again). */
+            if (out->len - released >= SNAP_RELEASE_EVERY &&
+                f->map_addr != NULL) {
+                /* f->map_addr was set at open, on the loop thread */
+                (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
+                released = out->len;
+            }
         }
         mdb_cursor_close(cur);
         if (rc == YH_ENOMEM) {

@@ -245,6 +245,7 @@ err_after_env_create:
 err_after_env_open:
     mdb_env_close(f->env);
     f->env = NULL;
+    f->map_addr = NULL;
     return rc;
 err:
     rc = fsm__mdb_err(f, rc, "create environment");
@@ -265,6 +266,7 @@ void fsm__store_close(struct fsm *f)
     if (f->env != NULL) {
         mdb_env_close(f->env);
         f->env = NULL;
+        f->map_addr = NULL;
     }
 }
 
@@ -403,6 +405,41 @@ void fsm__content_mix(uint8_t acc[32],
     }
 }
 
+/* Find LMDB's map of the state file in /proc/self/maps (by inode): LMDB
+ * only reports its map address (mdb_env_info) with MDB_FIXEDMAP, which we
+ * do not use. Leaves f->map_addr NULL when not found. */
+static void map_locate(struct fsm *f)
+{
+    struct stat st;
+    char line[4096];
+    mdb_filehandle_t fd;
+    FILE *in;
+
+    f->map_addr = NULL;
+    f->map_len = 0;
+    if (mdb_env_get_fd(f->env, &fd) != 0 || fstat(fd, &st) != 0) {
+        return;
+    }
+    in = fopen("/proc/self/maps", "re");
+    if (in == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof line, in) != NULL) {
+        unsigned long long lo, hi, ino;
+        char perms[8], dev[16];
+        unsigned long long off;
+        if (sscanf(line, "%llx-%llx %7s %llx %15s %llu", &lo, &hi, perms, &off,
+                   dev, &ino) == 6 &&
+            ino == (unsigned long long)st.st_ino && off == 0 &&
+            strstr(line, "data.mdb") != NULL) {
+            f->map_addr = (void *)(uintptr_t)lo;
+            f->map_len = (size_t)(hi - lo);
+            break;
+        }
+    }
+    fclose(in);
+}
+
 /* Drop the state file's pages from this process's page tables after a
  * full scan (snapshot, restore, the content check at open). LMDB maps the
  * file read-only and writes with pwrite, so the mapping only caches what
@@ -412,10 +449,11 @@ void fsm__content_mix(uint8_t acc[32],
  * until the kernel needs the memory. Best effort. */
 void fsm__map_release(struct fsm *f)
 {
-    MDB_envinfo info;
-
-    if (mdb_env_info(f->env, &info) == 0 && info.me_mapaddr != NULL) {
-        (void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+    if (f->map_addr == NULL) {
+        map_locate(f);
+    }
+    if (f->map_addr != NULL) {
+        (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
     }
 }
 
