@@ -4,7 +4,9 @@
  *
  * A machine concerns the host it is placed on (its HostID) for as long as
  * its record exists, recycled ones included: the host must keep it stopped
- * until the purge deletes the record. A disk concerns the host of the
+ * until the purge deletes the record. While it is migrated it concerns
+ * the source host (MigrateFromHostID) as well: both get the same spec,
+ * HostID naming the target. A disk concerns the host of the
  * machine it is bound to (VMID): while it is being attached, while it is
  * attached, and while it is being detached (the binding is dropped only
  * when the executor confirms the detach). A detached disk, a snapshot (no
@@ -301,6 +303,17 @@ int fsm_host_spec(struct fsm *f,
                   char host[FSM_ID_SIZE],
                   struct yh_buf *spec)
 {
+    char also[FSM_ID_SIZE];
+
+    return fsm_host_spec2(f, resource_id, host, also, spec);
+}
+
+int fsm_host_spec2(struct fsm *f,
+                   const char *resource_id,
+                   char host[FSM_ID_SIZE],
+                   char also[FSM_ID_SIZE],
+                   struct yh_buf *spec)
+{
     struct fsm_rec r, m;
     const char *type;
     MDB_txn *txn;
@@ -308,6 +321,7 @@ int fsm_host_spec(struct fsm *f,
     int rc;
 
     host[0] = '\0';
+    also[0] = '\0';
     yh_buf_reset(spec);
     n = resource_id != NULL ? strlen(resource_id) : 0;
     if (n == 0 || n >= FSM_ID_SIZE) {
@@ -332,6 +346,8 @@ int fsm_host_spec(struct fsm *f,
     type = fsm__rec_s(&r, "ResourceType");
     if (strcmp(type, "VM") == 0) {
         snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
+        /* being migrated: the source host too */
+        snprintf(also, FSM_ID_SIZE, "%s", fsm__rec_s(&r, "MigrateFromHostID"));
     } else if (strcmp(type, "Disk") == 0) {
         /* bound to a machine from AttachDisk until the confirmed detach */
         const char *vm = fsm__rec_s(&r, "VMID");
@@ -356,6 +372,7 @@ out:
     fsm__rtxn_end(f, txn);
     if (rc != 0) {
         host[0] = '\0';
+        also[0] = '\0';
         yh_buf_reset(spec);
     }
     return rc;

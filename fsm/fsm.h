@@ -271,6 +271,15 @@ int fsm_host_spec(struct fsm *f,
                   const char *resource_id,
                   char host[FSM_ID_SIZE],
                   struct yh_buf *spec);
+/* The same, with the second host the resource concerns in @also ("" if
+ * none): a machine being migrated concerns its source host
+ * (MigrateFromHostID) as well as its target (@host, its HostID), and both
+ * get the same spec. */
+int fsm_host_spec2(struct fsm *f,
+                   const char *resource_id,
+                   char host[FSM_ID_SIZE],
+                   char also[FSM_ID_SIZE],
+                   struct yh_buf *spec);
 /* 1 if @actor is a host's (agent's) credential. Agent-only actions
  * (FSM_ACT_F_AGENT in fsm_int.h) accept only such actors, and such actors
  * may call nothing else. */

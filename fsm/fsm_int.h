@@ -423,8 +423,9 @@ int fsm__oplog_describe(struct fsm_ctx *c);
  * A record is a msgpack map of scalar fields (int, str, bool) and string
  * lists, kept in insertion order so that equal operations give equal bytes.
  * Fields whose name starts with '_' are internal: never shown by
- * fsm__rec_pack (prices, billing cursors). */
-#define FSM_REC_MAX 48
+ * fsm__rec_pack (prices, billing cursors). At most FSM_REC_MAX fields (a
+ * machine carrying everything it can has 47). */
+#define FSM_REC_MAX 64
 enum fsm_rf_type {
     FSM_RF_NIL,
     FSM_RF_INT,
@@ -1019,5 +1020,89 @@ unsigned fsm__eip_usage(const struct fsm_rec *r,
                         const char **types,
                         int64_t *delta);
 int fsm__eip_purge_release(struct fsm_ctx *c, const struct fsm_rec *r);
+
+/* ---- tbl_vmops.c: machine operations beyond the lifecycle
+ * (ReinstallVMInstance, ResetVMInstancePassword, MigrateVMInstance) and
+ * machines of hosts that went Unknown; with what they share with
+ * tbl_vm.c (the scheduler, passwords, executor reports) ---- */
+int fsm__vm_reinstall_check(struct fsm_ctx *c);
+int fsm__vm_reinstall_apply(struct fsm_ctx *c);
+int fsm__vm_pwreset_check(struct fsm_ctx *c);
+int fsm__vm_pwreset_apply(struct fsm_ctx *c);
+int fsm__vm_migrate_check(struct fsm_ctx *c);
+int fsm__vm_migrate_stamp(struct fsm_ctx *c);
+int fsm__vm_migrate_apply(struct fsm_ctx *c);
+/* A placement question for the scheduler (tbl_vm.c): where a machine of
+ * @spec may run. */
+struct fsm_place
+{
+    const char *zone;               /* ZoneID */
+    int64_t overcommit;             /* the zone's CPUOvercommit, percent */
+    const char *arch;               /* architecture */
+    const struct fsm_vm_spec *spec; /* CPU, Memory, GPU, GPUType */
+    const char *aag;                /* AntiAffinityGroupID ("" = none) */
+    const char *vm;                 /* the machine moved ("" = a new one) */
+    const char *exclude;            /* a host not to use ("" = none) */
+};
+/* Leader side: the least loaded host that fits @p (172 if none). */
+int fsm__place_pick(struct fsm_ctx *c,
+                    const struct fsm_place *p,
+                    char host[FSM_ID_SIZE]);
+/* Apply side: why @host cannot take @p at this index: *why is NULL if it
+ * can, FSM_PLACE_GONE if there is no such host, else the reason ("without
+ * CPU room", ...). */
+#define FSM_PLACE_GONE "gone"
+int fsm__place_why(struct fsm_ctx *c,
+                   const struct fsm_place *p,
+                   const char *host,
+                   const char **why);
+/* A machine's Password parameter (8..128 bytes): the check (@required: it
+ * must be given), the leader's stamp of a salted PBKDF2 hash {PwHash,
+ * Salt} when it is given (the clear text never enters the log), the
+ * stamped hash read at apply (EPROTO when @required and absent) and put
+ * into a record (_PwHash, _PwSalt, hex; nothing when not set). */
+struct fsm_vm_pw
+{
+    int set;       /* a hash was stamped */
+    char hash[65]; /* hex PBKDF2-HMAC-SHA256 */
+    char salt[33]; /* hex salt */
+};
+int fsm__vm_pw_check(struct fsm_ctx *c, int required);
+int fsm__vm_pw_stamp(struct fsm_ctx *c);
+int fsm__vm_pw_get(struct fsm_ctx *c, int required, struct fsm_vm_pw *pw);
+void fsm__vm_pw_put(struct fsm_rec *r, const struct fsm_vm_pw *pw);
+/* Complete job @r's JobID if it is the one of generation @gen and still
+ * Running (Success if @ok, else Failed). */
+int fsm__job_finish(struct fsm_ctx *c,
+                    const struct fsm_rec *r,
+                    int64_t gen,
+                    int ok);
+/* Save machine @r with Revision = this index; answers its State. */
+int fsm__vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
+/* 162 if machine @r is being migrated (no other change meanwhile). */
+int fsm__vm_not_migrating(struct fsm_ctx *c,
+                          const char *id,
+                          const struct fsm_rec *r);
+/* ReportState of a machine: whether @host may report on it (its HostID;
+ * during a migration its source host too). */
+int fsm__vm_reporter_ok(const struct fsm_rec *r, const char *host);
+/* ReportState of a machine, after every check: resolves the migration the
+ * report decides (completed when the target reports Running or Stopped of
+ * a generation from the migration on, rolled back when the source reports
+ * or the target reports Error; the migration's job completes), and drops
+ * the Unknown marks (the report is newer). Writes host capacity and the
+ * job; @r is saved by the caller. */
+int fsm__vm_report_effects(struct fsm_ctx *c,
+                           struct fsm_rec *r,
+                           const char *state,
+                           int64_t gen);
+/* _HostExpire of @host: its machines (placed on it or migrating from it,
+ * not recycled) show State and ObservedState Unknown, never Stopped; the
+ * values before are kept. */
+int fsm__vm_host_unknown(struct fsm_ctx *c, const char *host);
+/* The first heartbeat of @host after it was Unknown: its machines still
+ * marked get their State and ObservedState back, until their executor
+ * reports. */
+int fsm__vm_host_back(struct fsm_ctx *c, const char *host);
 
 #endif

@@ -8,8 +8,9 @@
  * ReportState). A heartbeat extends the lease (HostLease seconds of log
  * time) and makes the host Online; when the lease ends the leader proposes
  * _HostExpire, which marks it Unknown (never Stopped: its machines may
- * still run) and bumps its executor Epoch. Disabled hosts get no new
- * placements. */
+ * still run) and bumps its executor Epoch; its machines show Unknown too
+ * until the host heartbeats again or their executor reports (tbl_vmops.c).
+ * Disabled hosts get no new placements. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -310,6 +311,10 @@ int fsm__host_heartbeat_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = fsm__bill_cfg(c->f, c->txn, &cfg);
     }
+    if (rc == 0 && strcmp(fsm__rec_s(&r, "State"), "Online") != 0) {
+        /* back from Unknown: its machines' marks end */
+        rc = fsm__vm_host_back(c, id);
+    }
     if (rc == 0) {
         fsm__rec_set_s(&r, "State", "Online");
         fsm__rec_set_i(&r, "LeaseExpire", now_s(c) + cfg.host_lease);
@@ -407,6 +412,10 @@ int fsm__host_expire_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "State", "Unknown");
     fsm__rec_set_i(&r, "Epoch", fsm__rec_i(&r, "Epoch") + 1);
     rc = infra_save(c, id, &r);
+    if (rc == 0) {
+        /* so are its machines (tbl_vmops.c) */
+        rc = fsm__vm_host_unknown(c, id);
+    }
 out:
     fsm__rec_free(&r);
     return rc;

@@ -357,6 +357,9 @@ int fsm__disk_attach_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = fsm__vm_load(c, vm, &m);
     }
+    if (rc == 0) {
+        rc = fsm__vm_not_migrating(c, vm, &m);
+    }
     if (rc != 0) {
         goto out;
     }
@@ -399,6 +402,23 @@ out:
     return rc;
 }
 
+/* 162 while machine @vm (a disk is bound to) is being migrated. */
+static int vm_moving(struct fsm_ctx *c, const char *vm)
+{
+    struct fsm_rec m;
+    int rc;
+
+    fsm__rec_init(&m);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, vm, strlen(vm), &m);
+    if (rc == 0) {
+        rc = fsm__vm_not_migrating(c, vm, &m);
+    } else if (rc == YH_ENOTFOUND) {
+        rc = 0; /* purged: nothing moves */
+    }
+    fsm__rec_free(&m);
+    return rc;
+}
+
 int fsm__disk_detach_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE];
@@ -423,6 +443,8 @@ int fsm__disk_detach_apply(struct fsm_ctx *c)
         goto out;
     } else if (strcmp(state, "RollingBack") == 0) {
         rc = fsm__reject(c, YH_ESTATE, "disk '%s' is being rolled back", id);
+    } else {
+        rc = vm_moving(c, fsm__rec_s(&d, "VMID"));
     }
     if (rc != 0) {
         goto out;

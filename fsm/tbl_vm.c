@@ -1,13 +1,13 @@
 /* VM instances ("uhost-"), their jobs ("job-") and executor reports.
  *
- * Placement is computed on the leader when the create is prepared (the
- * scheduler below: a healthy host of the zone with the image's
- * architecture, the GPUs asked for, room for the CPUs after the zone's
- * overcommit ratio and for the memory, not holding another machine of the
- * same anti-affinity group; the least loaded wins, ties by HostID) and
- * carried in the stamp. Apply re-validates the stamped host against the
- * state at its index and refuses a stale placement with 172, like an
- * optimistic plan applier.
+ * Placement is computed on the leader when the create (or a migration,
+ * tbl_vmops.c) is prepared (the scheduler below: a healthy host of the zone
+ * with the image's architecture, the GPUs asked for, room for the CPUs
+ * after the zone's overcommit ratio and for the memory, not holding another
+ * machine of the same anti-affinity group, not the machine's current host;
+ * the least loaded wins, ties by HostID) and carried in the stamp. Apply
+ * re-validates the stamped host against the state at its index and refuses
+ * a stale placement with 172, like an optimistic plan applier.
  *
  * Each machine has a desired state (Running/Stopped, set by actions), an
  * observed state (ObservedState/ObservedGeneration, reported by the host's
@@ -97,10 +97,12 @@ static int vm_args(struct fsm_ctx *c, struct vm_args *a)
 
 /* ---- the scheduler ---- */
 
-/* Hosts holding a machine of group @aag (recycled ones too: they keep
- * their place). */
+/* Hosts holding a machine of group @aag other than @self (recycled ones
+ * too: they keep their place; a machine being migrated holds both its
+ * hosts). */
 static int aag_hosts(struct fsm_ctx *c,
                      const char *aag,
+                     const char *self,
                      char (*hosts)[FSM_ID_SIZE],
                      unsigned *n)
 {
@@ -128,10 +130,16 @@ static int aag_hosts(struct fsm_ctx *c,
             memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
             break;
         }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) == 0 &&
-            strcmp(fsm__rec_s(&r, "AntiAffinityGroupID"), aag) == 0) {
+        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0 ||
+            strcmp(fsm__rec_s(&r, "AntiAffinityGroupID"), aag) != 0 ||
+            strcmp(fsm__rec_s(&r, "VMID"), self) == 0) {
+            continue;
+        }
+        snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
+        if (fsm__rec_s(&r, "MigrateFromHostID")[0] != '\0' &&
+            *n < MAX_AAG_HOSTS) {
             snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s",
-                     fsm__rec_s(&r, "HostID"));
+                     fsm__rec_s(&r, "MigrateFromHostID"));
         }
     }
     fsm__rec_free(&r);
@@ -142,25 +150,26 @@ static int aag_hosts(struct fsm_ctx *c,
     return 0;
 }
 
-/* Why host @h cannot take @s (NULL if it can). */
+/* Why host @h cannot take the machine of @p (NULL if it can). */
 static const char *host_unfit(const struct fsm_rec *h,
-                              const char *zone,
-                              int64_t overcommit,
-                              const char *arch,
-                              const struct fsm_vm_spec *s,
+                              const struct fsm_place *p,
                               char (*avoid)[FSM_ID_SIZE],
                               unsigned n_avoid)
 {
-    int64_t cpu_cap = fsm__rec_i(h, "CPU") * overcommit / 100;
+    const struct fsm_vm_spec *s = p->spec;
+    int64_t cpu_cap = fsm__rec_i(h, "CPU") * p->overcommit / 100;
 
-    if (strcmp(fsm__rec_s(h, "ZoneID"), zone) != 0) {
+    if (strcmp(fsm__rec_s(h, "HostID"), p->exclude) == 0) {
+        return "the machine's current host";
+    }
+    if (strcmp(fsm__rec_s(h, "ZoneID"), p->zone) != 0) {
         return "in another zone";
     }
     if (strcmp(fsm__rec_s(h, "State"), "Online") != 0 ||
         fsm__rec_i(h, "Disabled")) {
         return "not healthy";
     }
-    if (strcmp(fsm__rec_s(h, "Arch"), arch) != 0) {
+    if (strcmp(fsm__rec_s(h, "Arch"), p->arch) != 0) {
         return "of another architecture";
     }
     if (s->gpu > 0 &&
@@ -239,21 +248,19 @@ static int placement_inputs(struct fsm_ctx *c,
 }
 
 /* Leader side: pick the least loaded host that fits. */
-static int schedule(struct fsm_ctx *c,
-                    const struct vm_args *a,
+int fsm__place_pick(struct fsm_ctx *c,
+                    const struct fsm_place *p,
                     char host[FSM_ID_SIZE])
 {
     char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
-    int64_t overcommit, image_gb, best_load = INT64_MAX;
-    char arch[16];
+    int64_t best_load = INT64_MAX;
     unsigned n_avoid;
     struct fsm_rec h;
     MDB_cursor *cur;
     MDB_val k, v;
     int rc;
 
-    TRY(placement_inputs(c, a, &overcommit, arch, &image_gb));
-    TRY(aag_hosts(c, a->aag, avoid, &n_avoid));
+    TRY(aag_hosts(c, p->aag, p->vm, avoid, &n_avoid));
     host[0] = '\0';
     rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_INFRA], &cur);
     if (rc != 0) {
@@ -269,15 +276,14 @@ static int schedule(struct fsm_ctx *c,
             break;
         }
         if (fsm__rec_decode(v.mv_data, v.mv_size, &h) != 0 ||
-            host_unfit(&h, a->zone, overcommit, arch, &a->spec, avoid,
-                       n_avoid) != NULL) {
+            host_unfit(&h, p, avoid, n_avoid) != NULL) {
             continue;
         }
         /* load after placing: CPU share first (per mille of the
          * overcommitted capacity), memory share to break ties */
-        cap = fsm__rec_i(&h, "CPU") * overcommit / 100;
-        load = (fsm__rec_i(&h, "UsedCPU") + a->spec.cpu) * 1000 / cap * 1000 +
-               (fsm__rec_i(&h, "UsedMemory") + a->spec.mem) * 999 /
+        cap = fsm__rec_i(&h, "CPU") * p->overcommit / 100;
+        load = (fsm__rec_i(&h, "UsedCPU") + p->spec->cpu) * 1000 / cap * 1000 +
+               (fsm__rec_i(&h, "UsedMemory") + p->spec->mem) * 999 /
                    fsm__rec_i(&h, "Memory");
         if (load < best_load) {
             best_load = load;
@@ -294,9 +300,51 @@ static int schedule(struct fsm_ctx *c,
             c, YH_ECAPACITY,
             "insufficient capacity: no healthy %s host in "
             "zone '%s' fits %" PRId64 " CPU, %" PRId64 " MB, %" PRId64 " GPU",
-            arch, a->zone, a->spec.cpu, a->spec.mem, a->spec.gpu);
+            p->arch, p->zone, p->spec->cpu, p->spec->mem, p->spec->gpu);
     }
     return 0;
+}
+
+/* Why @host cannot take @p against the state at this index. */
+int fsm__place_why(struct fsm_ctx *c,
+                   const struct fsm_place *p,
+                   const char *host,
+                   const char **why)
+{
+    char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
+    unsigned n_avoid;
+    struct fsm_rec h;
+    int rc;
+
+    *why = NULL;
+    TRY(aag_hosts(c, p->aag, p->vm, avoid, &n_avoid));
+    fsm__rec_init(&h);
+    rc = fsm__is_host_id(host) ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA,
+                                               host, strlen(host), &h)
+                               : YH_ENOTFOUND;
+    if (rc == YH_ENOTFOUND) {
+        *why = FSM_PLACE_GONE;
+        return 0;
+    }
+    TRY(rc);
+    *why = host_unfit(&h, p, avoid, n_avoid);
+    fsm__rec_free(&h);
+    return 0;
+}
+
+/* A create's placement question (after placement_inputs). */
+static void create_place(const struct vm_args *a,
+                         int64_t overcommit,
+                         const char *arch,
+                         struct fsm_place *p)
+{
+    p->zone = a->zone;
+    p->overcommit = overcommit;
+    p->arch = arch;
+    p->spec = &a->spec;
+    p->aag = a->aag;
+    p->vm = "";
+    p->exclude = "";
 }
 
 /* ---- jobs ---- */
@@ -357,19 +405,15 @@ int fsm__job_describe(struct fsm_ctx *c)
     return fsm__describe(c, &d);
 }
 
-/* ---- CreateVMInstance ---- */
+/* ---- machine passwords ---- */
 
-int fsm__vm_create_check(struct fsm_ctx *c)
+int fsm__vm_pw_check(struct fsm_ctx *c, int required)
 {
-    struct vm_args a;
-    char tenant[FSM_ID_SIZE];
     char pw[PW_MAX + 1];
     int given;
     int rc;
 
-    TRY(vm_args(c, &a));
-    TRY(fsm__owner_arg(c, tenant));
-    rc = fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given);
+    rc = fsm__arg_str(c, "Password", required, PW_MAX, pw, &given);
     if (rc == 0 && given && strlen(pw) < PW_MIN) {
         rc = fsm__reject(c, YH_EINVAL,
                          "invalid parameter 'Password': at least %d "
@@ -380,19 +424,14 @@ int fsm__vm_create_check(struct fsm_ctx *c)
     return rc;
 }
 
-int fsm__vm_create_stamp(struct fsm_ctx *c)
+int fsm__vm_pw_stamp(struct fsm_ctx *c)
 {
-    struct vm_args a;
-    char host[FSM_ID_SIZE];
     char pw[PW_MAX + 1];
     uint8_t salt[16], hash[32];
     msgpack_packer *pk;
     int given;
     int rc;
 
-    TRY(vm_args(c, &a));
-    TRY(schedule(c, &a, host));
-    yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
     /* The password never enters the log: a salted PBKDF2 hash does. */
     TRY(fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given));
     if (!given) {
@@ -415,37 +454,59 @@ int fsm__vm_create_stamp(struct fsm_ctx *c)
     return 0;
 }
 
-/* Re-validate the stamped host at apply. */
-static int placement_check(struct fsm_ctx *c,
-                           const struct vm_args *a,
-                           const char *host)
+int fsm__vm_pw_get(struct fsm_ctx *c, int required, struct fsm_vm_pw *pw)
 {
-    char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
-    int64_t overcommit, image_gb;
-    char arch[16];
-    unsigned n_avoid;
-    struct fsm_rec h;
-    const char *why;
-    int rc;
+    uint8_t hash[32], salt[16];
+    size_t hl, sl;
 
-    TRY(placement_inputs(c, a, &overcommit, arch, &image_gb));
-    TRY(aag_hosts(c, a->aag, avoid, &n_avoid));
-    fsm__rec_init(&h);
-    rc = fsm__is_host_id(host) ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA,
-                                               host, strlen(host), &h)
-                               : YH_ENOTFOUND;
-    if (rc == YH_ENOTFOUND) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is gone", host);
+    memset(pw, 0, sizeof *pw);
+    if (yh_mp_get(c->stamp, "PwHash") == NULL) {
+        if (required) {
+            return fsm__reject(c, YH_EPROTO, "bad command: stamp 'PwHash'");
+        }
+        return 0;
     }
-    TRY(rc);
-    why = host_unfit(&h, a->zone, overcommit, arch, &a->spec, avoid, n_avoid);
-    fsm__rec_free(&h);
-    if (why != NULL) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is now %s", host, why);
-    }
+    TRY(fsm__stamp_bin(c, "PwHash", 32, 32, hash, &hl));
+    TRY(fsm__stamp_bin(c, "Salt", 16, 16, salt, &sl));
+    yh_hex(hash, hl, pw->hash);
+    yh_hex(salt, sl, pw->salt);
+    pw->set = 1;
     return 0;
+}
+
+void fsm__vm_pw_put(struct fsm_rec *r, const struct fsm_vm_pw *pw)
+{
+    if (pw->set) {
+        fsm__rec_set_s(r, "_PwHash", pw->hash);
+        fsm__rec_set_s(r, "_PwSalt", pw->salt);
+    }
+}
+
+/* ---- CreateVMInstance ---- */
+
+int fsm__vm_create_check(struct fsm_ctx *c)
+{
+    struct vm_args a;
+    char tenant[FSM_ID_SIZE];
+
+    TRY(vm_args(c, &a));
+    TRY(fsm__owner_arg(c, tenant));
+    return fsm__vm_pw_check(c, 0);
+}
+
+int fsm__vm_create_stamp(struct fsm_ctx *c)
+{
+    struct vm_args a;
+    struct fsm_place p;
+    char host[FSM_ID_SIZE], arch[16];
+    int64_t overcommit, image_gb;
+
+    TRY(vm_args(c, &a));
+    TRY(placement_inputs(c, &a, &overcommit, arch, &image_gb));
+    create_place(&a, overcommit, arch, &p);
+    TRY(fsm__place_pick(c, &p, host));
+    yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
+    return fsm__vm_pw_stamp(c);
 }
 
 int fsm__vm_create_apply(struct fsm_ctx *c)
@@ -453,8 +514,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     struct vm_args a;
     char tenant[FSM_ID_SIZE], host[FSM_ID_SIZE], id[FSM_ID_SIZE];
     char arch[16];
-    uint8_t pwhash[32], salt[16];
-    size_t pwlen = 0, saltlen = 0;
+    struct fsm_vm_pw pw;
+    struct fsm_place p;
+    const char *why;
     const char *types[8];
     int64_t delta[8], price, overcommit, image_gb;
     char buf[8][48];
@@ -466,10 +528,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     TRY(vm_args(c, &a));
     TRY(fsm__owner_arg(c, tenant));
     TRY(fsm__stamp_str(c, "HostID", FSM_ID_SIZE - 1, host));
-    if (yh_mp_get(c->stamp, "PwHash") != NULL) {
-        TRY(fsm__stamp_bin(c, "PwHash", 32, 32, pwhash, &pwlen));
-        TRY(fsm__stamp_bin(c, "Salt", 16, 16, salt, &saltlen));
-    }
+    TRY(fsm__vm_pw_get(c, 0, &pw));
     TRY(placement_inputs(c, &a, &overcommit, arch, &image_gb));
     if (!a.boot_given) {
         a.spec.boot_gb = image_gb;
@@ -479,7 +538,16 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
                            "needs %" PRId64 " GB",
                            image_gb);
     }
-    TRY(placement_check(c, &a, host));
+    create_place(&a, overcommit, arch, &p);
+    TRY(fsm__place_why(c, &p, host, &why));
+    if (why != NULL && strcmp(why, FSM_PLACE_GONE) == 0) {
+        return fsm__reject(c, YH_ECAPACITY,
+                           "stale placement: host '%s' is gone", host);
+    }
+    if (why != NULL) {
+        return fsm__reject(c, YH_ECAPACITY,
+                           "stale placement: host '%s' is now %s", host, why);
+    }
     /* the optional SubnetID/VPCID/InternalIP: chosen (and any rejection
      * made) before the first write */
     TRY(fsm__vm_ip_pick(c, tenant, &ip));
@@ -525,13 +593,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "ObservedGeneration", 0);
     fsm__rec_set_s(&r, "JobID", "");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
-    if (pwlen > 0) {
-        char hex[65];
-        yh_hex(pwhash, pwlen, hex);
-        fsm__rec_set_s(&r, "_PwHash", hex);
-        yh_hex(salt, saltlen, hex);
-        fsm__rec_set_s(&r, "_PwSalt", hex);
-    }
+    fsm__vm_pw_put(&r, &pw);
     rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
     if (rc == 0 && ip.set) {
         rc = fsm__vm_ip_take(c, &ip, id, &r);
@@ -610,12 +672,24 @@ static int vm_get(struct fsm_ctx *c, char id[FSM_ID_SIZE], struct fsm_rec *r)
     return fsm__vm_load(c, id, r);
 }
 
-static int vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
+int fsm__vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
 {
     fsm__rec_set_i(r, "Revision", (int64_t)c->index);
     TRY(fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), r));
     snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
     yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(r, "State"));
+    return 0;
+}
+
+int fsm__vm_not_migrating(struct fsm_ctx *c,
+                          const char *id,
+                          const struct fsm_rec *r)
+{
+    if (fsm__rec_s(r, "MigrateFromHostID")[0] != '\0') {
+        return fsm__reject(
+            c, YH_ESTATE, "VM '%s' is migrating from '%s' to '%s'", id,
+            fsm__rec_s(r, "MigrateFromHostID"), fsm__rec_s(r, "HostID"));
+    }
     return 0;
 }
 
@@ -631,6 +705,9 @@ static int vm_set(struct fsm_ctx *c,
 
     fsm__rec_init(&r);
     rc = vm_get(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__vm_not_migrating(c, id, &r);
+    }
     if (rc != 0) {
         goto out;
     }
@@ -653,7 +730,7 @@ static int vm_set(struct fsm_ctx *c,
     fsm__rec_set_s(&r, "State", shown);
     rc = fsm__job_open(c, id, &r, c->type);
     if (rc == 0) {
-        rc = vm_save(c, id, &r);
+        rc = fsm__vm_save(c, id, &r);
     }
 out:
     fsm__rec_free(&r);
@@ -684,6 +761,9 @@ int fsm__vm_delete_apply(struct fsm_ctx *c)
     fsm__rec_init(&r);
     rc = vm_get(c, id, &r);
     if (rc == 0) {
+        rc = fsm__vm_not_migrating(c, id, &r);
+    }
+    if (rc == 0) {
         /* to the recycle bin, stopped; the host keeps its place until the
          * purge */
         fsm__rec_set_s(&r, "DesiredState", "Stopped");
@@ -712,6 +792,12 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     }
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_ip_release(c, r));
+    if (fsm__rec_s(r, "MigrateFromHostID")[0] != '\0') {
+        /* purged during a migration: it held room on both hosts */
+        TRY(fsm__host_use(c, fsm__rec_s(r, "MigrateFromHostID"),
+                          -fsm__rec_i(r, "CPU"), -fsm__rec_i(r, "Memory"),
+                          -fsm__rec_i(r, "GPU"), -1));
+    }
     return fsm__host_use(c, fsm__rec_s(r, "HostID"), -fsm__rec_i(r, "CPU"),
                          -fsm__rec_i(r, "Memory"), -fsm__rec_i(r, "GPU"), -1);
 }
@@ -759,6 +845,10 @@ int fsm__vm_resize_apply(struct fsm_ctx *c)
     }
     if (!has_mem) {
         mem = fsm__rec_i(&r, "Memory");
+    }
+    rc = fsm__vm_not_migrating(c, id, &r);
+    if (rc != 0) {
+        goto out;
     }
     if (strcmp(fsm__rec_s(&r, "State"), "Stopped") != 0) {
         rc = fsm__reject(c, YH_ESTATE, "VM '%s' must be stopped (it is %s)", id,
@@ -824,7 +914,7 @@ int fsm__vm_resize_apply(struct fsm_ctx *c)
         rc = fsm__job_open(c, id, &r, c->type);
     }
     if (rc == 0) {
-        rc = vm_save(c, id, &r);
+        rc = fsm__vm_save(c, id, &r);
     }
 out:
     fsm__rec_free(&r);
@@ -863,10 +953,10 @@ int fsm__report_state_check(struct fsm_ctx *c)
 }
 
 /* Complete the machine's last job if it is the one of generation @gen. */
-static int job_finish(struct fsm_ctx *c,
-                      const struct fsm_rec *r,
-                      int64_t gen,
-                      int ok)
+int fsm__job_finish(struct fsm_ctx *c,
+                    const struct fsm_rec *r,
+                    int64_t gen,
+                    int ok)
 {
     char job[FSM_ID_SIZE];
     struct fsm_rec j;
@@ -934,7 +1024,8 @@ int fsm__report_state_apply(struct fsm_ctx *c)
     } else {
         snprintf(host, sizeof host, "%s", fsm__rec_s(&r, "HostID"));
     }
-    if (strcmp(host, c->actor->user_id) != 0) {
+    if (disk ? strcmp(host, c->actor->user_id) != 0
+             : !fsm__vm_reporter_ok(&r, c->actor->user_id)) {
         rc = fsm__reject(c, YH_EPERM,
                          "permission denied: '%s' is not placed on '%s'", id,
                          c->actor->user_id);
@@ -954,12 +1045,19 @@ int fsm__report_state_apply(struct fsm_ctx *c)
                          gen, fsm__rec_i(&r, "Generation"));
         goto out;
     }
+    if (!disk) {
+        /* a migration the report decides, the Unknown marks it ends */
+        rc = fsm__vm_report_effects(c, &r, state, gen);
+        if (rc != 0) {
+            goto out;
+        }
+    }
     fsm__rec_set_s(&r, disk ? "ObservedAttach" : "ObservedState", state);
     fsm__rec_set_i(&r, "ObservedGeneration", gen);
     if (disk && gen == fsm__rec_i(&r, "Generation")) {
         int ok;
         fsm__disk_settle(&r, state, &ok);
-        rc = job_finish(c, &r, gen, ok);
+        rc = fsm__job_finish(c, &r, gen, ok);
     } else if (gen == fsm__rec_i(&r, "Generation")) {
         /* the executor caught up with the last change: the shown state
          * settles (unless recycled) and that change's job completes */
@@ -967,7 +1065,7 @@ int fsm__report_state_apply(struct fsm_ctx *c)
         if (strcmp(fsm__rec_s(&r, "State"), "Recycled") != 0) {
             fsm__rec_set_s(&r, "State", state);
         }
-        rc = job_finish(c, &r, gen, ok);
+        rc = fsm__job_finish(c, &r, gen, ok);
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);

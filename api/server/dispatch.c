@@ -516,18 +516,21 @@ static void agent_queue(struct api_server *s,
 }
 
 /* Notification for one resource's change if it concerns a host: 0 with
- * @host and @out filled, or YH_ENOTFOUND. */
+ * @host, @also (a second host, "" if none: a machine being migrated) and
+ * @out filled, or YH_ENOTFOUND. */
 static int agent_notify(struct api_server *s,
                         uint64_t index,
                         const char *action,
                         const char *resource,
                         char host[FSM_ID_SIZE],
+                        char also[FSM_ID_SIZE],
                         struct yh_buf *out)
 {
     struct yh_buf spec = YH_BUF_INIT;
     struct yh_buf ev = YH_BUF_INIT;
     msgpack_packer pk;
-    int rc = fsm_host_spec(cluster_fsm(s->cluster), resource, host, &spec);
+    int rc =
+        fsm_host_spec2(cluster_fsm(s->cluster), resource, host, also, &spec);
 
     if (rc == 0) {
         msgpack_packer_init(&pk, &ev, yh_buf_msgpack_write);
@@ -549,19 +552,20 @@ static int agent_notify(struct api_server *s,
 void api__agent_flush(struct api_server *s)
 {
     struct yh_buf out = YH_BUF_INIT;
-    char host[FSM_ID_SIZE];
+    char host[FSM_ID_SIZE], also[FSM_ID_SIZE];
 
     for (unsigned i = 0; i < s->n_agent_evs && s->n_agent_watchers > 0; i++) {
         struct api_agent_ev *ev = &s->agent_evs[i];
         yh_buf_reset(&out);
-        if (agent_notify(s, ev->index, ev->action, ev->resource, host, &out) !=
-            0) {
+        if (agent_notify(s, ev->index, ev->action, ev->resource, host, also,
+                         &out) != 0) {
             continue;
         }
         for (struct api_conn *c = s->watchers; c != NULL;) {
             struct api_conn *next = c->watch_next_conn;
             if (c->watch_agent && ev->index >= c->watch_next &&
-                strcmp(c->watch_host, host) == 0) {
+                (strcmp(c->watch_host, host) == 0 ||
+                 (also[0] != '\0' && strcmp(c->watch_host, also) == 0))) {
                 c->watch_next = ev->index + 1;
                 api__conn_send(c, out.data, out.len);
             }
@@ -616,7 +620,7 @@ static int agent_walk_cb(void *arg,
     struct yh_buf out = YH_BUF_INIT;
     char resource[FSM_ID_SIZE];
     char action[API_METHOD_SIZE];
-    char host[FSM_ID_SIZE];
+    char host[FSM_ID_SIZE], also[FSM_ID_SIZE];
     msgpack_unpacked u;
 
     w->last = index;
@@ -628,8 +632,9 @@ static int agent_walk_cb(void *arg,
         if (yh_mp_strcpy(&u.data, "Action", action, sizeof action) != 0) {
             action[0] = '\0';
         }
-        if (agent_notify(s, index, action, resource, host, &out) == 0 &&
-            strcmp(host, w->conn->watch_host) == 0) {
+        if (agent_notify(s, index, action, resource, host, also, &out) == 0 &&
+            (strcmp(host, w->conn->watch_host) == 0 ||
+             (also[0] != '\0' && strcmp(also, w->conn->watch_host) == 0))) {
             api__conn_send(w->conn, out.data, out.len);
         }
     }

@@ -1,0 +1,1399 @@
+/* Unit tests of the machine operations beyond the lifecycle
+ * (fsm/tbl_vmops.c): ReinstallVMInstance, ResetVMInstancePassword,
+ * MigrateVMInstance (the scheduler's stamp re-validated at apply, both
+ * hosts' capacity, completion and rollback by executor reports), machines
+ * of hosts that go Unknown, and determinism of a random stream of them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "fsm/base/buf.h"
+#include "fsm/base/err.h"
+#include "fsm/base/mp.h"
+#include "fsm/fsm.h"
+#include "tests/lib/fsmtest.h"
+
+#define SEC FSMTEST_SEC
+#define T0 FSMTEST_T0
+#define NH 5
+
+/* A zone (no overcommit), three x86 hosts of 8 CPU / 16 GB, an arm host
+ * with 2 T4 GPUs and an arm host without GPUs; images; two tenants. */
+struct world
+{
+    struct fsm_actor t, t2;     /* tenants */
+    char tid[FSM_ID_SIZE];      /* t's ID */
+    char z[FSM_ID_SIZE];        /* zone */
+    char h[NH][FSM_ID_SIZE];    /* hosts */
+    struct fsm_actor agent[NH]; /* their executors */
+    char img[FSM_ID_SIZE];      /* x86, 10 GB */
+    char img2[FSM_ID_SIZE];     /* x86, 5 GB */
+    char big[FSM_ID_SIZE];      /* x86, 100 GB */
+    char arm[FSM_ID_SIZE];      /* aarch64 */
+};
+
+static void id_of(struct fsmtest *x, const char *key, char *out)
+{
+    snprintf(out, FSM_ID_SIZE, "%s", fsmtest_res_str(x, key));
+}
+
+static void host(struct fsmtest *x,
+                 struct world *w,
+                 int i,
+                 const char *arch,
+                 const char *gpu)
+{
+    struct fsm_key k;
+
+    assert_int_equal(fsmtest_call(x, "RegisterHost", &x->admin, "ZoneID", w->z,
+                                  "CPU", "8", "Memory", "16384", "Arch", arch,
+                                  "GPU", gpu, "GPUModel", "T4", NULL),
+                     0);
+    id_of(x, "HostID", w->h[i]);
+    assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k), 0);
+    w->agent[i] = k.actor;
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w->agent[i], NULL), 0);
+}
+
+static void image(struct fsmtest *x,
+                  const char *arch,
+                  const char *size,
+                  char *out)
+{
+    assert_int_equal(fsmtest_call(x, "CreateImage", &x->admin, "Name", "os",
+                                  "Arch", arch, "Size", size, NULL),
+                     0);
+    id_of(x, "ImageID", out);
+}
+
+static void world(struct fsmtest *x, struct world *w)
+{
+    fsmtest_make_tenant(x, "t@x.io", &w->t, w->tid);
+    fsmtest_make_tenant(x, "u@x.io", &w->t2, NULL);
+    /* leases long enough for every test to control expiries itself */
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100000", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CreateZone", &x->admin, "Name", "z1",
+                                  "CPUOvercommit", "100", NULL),
+                     0);
+    id_of(x, "ZoneID", w->z);
+    host(x, w, 0, "x86_64", "0");
+    host(x, w, 1, "x86_64", "0");
+    host(x, w, 2, "x86_64", "0");
+    host(x, w, 3, "aarch64", "2");
+    host(x, w, 4, "aarch64", "0");
+    image(x, "x86_64", "10", w->img);
+    image(x, "x86_64", "5", w->img2);
+    image(x, "x86_64", "100", w->big);
+    image(x, "aarch64", "10", w->arm);
+}
+
+static int host_index(const struct world *w, const char *id)
+{
+    for (int i = 0; i < NH; i++) {
+        if (strcmp(w->h[i], id) == 0) {
+            return i;
+        }
+    }
+    fail_msg("no host '%s'", id);
+    return -1;
+}
+
+static int report(struct fsmtest *x,
+                  const struct fsm_actor *agent,
+                  const char *vm,
+                  const char *st,
+                  int64_t gen)
+{
+    char g[32];
+
+    snprintf(g, sizeof g, "%lld", (long long)gen);
+    return fsmtest_call(x, "ReportState", agent, "ResourceID", vm, "State", st,
+                        "Generation", g, NULL);
+}
+
+static void describe(struct fsmtest *x, const char *vm)
+{
+    assert_int_equal(
+        fsmtest_call(x, "DescribeVMInstance", &x->admin, "VMIDs.0", vm, NULL),
+        0);
+    assert_int_equal(fsmtest_n_infos(x), 1);
+}
+
+static int64_t vm_int(struct fsmtest *x, const char *vm, const char *key)
+{
+    describe(x, vm);
+    return fsmtest_info_int(x, 0, key);
+}
+
+static const char *vm_str(struct fsmtest *x, const char *vm, const char *key)
+{
+    describe(x, vm);
+    return fsmtest_info_str(x, 0, key);
+}
+
+static int vm_has(struct fsmtest *x, const char *vm, const char *key)
+{
+    describe(x, vm);
+    return yh_mp_get(fsmtest_info(x, 0), key) != NULL;
+}
+
+static int64_t host_int(struct fsmtest *x, const char *h, const char *key)
+{
+    assert_int_equal(
+        fsmtest_call(x, "DescribeHost", &x->admin, "HostIDs.0", h, NULL), 0);
+    return fsmtest_info_int(x, 0, key);
+}
+
+static const char *job_state(struct fsmtest *x, const char *job)
+{
+    assert_int_equal(
+        fsmtest_call(x, "DescribeJob", &x->admin, "JobIDs.0", job, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    return fsmtest_info_str(x, 0, "State");
+}
+
+/* The executor of the machine's host reports its desired state at its
+ * current generation. */
+static void settle(struct fsmtest *x, const struct world *w, const char *vm)
+{
+    char st[32];
+    int64_t gen;
+    int i;
+
+    describe(x, vm);
+    i = host_index(w, fsmtest_info_str(x, 0, "HostID"));
+    snprintf(st, sizeof st, "%s", fsmtest_info_str(x, 0, "DesiredState"));
+    gen = fsmtest_info_int(x, 0, "Generation");
+    assert_int_equal(report(x, &w->agent[i], vm, st, gen), 0);
+    assert_string_equal(vm_str(x, vm, "State"), st);
+}
+
+/* A machine of @cpu CPUs (tenant @a, image @img) settled Running; its ID
+ * in @vm, its host's index returned. */
+static int vm_new(struct fsmtest *x,
+                  const struct world *w,
+                  const struct fsm_actor *a,
+                  const char *img,
+                  const char *cpu,
+                  char *vm)
+{
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", a, "ZoneID", w->z,
+                                  "ImageID", img, "CPU", cpu, "Memory", "1024",
+                                  "Password", "first-pass-1", NULL),
+                     0);
+    id_of(x, "VMID", vm);
+    settle(x, w, vm);
+    return host_index(w, vm_str(x, vm, "HostID"));
+}
+
+static void stop(struct fsmtest *x, const struct world *w, const char *vm)
+{
+    assert_int_equal(
+        fsmtest_call(x, "StopVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    settle(x, w, vm);
+}
+
+/* @s does not occur in the @n bytes at @p. */
+static void absent(const void *p, size_t n, const char *s)
+{
+    assert_null(memmem(p, n, s, strlen(s)));
+}
+
+/* The password is nowhere: not in the last envelope, the state, the
+ * machine's description or its executor's spec; the hash is in the state
+ * and only there. */
+static void pw_hidden(struct fsmtest *x, const char *vm, const char *pw)
+{
+    struct yh_buf spec = YH_BUF_INIT;
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    char *d = fsmtest_dump_str(x->f);
+
+    absent(x->env.data, x->env.len, pw);
+    absent(d, strlen(d), pw);
+    assert_non_null(strstr(d, "\"_PwHash\""));
+    free(d);
+    describe(x, vm);
+    assert_null(yh_mp_get(fsmtest_info(x, 0), "_PwHash"));
+    assert_null(yh_mp_get(fsmtest_info(x, 0), "_PwSalt"));
+    absent(x->resbuf.data, x->resbuf.len, pw);
+    absent(x->resbuf.data, x->resbuf.len, "PwHash");
+    assert_int_equal(fsm_host_spec2(x->f, vm, h, also, &spec), 0);
+    absent(spec.data, spec.len, pw);
+    absent(spec.data, spec.len, "Pw");
+    absent(spec.data, spec.len, "Salt");
+    absent(spec.data, spec.len, "Password\"");
+    yh_buf_release(&spec);
+}
+
+/* The machine's stored password hash (hex), from the dump. */
+static void pw_hash(struct fsmtest *x, const char *vm, char out[65])
+{
+    char *d = fsmtest_dump_str(x->f);
+    char *p = strstr(d, vm);
+    char *q;
+
+    out[0] = '\0';
+    while (p != NULL && (q = strstr(p, "\"_PwHash\": \"")) != NULL) {
+        char *end = strstr(p + 1, "\"VMID\": \"uhost-");
+        if (end != NULL && end < q) {
+            p = strstr(end + 1, vm);
+            continue;
+        }
+        memcpy(out, q + 12, 64);
+        out[64] = '\0';
+        break;
+    }
+    free(d);
+}
+
+/* One decoded spec of @vm. */
+static void spec_get(struct fsmtest *x,
+                     const char *vm,
+                     char host[FSM_ID_SIZE],
+                     char also[FSM_ID_SIZE],
+                     msgpack_unpacked *u,
+                     struct yh_buf *raw)
+{
+    size_t off = 0;
+
+    yh_buf_reset(raw);
+    assert_int_equal(fsm_host_spec2(x->f, vm, host, also, raw), 0);
+    msgpack_unpacked_destroy(u);
+    msgpack_unpacked_init(u);
+    assert_int_equal(
+        msgpack_unpack_next(u, (const char *)raw->data, raw->len, &off),
+        MSGPACK_UNPACK_SUCCESS);
+}
+
+/* ---- ReinstallVMInstance ---- */
+
+static void reinstall(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], job[FSM_ID_SIZE];
+    char custom[FSM_ID_SIZE], hash0[65], hash1[65];
+    char hh[FSM_ID_SIZE], also[FSM_ID_SIZE], s[64];
+    struct yh_buf raw = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t g0, g;
+    int hi;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    hi = vm_new(x, &w, &w.t, w.img, "2", vm);
+    /* validation */
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "Password",
+                                  "new-pass-12", NULL),
+                     YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, NULL),
+        YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "short", NULL),
+                     YH_EINVAL);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", "uhost-99999999",
+                     "Password", "new-pass-12", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t2, "VMID", vm,
+                                  "Password", "new-pass-12", NULL),
+                     YH_ENOTFOUND);
+    /* a running machine is not reinstalled */
+    g0 = vm_int(x, vm, "Generation");
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "must be stopped"));
+    assert_int_equal(vm_int(x, vm, "Generation"), g0);
+    /* nor one on its way to Stopped */
+    assert_int_equal(fsmtest_call(x, "StopVMInstance", &w.t, "VMID", vm, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    settle(x, &w, vm);
+    g0 = vm_int(x, vm, "Generation");
+    /* the image: exists, the host's architecture, fits the boot disk,
+     * not another tenant's */
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "ImageID",
+                     "image-99999999", "Password", "new-pass-12", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "ImageID",
+                     w.arm, "Password", "new-pass-12", NULL),
+        YH_EINVAL);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "aarch64"));
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "ImageID",
+                     w.big, "Password", "new-pass-12", NULL),
+        YH_EINVAL);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "needs 100 GB"));
+    vm_new(x, &w, &w.t2, w.img, "1", vm2);
+    stop(x, &w, vm2);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t2, "VMID", vm2,
+                                  "Name", "mine", NULL),
+                     0);
+    id_of(x, "ImageID", custom);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "ImageID",
+                     custom, "Password", "new-pass-12", NULL),
+        YH_ENOTFOUND);
+    /* its own tenant may use it */
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t2, "VMID", vm2, "ImageID",
+                     custom, "Password", "new-pass-12", NULL),
+        0);
+    assert_int_equal(vm_int(x, vm, "Generation"), g0); /* the stop's */
+
+    /* reinstall keeping the image */
+    pw_hash(x, vm, hash0);
+    assert_int_equal(strlen(hash0), 64);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "second-pass-2", NULL),
+                     0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "Reinstalling");
+    assert_string_equal(fsmtest_res_str(x, "ImageID"), w.img);
+    id_of(x, "JobID", job);
+    assert_true(strlen(job) > 0);
+    pw_hidden(x, vm, "second-pass-2");
+    pw_hash(x, vm, hash1);
+    assert_int_equal(strlen(hash1), 64);
+    assert_string_not_equal(hash0, hash1);
+    g = vm_int(x, vm, "Generation");
+    assert_true(g > g0);
+    assert_int_equal(vm_int(x, vm, "ReinstallGeneration"), g);
+    assert_string_equal(vm_str(x, vm, "DesiredState"), "Stopped");
+    assert_string_equal(job_state(x, job), "Running");
+    /* the executor's spec: the image, the reinstall generation */
+    spec_get(x, vm, hh, also, &u, &raw);
+    assert_string_equal(hh, w.h[hi]);
+    assert_string_equal(also, "");
+    assert_int_equal(yh_mp_strcpy(&u.data, "ImageID", s, sizeof s), 0);
+    assert_string_equal(s, w.img);
+    assert_int_equal(yh_mp_strcpy(&u.data, "State", s, sizeof s), 0);
+    assert_string_equal(s, "Reinstalling");
+    {
+        int64_t v;
+        assert_int_equal(yh_mp_int(&u.data, "ReinstallGeneration", &v), 0);
+        assert_int_equal(v, g);
+        assert_int_equal(yh_mp_int(&u.data, "Generation", &v), 0);
+        assert_int_equal(v, g);
+    }
+    /* no other change while it is not Stopped */
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "third-pass-3", NULL),
+                     YH_ESTATE);
+    /* the executor reports the generation: settled, job done */
+    assert_int_equal(report(x, &w.agent[(hi + 1) % 3], vm, "Stopped", g),
+                     YH_EPERM);
+    assert_int_equal(report(x, &w.agent[hi], vm, "Stopped", g), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Stopped");
+    assert_string_equal(job_state(x, job), "Success");
+
+    /* another image of the architecture */
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "ImageID",
+                     w.img2, "Password", "third-pass-3", NULL),
+        0);
+    assert_string_equal(fsmtest_res_str(x, "ImageID"), w.img2);
+    id_of(x, "JobID", job);
+    pw_hidden(x, vm, "third-pass-3");
+    spec_get(x, vm, hh, also, &u, &raw);
+    assert_int_equal(yh_mp_strcpy(&u.data, "ImageID", s, sizeof s), 0);
+    assert_string_equal(s, w.img2);
+    g = vm_int(x, vm, "Generation");
+    /* an executor failure fails the job */
+    assert_int_equal(report(x, &w.agent[hi], vm, "Error", g), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Error");
+    assert_string_equal(job_state(x, job), "Failed");
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "third-pass-3", NULL),
+                     YH_ESTATE);
+    /* recycled machines are not reinstalled */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t2, "VMID", vm2, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t2, "VMID", vm2,
+                                  "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
+/* ---- ResetVMInstancePassword ---- */
+
+static void reset_password(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], job[FSM_ID_SIZE], h0[65], h1[65];
+    char hh[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t g, v;
+    int hi;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    /* a machine created without a password gets one */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", vm);
+    settle(x, &w, vm);
+    hi = host_index(&w, vm_str(x, vm, "HostID"));
+    pw_hash(x, vm, h0);
+    assert_string_equal(h0, "");
+    /* validation */
+    assert_int_equal(
+        fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID", vm, NULL),
+        YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t,
+                                  "Password", "reset-pass-1", NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "1234567", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t2, "VMID",
+                                  vm, "Password", "reset-pass-1", NULL),
+                     YH_ENOTFOUND);
+    /* UCloudStack: stopped machines only */
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "reset-pass-1", NULL),
+                     YH_ESTATE);
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "reset-pass-1", NULL),
+                     0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "ResettingPassword");
+    id_of(x, "JobID", job);
+    pw_hidden(x, vm, "reset-pass-1");
+    pw_hash(x, vm, h0);
+    assert_int_equal(strlen(h0), 64);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(vm_int(x, vm, "CredentialGeneration"), g);
+    spec_get(x, vm, hh, also, &u, &raw);
+    assert_int_equal(yh_mp_int(&u.data, "CredentialGeneration", &v), 0);
+    assert_int_equal(v, g);
+    assert_int_equal(report(x, &w.agent[hi], vm, "Stopped", g), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Stopped");
+    assert_string_equal(job_state(x, job), "Success");
+    /* again: a new hash (new salt) even for the same password */
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "reset-pass-1", NULL),
+                     0);
+    pw_hidden(x, vm, "reset-pass-1");
+    pw_hash(x, vm, h1);
+    assert_string_not_equal(h0, h1);
+    assert_true(vm_int(x, vm, "CredentialGeneration") > g);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
+/* ---- MigrateVMInstance ---- */
+
+static void migrate_checks(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], gvm[FSM_ID_SIZE], fill[FSM_ID_SIZE];
+    int hi;
+
+    world(x, &w);
+    hi = vm_new(x, &w, &w.t, w.img, "2", vm);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &w.t, "VMID", vm, NULL),
+        YH_EPERM); /* the administrator's */
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID",
+                                  "uhost-99999999", NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", "host-99999999", NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[hi], NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[3], NULL),
+                     YH_ECAPACITY);
+    assert_non_null(
+        strstr(fsmtest_res_str(x, "Message"), "of another architecture"));
+    /* a disabled target, a full one */
+    assert_int_equal(fsmtest_call(x, "DisableHost", &x->admin, "HostID",
+                                  w.h[(hi + 1) % 3], NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[(hi + 1) % 3], NULL),
+                     YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "not healthy"));
+    assert_int_equal(fsmtest_call(x, "EnableHost", &x->admin, "HostID",
+                                  w.h[(hi + 1) % 3], NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t2, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "7", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", fill);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                     "TargetHostID", fsmtest_res_str(x, "HostID"), NULL),
+        YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "without CPU room"));
+    /* not settled: transitional states are refused */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", fill, NULL),
+        YH_ESTATE); /* Creating */
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "Creating"));
+    /* GPUs: the only other arm host has none */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.arm, "CPU", "1", "Memory", "1024", "GPU", "1", NULL),
+        0);
+    id_of(x, "VMID", gvm);
+    assert_string_equal(fsmtest_res_str(x, "HostID"), w.h[3]);
+    settle(x, &w, gvm);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID",
+                                  gvm, "TargetHostID", w.h[4], NULL),
+                     YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "without the GPUs"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", gvm, NULL),
+        YH_ECAPACITY); /* the scheduler finds none either */
+    assert_non_null(
+        strstr(fsmtest_res_str(x, "Message"), "insufficient capacity"));
+    /* without GPUs the arm machine may go to h4 */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.arm, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", gvm);
+    settle(x, &w, gvm);
+    hi = host_index(&w, vm_str(x, gvm, "HostID"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", gvm, NULL), 0);
+    assert_string_equal(fsmtest_res_str(x, "HostID"), w.h[hi == 3 ? 4 : 3]);
+}
+
+static void migrate(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], job[FSM_ID_SIZE];
+    char hh[FSM_ID_SIZE], also[FSM_ID_SIZE], disk[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int src, dst, third;
+    int64_t g;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    src = vm_new(x, &w, &w.t, w.img, "2", vm);
+    /* the scheduler picks the least loaded other x86 host */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "Migrating");
+    assert_string_equal(fsmtest_res_str(x, "MigrateFromHostID"), w.h[src]);
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    assert_true(dst != src && dst < 3);
+    third = 3 - src - dst;
+    id_of(x, "JobID", job);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_string_equal(vm_str(x, vm, "MigrateFromHostID"), w.h[src]);
+    assert_string_equal(vm_str(x, vm, "DesiredState"), "Running");
+    g = vm_int(x, vm, "Generation");
+    /* capacity on both hosts while migrating */
+    assert_int_equal(host_int(x, w.h[src], "UsedCPU"), 2);
+    assert_int_equal(host_int(x, w.h[dst], "UsedCPU"), 2);
+    assert_int_equal(host_int(x, w.h[dst], "VMCount"), 1);
+    /* both hosts get the spec */
+    spec_get(x, vm, hh, also, &u, &raw);
+    assert_string_equal(hh, w.h[dst]);
+    assert_string_equal(also, w.h[src]);
+    {
+        char s[64];
+        assert_int_equal(yh_mp_strcpy(&u.data, "HostID", s, sizeof s), 0);
+        assert_string_equal(s, w.h[dst]);
+        assert_int_equal(
+            yh_mp_strcpy(&u.data, "MigrateFromHostID", s, sizeof s), 0);
+        assert_string_equal(s, w.h[src]);
+        assert_int_equal(yh_mp_strcpy(&u.data, "State", s, sizeof s), 0);
+        assert_string_equal(s, "Migrating");
+    }
+    assert_int_equal(fsm_host_spec(x->f, vm, hh, &raw), 0);
+    assert_string_equal(hh, w.h[dst]);
+    /* nothing else changes the machine meanwhile */
+    assert_int_equal(fsmtest_call(x, "StopVMInstance", &w.t, "VMID", vm, NULL),
+                     YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "migrating"));
+    assert_int_equal(
+        fsmtest_call(x, "RestartVMInstance", &w.t, "VMID", vm, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm, NULL), YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "ResizeVMConfig", &w.t, "VMID", vm, "CPU", "1", NULL),
+        YH_ESTATE);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL),
+        YH_ESTATE);
+    /* reports: the two hosts only; a third one is refused */
+    assert_int_equal(report(x, &w.agent[third], vm, "Running", g), YH_EPERM);
+    /* an older generation from the source is only observed */
+    assert_int_equal(report(x, &w.agent[src], vm, "Running", g - 1), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Migrating");
+    assert_string_equal(vm_str(x, vm, "MigrateFromHostID"), w.h[src]);
+    /* the target reports it runs there: done */
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Running");
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_string_equal(job_state(x, job), "Success");
+    assert_int_equal(host_int(x, w.h[src], "UsedCPU"), 0);
+    assert_int_equal(host_int(x, w.h[src], "VMCount"), 0);
+    assert_int_equal(host_int(x, w.h[dst], "UsedCPU"), 2);
+    assert_int_equal(fsm_host_spec2(x->f, vm, hh, also, &raw), 0);
+    assert_string_equal(hh, w.h[dst]);
+    assert_string_equal(also, "");
+    /* the old host no longer reports on it */
+    assert_int_equal(report(x, &w.agent[src], vm, "Running", g), YH_EPERM);
+
+    /* rollback: the source reports the machine is still there */
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[src], NULL),
+                     0);
+    id_of(x, "JobID", job);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(host_int(x, w.h[src], "UsedCPU"), 2);
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_string_equal(vm_str(x, vm, "State"), "Running");
+    assert_string_equal(job_state(x, job), "Failed");
+    assert_int_equal(host_int(x, w.h[src], "UsedCPU"), 0);
+    assert_int_equal(host_int(x, w.h[src], "VMCount"), 0);
+    assert_int_equal(host_int(x, w.h[dst], "UsedCPU"), 2);
+    assert_int_equal(host_int(x, w.h[dst], "VMCount"), 1);
+
+    /* rollback: the target reports an error receiving it (a stopped
+     * machine: cold) */
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[third], NULL),
+                     0);
+    id_of(x, "JobID", job);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[third], vm, "Error", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_string_equal(vm_str(x, vm, "State"), "Error");
+    assert_string_equal(job_state(x, job), "Failed");
+    assert_int_equal(host_int(x, w.h[third], "UsedCPU"), 0);
+    assert_int_equal(host_int(x, w.h[dst], "UsedCPU"), 2);
+    /* the source reports the truth at the same generation */
+    assert_int_equal(report(x, &w.agent[dst], vm, "Stopped", g), 0);
+    assert_string_equal(vm_str(x, vm, "State"), "Stopped");
+
+    /* disks bound to a migrating machine stay as they are */
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  w.z, "SetType", "Standard", "Backend", "ceph",
+                                  "Pool", "p", "Capacity", "1000", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size", "10", NULL),
+        0);
+    id_of(x, "DiskID", disk);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", disk, "VMID", vm, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        report(x, &w.agent[host_index(&w, vm_str(x, vm, "HostID"))], vm,
+               "Stopped", g),
+        0);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", disk, "VMID", vm, NULL),
+        0);
+    /* a detach while migrating is refused as well */
+    settle(x, &w, vm);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", disk, NULL),
+                     YH_ESTATE);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
+/* Prepare @action now (without applying it); the envelope in @env. */
+static void prepare(struct fsmtest *x,
+                    const char *action,
+                    const struct fsm_actor *a,
+                    struct yh_buf *env,
+                    const char *k,
+                    ...)
+{
+    struct yh_buf req = YH_BUF_INIT, res = YH_BUF_INIT;
+    msgpack_unpacked u;
+    size_t off = 0;
+    va_list ap;
+
+    va_start(ap, k);
+    fsmtest_req_vbuild(&req, k, ap);
+    va_end(ap);
+    msgpack_unpacked_init(&u);
+    assert_int_equal(
+        msgpack_unpack_next(&u, (const char *)req.data, req.len, &off),
+        MSGPACK_UNPACK_SUCCESS);
+    yh_buf_reset(env);
+    assert_int_equal(
+        fsm_cmd_prepare(x->f, action, &u.data, a, "", x->time, 9, env, &res),
+        0);
+    assert_true(env->len > 0);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&req);
+    yh_buf_release(&res);
+}
+
+static void migrate_stale(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], a[FSM_ID_SIZE], b[FSM_ID_SIZE], aag[FSM_ID_SIZE];
+    struct yh_buf env = YH_BUF_INIT;
+    int src, pick;
+    int64_t g;
+
+    world(x, &w);
+    src = vm_new(x, &w, &w.t, w.img, "4", vm);
+    /* the leader's scheduler stamps a target... */
+    prepare(x, "MigrateVMInstance", &x->admin, &env, "VMID", vm, NULL);
+    /* ...which is filled before the migration applies: h0..h2 all get 6
+     * CPUs more (the source has 4 used, so 2 + 6 = 8 there) */
+    for (int i = 0; i < 3; i++) {
+        /* the least loaded first: the two empty hosts, then the source */
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &w.t2, "ZoneID", w.z, "ImageID",
+                         w.img, "CPU", i < 2 ? "6" : "4", "Memory", "1024",
+                         NULL),
+            0);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(host_int(x, w.h[i], "UsedCPU"), i == src ? 8 : 6);
+    }
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "stale placement"));
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "without CPU room"));
+    /* nothing changed */
+    assert_int_equal(vm_int(x, vm, "Generation"), g);
+    assert_string_equal(vm_str(x, vm, "State"), "Running");
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[src]);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(host_int(x, w.h[i], "UsedCPU"), i == src ? 8 : 6);
+    }
+    /* the same with a target the administrator named */
+    fsmtest_free(x);
+    x = fsmtest_new();
+    *state = x;
+    fsmtest_bootstrap(x);
+    world(x, &w);
+    src = vm_new(x, &w, &w.t, w.img, "4", vm);
+    pick = (src + 1) % 3;
+    prepare(x, "MigrateVMInstance", &x->admin, &env, "VMID", vm, "TargetHostID",
+            w.h[pick], NULL);
+    while (host_int(x, w.h[pick], "UsedCPU") < 8) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &w.t2, "ZoneID", w.z, "ImageID",
+                         w.img, "CPU", "1", "Memory", "1024", NULL),
+            0);
+    }
+    assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), w.h[pick]));
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[src]);
+
+    /* anti-affinity: re-checked at apply too */
+    fsmtest_free(x);
+    x = fsmtest_new();
+    *state = x;
+    fsmtest_bootstrap(x);
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "CreateAntiAffinityGroup", &w.t, "Name", "g", NULL), 0);
+    id_of(x, "AntiAffinityGroupID", aag);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "AntiAffinityGroupID", aag, NULL),
+                     0);
+    id_of(x, "VMID", a);
+    settle(x, &w, a);
+    src = host_index(&w, vm_str(x, a, "HostID"));
+    prepare(x, "MigrateVMInstance", &x->admin, &env, "VMID", a, NULL);
+    /* two more of the group: one on each other x86 host */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                         w.img, "CPU", "1", "Memory", "1024",
+                         "AntiAffinityGroupID", aag, NULL),
+            0);
+        id_of(x, "VMID", b);
+        assert_int_not_equal(host_index(&w, fsmtest_res_str(x, "HostID")), src);
+    }
+    assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "anti-affinity"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", a, NULL),
+        YH_ECAPACITY);
+    /* a migrating member holds both its hosts: purge one, migrate another,
+     * and a new member fits on neither */
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", b, NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", b, NULL), 0);
+    settle(x, &w, a);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", a, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "AntiAffinityGroupID", aag, NULL),
+                     YH_ECAPACITY);
+    yh_buf_release(&env);
+}
+
+static void expire_only(struct fsmtest *x, const struct world *w, int i);
+
+/* Billing may stop, recycle and purge a machine during a migration: the
+ * purge gives both hosts their room back. The machine carries every field
+ * a machine record can have (address, password, reinstall and password
+ * generations, migration, Unknown marks, suspension, recycle bin). */
+static void migrate_purged(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vpc[FSM_ID_SIZE], sub[FSM_ID_SIZE];
+    struct fsmtest_tick tc;
+    int src, dst, stopped = 0, recycled = 0, gone = 0;
+    int64_t g;
+
+    world(x, &w);
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period",
+                                  "10", "GracePeriod", "10", "RecycleAfter",
+                                  "10", "Retention", "10", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "CPU", "ChargeType",
+                     "Dynamic", "Price", "100", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount", "250",
+                     "FromType", "Bank", "SerialNo", "s1", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVPC", &w.t, "Name", "v", "Network",
+                     "10.0.0.0/16", "IPv6Network", "fd00:1::/48", NULL),
+        0);
+    id_of(x, "VPCID", vpc);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSubnet", &w.t, "VPCID", vpc, "Network",
+                     "10.0.0.0/24", "IPv6Network", "fd00:1:0:1::/64", NULL),
+        0);
+    id_of(x, "SubnetID", sub);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "2", "Memory", "1024", "Password",
+                     "first-pass-1", "SubnetID", sub, "Name", "full", NULL),
+        0);
+    id_of(x, "VMID", vm);
+    settle(x, &w, vm);
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "second-pass-2", NULL),
+                     0);
+    settle(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "third-pass-3", NULL),
+                     0);
+    settle(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "StartVMInstance", &w.t, "VMID", vm, NULL),
+                     0);
+    settle(x, &w, vm);
+    src = host_index(&w, vm_str(x, vm, "HostID"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    g = vm_int(x, vm, "Generation");
+    expire_only(x, &w, src);
+    assert_string_equal(vm_str(x, vm, "State"), "Unknown");
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100000", NULL),
+                     0);
+    /* two periods (200 each) run the balance into arrears; after the
+     * grace the machine is stopped (a new generation, still migrating),
+     * then recycled, then purged */
+    for (int i = 0; i < 60 && !gone; i++) {
+        x->time += 2 * SEC;
+        fsmtest_tick(x, &tc);
+        assert_int_equal(fsmtest_call(x, "DescribeVMInstance", &x->admin,
+                                      "VMIDs.0", vm, NULL),
+                         0);
+        if (fsmtest_n_infos(x) == 1 &&
+            strcmp(fsmtest_info_str(x, 0, "SuspendReason"), "Arrears") == 0 &&
+            !stopped) {
+            stopped = 1;
+            assert_true(fsmtest_info_int(x, 0, "Generation") > g);
+            assert_string_equal(fsmtest_info_str(x, 0, "State"), "Stopping");
+            assert_string_equal(fsmtest_info_str(x, 0, "MigrateFromHostID"),
+                                w.h[src]);
+        }
+        assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &x->admin,
+                                      "ResourceIDs.0", vm, NULL),
+                         0);
+        if (fsmtest_n_infos(x) == 1 && !recycled) {
+            char *d = fsmtest_dump_str(x->f);
+            recycled = 1;
+            assert_string_equal(fsmtest_info_str(x, 0, "MigrateFromHostID"),
+                                w.h[src]);
+            assert_string_equal(fsmtest_info_str(x, 0, "InternalIP"),
+                                "10.0.0.2");
+            assert_true(fsmtest_info_int(x, 0, "ReinstallGeneration") > 0);
+            assert_true(fsmtest_info_int(x, 0, "CredentialGeneration") > 0);
+            assert_non_null(strstr(d, "\"_UnknownState\": \"Migrating\""));
+            free(d);
+        }
+        gone = fsmtest_call(x, "PurgeResource", &x->admin, "ResourceID", vm,
+                            NULL) == YH_ENOTFOUND;
+    }
+    assert_true(stopped);
+    assert_true(recycled);
+    assert_true(gone);
+    assert_int_equal(host_int(x, w.h[src], "UsedCPU"), 0);
+    assert_int_equal(host_int(x, w.h[src], "VMCount"), 0);
+    assert_int_equal(host_int(x, w.h[dst], "UsedCPU"), 0);
+    assert_int_equal(host_int(x, w.h[dst], "VMCount"), 0);
+}
+
+/* ---- hosts that go Unknown ---- */
+
+static void expire_only(struct fsmtest *x, const struct world *w, int i)
+{
+    struct fsmtest_tick tc;
+
+    /* @i heartbeats, then every other host, then @i's lease ends first */
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w->agent[i], NULL), 0);
+    x->time += 50 * SEC;
+    for (int k = 0; k < NH; k++) {
+        if (k != i) {
+            assert_int_equal(
+                fsmtest_call(x, "HostHeartbeat", &w->agent[k], NULL), 0);
+        }
+    }
+    x->time += 48 * SEC;
+    fsmtest_tick(x, &tc);
+    (void)tc;
+    for (int k = 0; k < NH; k++) {
+        assert_int_equal(fsmtest_call(x, "DescribeHost", &x->admin, "HostIDs.0",
+                                      w->h[k], NULL),
+                         0);
+        assert_string_equal(fsmtest_info_str(x, 0, "State"),
+                            k == i ? "Unknown" : "Online");
+    }
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100000", NULL),
+                     0);
+    for (int k = 0; k < NH; k++) {
+        if (k != i) {
+            assert_int_equal(
+                fsmtest_call(x, "HostHeartbeat", &w->agent[k], NULL), 0);
+        }
+    }
+}
+
+/* A new 1-CPU machine that the scheduler puts on host @hi (the ones it
+ * puts elsewhere are left as they are). */
+static void on_host(struct fsmtest *x, const struct world *w, int hi, char *vm)
+{
+    for (int n = 0; n < 10; n++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &w->t, "ZoneID", w->z,
+                         "ImageID", w->img, "CPU", "1", "Memory", "1024", NULL),
+            0);
+        id_of(x, "VMID", vm);
+        if (host_index(w, fsmtest_res_str(x, "HostID")) == hi) {
+            return;
+        }
+    }
+    fail_msg("never placed on host %d", hi);
+}
+
+static void unknown(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char run[FSM_ID_SIZE], run2[FSM_ID_SIZE], stopping[FSM_ID_SIZE];
+    char creating[FSM_ID_SIZE], del[FSM_ID_SIZE], away[FSM_ID_SIZE];
+    char later[FSM_ID_SIZE];
+    int64_t g;
+    int hi;
+
+    world(x, &w);
+    hi = vm_new(x, &w, &w.t, w.img, "1", run);
+    /* the least loaded host now is another one */
+    assert_int_not_equal(vm_new(x, &w, &w.t, w.img, "1", away), hi);
+    on_host(x, &w, hi, run2);
+    settle(x, &w, run2);
+    on_host(x, &w, hi, stopping);
+    settle(x, &w, stopping);
+    assert_int_equal(
+        fsmtest_call(x, "StopVMInstance", &w.t, "VMID", stopping, NULL), 0);
+    on_host(x, &w, hi, creating);
+    on_host(x, &w, hi, del);
+    settle(x, &w, del);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", del, NULL), 0);
+
+    expire_only(x, &w, hi);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeHost", &x->admin, "HostIDs.0", w.h[hi], NULL),
+        0);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Unknown");
+    /* its machines: Unknown, never Stopped */
+    assert_string_equal(vm_str(x, run, "State"), "Unknown");
+    assert_string_equal(vm_str(x, run, "ObservedState"), "Unknown");
+    assert_string_equal(vm_str(x, run, "DesiredState"), "Running");
+    assert_string_equal(vm_str(x, run2, "State"), "Unknown");
+    assert_string_equal(vm_str(x, stopping, "State"), "Unknown");
+    assert_string_equal(vm_str(x, stopping, "ObservedState"), "Unknown");
+    assert_string_equal(vm_str(x, stopping, "DesiredState"), "Stopped");
+    assert_string_equal(vm_str(x, creating, "State"), "Unknown");
+    /* others' are not */
+    assert_string_equal(vm_str(x, away, "State"), "Running");
+    assert_string_equal(vm_str(x, away, "ObservedState"), "Running");
+    /* a recycled one stays Recycled */
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Recycled");
+    assert_string_equal(fsmtest_info_str(x, 0, "ObservedState"), "Running");
+    /* a machine of an Unknown host is not migrated (no evacuation) nor
+     * changed where a settled state is needed */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", run, NULL),
+        YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "Unknown"));
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  stopping, "Password", "new-pass-12", NULL),
+                     YH_ESTATE);
+    /* no new machine goes there */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                         w.img, "CPU", "1", "Memory", "512", NULL),
+            0);
+        id_of(x, "VMID", later);
+        assert_int_not_equal(host_index(&w, fsmtest_res_str(x, "HostID")), hi);
+    }
+    /* the executor reports the stop it completed: the mark ends there */
+    g = vm_int(x, stopping, "Generation");
+    assert_int_equal(report(x, &w.agent[hi], stopping, "Stopped", g), 0);
+    assert_string_equal(vm_str(x, stopping, "State"), "Stopped");
+    assert_string_equal(vm_str(x, stopping, "ObservedState"), "Stopped");
+    assert_false(vm_has(x, stopping, "_UnknownState"));
+    /* a report of an older generation ends it too, without settling */
+    g = vm_int(x, creating, "Generation");
+    assert_int_equal(report(x, &w.agent[hi], creating, "Running", g - 1), 0);
+    assert_string_equal(vm_str(x, creating, "State"), "Creating");
+    assert_string_equal(vm_str(x, creating, "ObservedState"), "Running");
+    /* a stop asked while Unknown is kept for the executor */
+    assert_int_equal(fsmtest_call(x, "StopVMInstance", &w.t, "VMID", run, NULL),
+                     0);
+    assert_string_equal(vm_str(x, run, "State"), "Stopping");
+    /* the host is back: the rest get their previous state */
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent[hi], NULL), 0);
+    assert_string_equal(vm_str(x, run2, "State"), "Running");
+    assert_string_equal(vm_str(x, run2, "ObservedState"), "Running");
+    assert_string_equal(vm_str(x, run, "State"), "Stopping");
+    assert_string_equal(vm_str(x, run, "ObservedState"), "Running");
+    assert_string_equal(vm_str(x, stopping, "State"), "Stopped");
+    assert_string_equal(vm_str(x, creating, "State"), "Creating");
+    /* and no mark is left in the state */
+    {
+        char *d = fsmtest_dump_str(x->f);
+        assert_null(strstr(d, "_UnknownState"));
+        assert_null(strstr(d, "_UnknownObserved"));
+        free(d);
+    }
+    /* a second heartbeat changes nothing */
+    g = vm_int(x, run2, "Revision");
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent[hi], NULL), 0);
+    assert_int_equal(vm_int(x, run2, "Revision"), g);
+
+    /* a migration whose source goes Unknown: marked, then resolved by the
+     * target's report */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", run2, NULL), 0);
+    g = vm_int(x, run2, "Generation");
+    expire_only(x, &w, hi);
+    assert_string_equal(vm_str(x, run2, "State"), "Unknown");
+    assert_int_equal(
+        report(x, &w.agent[host_index(&w, vm_str(x, run2, "HostID"))], run2,
+               "Running", g),
+        0);
+    assert_string_equal(vm_str(x, run2, "State"), "Running");
+    assert_string_equal(vm_str(x, run2, "ObservedState"), "Running");
+    assert_false(vm_has(x, run2, "MigrateFromHostID"));
+    assert_int_equal(host_int(x, w.h[hi], "UsedCPU"), 4); /* run2 left */
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent[hi], NULL), 0);
+    assert_string_equal(vm_str(x, run2, "State"), "Running");
+}
+
+/* ---- determinism ---- */
+
+#define CALL(...) fsmtest_call(__VA_ARGS__, NULL)
+
+static void determinism(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsmtest *y = fsmtest_new();
+    struct fsm_actor t, agent[4];
+    char tid[FSM_ID_SIZE], z[FSM_ID_SIZE], h[4][FSM_ID_SIZE];
+    char img[2][FSM_ID_SIZE], vm[FSM_ID_SIZE], a[32], b[32];
+    uint64_t s = 0x2545f4914f6cdd1dull;
+    unsigned long long n_vm = 0;
+    struct yh_buf res = YH_BUF_INIT, bb = YH_BUF_INIT;
+    unsigned migrated = 0, reinstalled = 0, reset = 0, unknowns = 0;
+    char *dump1;
+    int skipped;
+    uint64_t tag;
+
+    x->log = fsmtest_log_new(4000);
+    assert_int_equal(
+        fsm_cmd_bootstrap("adminpub", "adminpriv", NULL, 0, T0, &bb), 0);
+    assert_int_equal(
+        fsm_apply(y->f, 1, bb.data, bb.len, &res, NULL, &tag, &skipped), 0);
+    yh_buf_release(&bb);
+    CALL(x, "ModifyBillingConfig", &x->admin, "HostLease", "60");
+    CALL(x, "CreateZone", &x->admin, "Name", "z", "CPUOvercommit", "150");
+    snprintf(z, sizeof z, "%s", fsmtest_res_str(x, "ZoneID"));
+    for (int i = 0; i < 2; i++) {
+        CALL(x, "CreateImage", &x->admin, "Name", "i", "Size", i ? "5" : "8");
+        snprintf(img[i], FSM_ID_SIZE, "%s", fsmtest_res_str(x, "ImageID"));
+    }
+    for (int i = 0; i < 4; i++) {
+        struct fsm_key k;
+        CALL(x, "RegisterHost", &x->admin, "ZoneID", z, "CPU", "8", "Memory",
+             "16384");
+        snprintf(h[i], FSM_ID_SIZE, "%s", fsmtest_res_str(x, "HostID"));
+        assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k),
+                         0);
+        agent[i] = k.actor;
+        CALL(x, "HostHeartbeat", &agent[i]);
+    }
+    CALL(x, "CreateUser", &x->admin, "UserEmail", "t@x.io", "PassWord",
+         "secret-pass");
+    snprintf(tid, FSM_ID_SIZE, "%s", fsmtest_res_str(x, "UserID"));
+    {
+        struct fsm_key k;
+        CALL(x, "CreateAPIKey", &x->admin, "UserID", tid);
+        assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k),
+                         0);
+        t = k.actor;
+    }
+    for (unsigned i = 0; i < 700; i++) {
+        unsigned hh = (unsigned)(fsmtest_rnd(&s) % 4);
+        snprintf(vm, sizeof vm, "uhost-%08llu",
+                 (unsigned long long)(n_vm > 5 ? n_vm - fsmtest_rnd(&s) % 6
+                                               : 1 + fsmtest_rnd(&s) % 6));
+        switch (fsmtest_rnd(&s) % 14) {
+        case 0:
+        case 1:
+            snprintf(a, sizeof a, "%llu",
+                     (unsigned long long)(1 + fsmtest_rnd(&s) % 3));
+            CALL(x, "CreateVMInstance", &t, "ZoneID", z, "ImageID", img[0],
+                 "CPU", a, "Memory", "1024", "Password", "pass-1234");
+            if (strncmp(fsmtest_res_str(x, "VMID"), "uhost-", 6) == 0) {
+                n_vm = strtoull(fsmtest_res_str(x, "VMID") + 6, NULL, 10);
+            }
+            break;
+        case 2:
+            CALL(x, fsmtest_rnd(&s) % 2 ? "StartVMInstance" : "StopVMInstance",
+                 &t, "VMID", vm);
+            break;
+        case 3:
+            if (fsmtest_rnd(&s) % 2) {
+                reinstalled += CALL(x, "ReinstallVMInstance", &t, "VMID", vm,
+                                    "ImageID", img[fsmtest_rnd(&s) % 2],
+                                    "Password", "reinstall-pw") == 0;
+            } else {
+                reset += CALL(x, "ResetVMInstancePassword", &t, "VMID", vm,
+                              "Password", "reset-pw-1") == 0;
+            }
+            break;
+        case 4:
+        case 5:
+            if (fsmtest_rnd(&s) % 2) {
+                migrated +=
+                    CALL(x, "MigrateVMInstance", &x->admin, "VMID", vm) == 0;
+            } else {
+                migrated += CALL(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                 "TargetHostID", h[hh]) == 0;
+            }
+            break;
+        case 6:
+        case 7:
+        case 8:
+            /* a report from the machine's host, its source (during a
+             * migration) or any host: the desired state, an error, or
+             * the other state, of the current or an older generation */
+            if (fsmtest_call(x, "DescribeVMInstance", &x->admin, "VMIDs.0", vm,
+                             NULL) == 0 &&
+                fsmtest_n_infos(x) == 1) {
+                const char *on = fsmtest_info_str(x, 0, "HostID");
+                const msgpack_object *from =
+                    yh_mp_get(fsmtest_info(x, 0), "MigrateFromHostID");
+                unsigned r = (unsigned)(fsmtest_rnd(&s) % 8);
+                unknowns +=
+                    strcmp(fsmtest_info_str(x, 0, "State"), "Unknown") == 0;
+                if (from != NULL && r < 3) {
+                    on = fsmtest_info_str(x, 0, "MigrateFromHostID");
+                }
+                for (int k = 0; k < 4; k++) {
+                    if (r != 7 && strcmp(h[k], on) == 0) {
+                        hh = (unsigned)k;
+                    }
+                }
+                snprintf(
+                    b, sizeof b, "%lld",
+                    (long long)fsmtest_info_int(x, 0, "Generation") - (r == 6));
+                snprintf(a, sizeof a, "%s",
+                         r == 5   ? "Error"
+                         : r == 4 ? "Stopped"
+                                  : fsmtest_info_str(x, 0, "DesiredState"));
+                CALL(x, "ReportState", &agent[hh], "ResourceID", vm, "State", a,
+                     "Generation", b);
+            }
+            break;
+        case 9:
+        case 10:
+            /* mostly every host (some leases end now and then) */
+            for (unsigned k = 0; k < 4; k++) {
+                if (k == hh || fsmtest_rnd(&s) % 4 != 0) {
+                    CALL(x, "HostHeartbeat", &agent[k]);
+                }
+            }
+            break;
+        case 11:
+            if (fsmtest_rnd(&s) % 3 == 0) {
+                CALL(x,
+                     fsmtest_rnd(&s) % 2 ? "DeleteVMInstance" : "PurgeResource",
+                     &t, fsmtest_rnd(&s) % 3 ? "VMID" : "ResourceID", vm);
+            }
+            break;
+        default:
+            x->time += (1 + fsmtest_rnd(&s) % 10) * SEC;
+            assert_int_equal(
+                fsm_leader_tick(x->f, x->time, fsmtest_tick_apply_cb, x), 0);
+            break;
+        }
+        if (fsmtest_rnd(&s) % 11 == 0) {
+            assert_int_equal(fsm_flush(x->f), 0);
+        }
+    }
+    print_message(
+        "%u migrations, %u reinstalls, %u password resets, %u "
+        "reports on Unknown machines\n",
+        migrated, reinstalled, reset, unknowns);
+    assert_true(migrated >= 5);
+    assert_true(unknowns >= 1);
+    assert_true(reinstalled >= 3);
+    assert_true(reset >= 3);
+    fsmtest_replay(y->f, x->log, 17, 0);
+    dump1 = fsmtest_assert_same(x->f, y->f);
+    assert_non_null(strstr(dump1, "\"Action\": \"MigrateVMInstance\""));
+    assert_non_null(strstr(dump1, "\"Action\": \"_HostExpire\""));
+    assert_null(strstr(dump1, "reinstall-pw"));
+    assert_null(strstr(dump1, "reset-pw-1"));
+    fsmtest_assert_restores(x->f, dump1);
+    free(dump1);
+    /* the capacity the hosts count is what their machines hold */
+    for (int k = 0; k < 4; k++) {
+        int64_t used = 0;
+        assert_int_equal(fsmtest_call(x, "DescribeVMInstance", &x->admin,
+                                      "Limit", "100", NULL),
+                         0);
+        for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+            const msgpack_object *from =
+                yh_mp_get(fsmtest_info(x, i), "MigrateFromHostID");
+            if (strcmp(fsmtest_info_str(x, i, "HostID"), h[k]) == 0 ||
+                (from != NULL &&
+                 strcmp(fsmtest_info_str(x, i, "MigrateFromHostID"), h[k]) ==
+                     0)) {
+                used += fsmtest_info_int(x, i, "CPU");
+            }
+        }
+        assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &x->admin,
+                                      "Limit", "100", NULL),
+                         0);
+        for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+            const msgpack_object *from =
+                yh_mp_get(fsmtest_info(x, i), "MigrateFromHostID");
+            if (strcmp(fsmtest_info_str(x, i, "HostID"), h[k]) == 0 ||
+                (from != NULL &&
+                 strcmp(fsmtest_info_str(x, i, "MigrateFromHostID"), h[k]) ==
+                     0)) {
+                used += fsmtest_info_int(x, i, "CPU");
+            }
+        }
+        assert_int_equal(host_int(x, h[k], "UsedCPU"), used);
+    }
+    fsmtest_log_free(x->log);
+    x->log = NULL;
+    yh_buf_release(&res);
+    fsmtest_free(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(reinstall, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(reset_password, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(migrate_checks, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(migrate, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(migrate_stale, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(migrate_purged, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
+                                        fsmtest_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
