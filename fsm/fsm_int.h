@@ -480,7 +480,10 @@ void fsm__rec_set_l(struct fsm_rec *r,
                     unsigned n);
 void fsm__rec_del(struct fsm_rec *r, const char *k);
 /* Bytes (FSM_RF_BIN: stored, never shown by fsm__rec_pack). */
-void fsm__rec_set_bin(struct fsm_rec *r, const char *k, const void *p, size_t n);
+void fsm__rec_set_bin(struct fsm_rec *r,
+                      const char *k,
+                      const void *p,
+                      size_t n);
 /* The bytes of a BIN field (NULL, *n = 0 when absent or another type). */
 const char *fsm__rec_bin(const struct fsm_rec *r, const char *k, size_t *n);
 /* "" / 0 when absent or of another type. */
@@ -1037,8 +1040,8 @@ int fsm__eip_purge_release(struct fsm_ctx *c, const struct fsm_rec *r);
  *   "d" \0 due(20 digits) \0 TimerID       due index of active timers
  *   "m" \0 ResourceID \0 MetricName        metric ring (FSM_METRIC_RING)
  *   "b" \0 ResourceID \0 AlarmTemplateID   alarm binding, state, events */
-#define FSM_METRIC_RING 60 /* samples kept per (resource, metric) */
-#define FSM_AUTO_EVENTS 16 /* events kept per timer, binding, group */
+#define FSM_METRIC_RING 60     /* samples kept per (resource, metric) */
+#define FSM_AUTO_EVENTS 16     /* events kept per timer, binding, group */
 #define FSM_ALARM_BINDS_MAX 16 /* alarm templates bound to one resource */
 
 /* The outcome of an action run for an owner. */
