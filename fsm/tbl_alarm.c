@@ -880,8 +880,9 @@ static int bind_common(struct fsm_ctx *c, int bind)
         }
     }
     if (rc == 0) {
-        fsm__rec_set_i(&t, "BindCount",
-                       fsm__rec_i(&t, "BindCount") + (bind ? 1 : -1) * n);
+        fsm__rec_set_i(
+            &t, "BindCount",
+            fsm__rec_i(&t, "BindCount") + (bind ? 1 : -1) * (int64_t)n);
         fsm__rec_set_i(&t, "Revision", (int64_t)c->index);
         rc = fsm__rec_save(c, FSM_TBL_AUTO, id, strlen(id), &t);
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);

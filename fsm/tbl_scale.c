@@ -7,8 +7,9 @@
  * with it. A policy moves Desired by Adjustment (clamped to Min..Max) when
  * the average of MetricName over the group's machines compares true
  * against Threshold; the average uses each live machine's newest sample
- * taken at or after the group's last scaling step and at most
- * METRIC_WINDOW s old (machines without one do not count).
+ * taken after the second of the group's last scaling step and at most
+ * METRIC_WINDOW s old (machines without one do not count; with none, the
+ * policy does not apply).
  *
  * The leader drives the group (fsm__scale_tick) with two internal
  * commands, each keyed by the group's step counter Seq, which every
@@ -124,8 +125,8 @@ static int policy_eval(struct fsm *f,
     __int128 sum = 0;
     int cmp = fsm__cmp_parse(fsm__rec_s(p, "Comparison"));
 
-    if (fsm__rec_i(g, "LastScaleTime") > since) {
-        since = fsm__rec_i(g, "LastScaleTime");
+    if (fsm__rec_i(g, "LastScaleTime") + 1 > since) {
+        since = fsm__rec_i(g, "LastScaleTime") + 1; /* taken after it */
     }
     *samples = 0;
     *hit = 0;
