@@ -58,20 +58,51 @@ static void run_result(struct fsm_ctx *s, struct fsm_run *out)
     snprintf(out->resource_id, sizeof out->resource_id, "%s", s->resource_id);
 }
 
+/* Whether tenant @tenant is frozen (FreezeUser). */
+static int tenant_frozen(struct fsm_ctx *c, const char *tenant, int *frozen)
+{
+    struct fsm_rec u;
+    int rc;
+
+    *frozen = 0;
+    if (tenant[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&u);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_USERS, tenant, strlen(tenant), &u);
+    if (rc == 0) {
+        *frozen = strcmp(fsm__rec_s(&u, "State"), "Frozen") == 0;
+    }
+    fsm__rec_free(&u);
+    return rc == YH_ENOTFOUND ? 0 : rc;
+}
+
 int fsm__auto_run(struct fsm_ctx *c,
                   const char *action,
                   const struct fsm_actor *as,
+                  const char *tenant,
                   const msgpack_object *args,
                   const msgpack_object *stamp,
                   struct fsm_run *out)
 {
     const struct fsm_action *a;
     struct fsm_ctx s;
+    int frozen;
     int rc;
 
     memset(out, 0, sizeof *out);
     a = runnable(action, as, out);
     if (a == NULL) {
+        return 0;
+    }
+    TRY(tenant_frozen(c, tenant, &frozen));
+    if (frozen) {
+        /* the owner's own check says so too, but not for an object the
+         * administrator made for the tenant */
+        out->code = YH_EPERM;
+        snprintf(out->msg, sizeof out->msg,
+                 "permission denied: tenant '%s' is frozen (read-only)",
+                 tenant);
         return 0;
     }
     fsm__ctx_init(&s, c->f, c->txn, a->name, as, args);

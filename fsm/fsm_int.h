@@ -1052,12 +1052,14 @@ struct fsm_run
     char resource_id[FSM_KEY_SIZE]; /* what it created or changed */
 };
 /* Apply side: run write action @action with @args (and leader @stamp, may
- * be NULL) as @as: permission check, the action's check, its apply. A
- * rejection is reported in @out (it wrote nothing); writes count as
- * @c's. Returns only local failures. */
+ * be NULL) as @as for tenant @tenant: a frozen tenant runs nothing (also
+ * when @as is the administrator), then the permission check, the action's
+ * check, its apply. A rejection is reported in @out (it wrote nothing);
+ * writes count as @c's. Returns only local failures. */
 int fsm__auto_run(struct fsm_ctx *c,
                   const char *action,
                   const struct fsm_actor *as,
+                  const char *tenant,
                   const msgpack_object *args,
                   const msgpack_object *stamp,
                   struct fsm_run *out);

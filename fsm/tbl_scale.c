@@ -661,8 +661,9 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
                          "stored scaling template is corrupt");
             }
             if (rc == 0) {
-                rc = fsm__auto_run(c, "CreateVMInstance", &owner, &u.data,
-                                   stamp, &run);
+                rc = fsm__auto_run(c, "CreateVMInstance", &owner,
+                                   fsm__rec_s(&g, "TenantID"), &u.data, stamp,
+                                   &run);
             }
             if (rc != 0) {
                 goto out;
@@ -676,8 +677,8 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
         snprintf(vm, sizeof vm, "%s", live[n_live - 1]); /* the newest */
         rc = fsm__auto_args("\x80", 1, "VMID", vm, NULL, NULL, &tmp, &u);
         if (rc == 0) {
-            rc = fsm__auto_run(c, "DeleteVMInstance", &owner, &u.data, NULL,
-                               &run);
+            rc = fsm__auto_run(c, "DeleteVMInstance", &owner,
+                               fsm__rec_s(&g, "TenantID"), &u.data, NULL, &run);
         }
         if (rc != 0) {
             goto out;

@@ -368,6 +368,7 @@ struct fire
 {
     const char *action;          /* what runs */
     struct fsm_actor as;         /* as whom */
+    const char *tenant;          /* for which tenant */
     struct fsm_out o;            /* Results array items */
     uint32_t n;                  /* their count */
     unsigned ok;                 /* successes */
@@ -383,7 +384,7 @@ static int fire_one(struct fsm_ctx *c,
     struct fire *fi = arg;
     struct fsm_run run;
 
-    TRY(fsm__auto_run(c, fi->action, &fi->as, args, NULL, &run));
+    TRY(fsm__auto_run(c, fi->action, &fi->as, fi->tenant, args, NULL, &run));
     msgpack_pack_map(&fi->o.pk, 4);
     yh_mp_pack_kv_str(&fi->o.pk, "Target", id);
     yh_mp_pack_kv_int(&fi->o.pk, "RetCode", run.code);
@@ -460,6 +461,7 @@ int fsm__timer_fire_apply(struct fsm_ctx *c)
     /* the firing: run the action once per target, as the owner */
     fi.action = fsm__rec_s(&r, "Action");
     fsm__auto_owner_get(&r, &fi.as);
+    fi.tenant = fsm__rec_s(&r, "TenantID");
     target = target_of(fi.action);
     list = fsm__rec_s(&r, "ResourceIDs");
     while (*list != '\0' && n_ids < TARGETS_MAX) {

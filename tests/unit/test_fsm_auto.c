@@ -391,6 +391,36 @@ static void timer_once(void **state)
     props_free(&p);
 }
 
+/* A timer the administrator made for a tenant runs as the administrator,
+ * but still not while the tenant is frozen. */
+static void timer_admin_frozen(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t;
+    char zone[FSM_ID_SIZE], d[FSM_ID_SIZE], tid[FSM_ID_SIZE];
+    struct fsmtest_tick tc;
+
+    fsmtest_storage(x, zone);
+    fsmtest_make_tenant(x, "t@x.io", &t, tid);
+    make_disk(x, zone, &t, d);
+    assert_int_equal(fsmtest_call(x, "CreateTimer", &x->admin, "TenantID", tid,
+                                  "Action", "CreateSnapshot", "Interval", "10",
+                                  "ResourceIDs.0", d, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "DescribeTimer", &t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1); /* the tenant's */
+    x->time += 10 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "1 of 1 succeeded"));
+    assert_int_equal(
+        fsmtest_call(x, "FreezeUser", &x->admin, "UserID", tid, NULL), 0);
+    x->time += 10 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "0 of 1 succeeded"));
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "frozen"));
+    assert_int_equal(count_of(x, "DescribeSnapshot", &t), 1);
+}
+
 /* ---- metrics ---- */
 
 static void metric_ring(void **state)
@@ -908,6 +938,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(timer_exactly_once, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(timer_once, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(timer_admin_frozen, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(metric_ring, fsmtest_setup,
                                         fsmtest_teardown),
