@@ -24,6 +24,11 @@
  *   tbl_net.c   VPCs, subnets, NICs
  *   sg.c        security groups, rules, bindings
  *   eip.c       EIP pools, elastic IPs
+ *   auto.c      automation shared parts: acting for an owner, stored
+ *               parameter maps, bounded event lists, leader tick
+ *   tbl_timer.c timers (CreateTimer...), fired by the leader
+ *   tbl_alarm.c metrics (bounded rings), alarm templates and bindings
+ *   tbl_scale.c scaling groups and policies
  */
 #ifndef YH_FSM_INT_H
 #define YH_FSM_INT_H
@@ -60,6 +65,8 @@ enum fsm_tbl {
     FSM_TBL_JOBS,      /* JobID -> job record */
     FSM_TBL_NET,       /* network rows: address allocations, free ranges,
                           security group rules and bindings (ipam.c) */
+    FSM_TBL_AUTO,      /* automation: timers, metric rings, alarm
+                          templates and bindings, scaling groups (auto.c) */
     FSM_N_TBL,
 };
 
@@ -478,6 +485,13 @@ void fsm__rec_set_l(struct fsm_rec *r,
                     char (*v)[FSM_ID_SIZE],
                     unsigned n);
 void fsm__rec_del(struct fsm_rec *r, const char *k);
+/* Bytes (FSM_RF_BIN: stored, never shown by fsm__rec_pack). */
+void fsm__rec_set_bin(struct fsm_rec *r,
+                      const char *k,
+                      const void *p,
+                      size_t n);
+/* The bytes of a BIN field (NULL, *n = 0 when absent or another type). */
+const char *fsm__rec_bin(const struct fsm_rec *r, const char *k, size_t *n);
 /* "" / 0 when absent or of another type. */
 const char *fsm__rec_s(const struct fsm_rec *r, const char *k);
 int64_t fsm__rec_i(const struct fsm_rec *r, const char *k);
@@ -1104,5 +1118,162 @@ int fsm__vm_host_unknown(struct fsm_ctx *c, const char *host);
  * marked get their State and ObservedState back, until their executor
  * reports. */
 int fsm__vm_host_back(struct fsm_ctx *c, const char *host);
+
+/* ---- automation: timers, metrics, alarms, autoscaling ----
+ *
+ * auto.c holds what the three share: running an action for the owner of
+ * a timer or scaling group inside the apply of an internal command (the
+ * owner's permissions at that log index apply), the leader-side stamp of
+ * such an action, stored parameter maps, bounded event lists and the
+ * leader tick. Every object lives in the "auto" table:
+ *   timer-N / alarmtpl-N / asg-N / asp-N   records
+ *   "d" \0 due(20 digits) \0 TimerID       due index of active timers
+ *   "m" \0 ResourceID \0 MetricName        metric ring (FSM_METRIC_RING)
+ *   "b" \0 ResourceID \0 AlarmTemplateID   alarm binding, state, events */
+#define FSM_METRIC_RING 60     /* samples kept per (resource, metric) */
+#define FSM_AUTO_EVENTS 16     /* events kept per timer, binding, group */
+#define FSM_ALARM_BINDS_MAX 16 /* alarm templates bound to one resource */
+
+/* The outcome of an action run for an owner. */
+struct fsm_run
+{
+    int code;                       /* its RetCode */
+    char msg[YH_ERRMSG_SIZE];       /* its Message */
+    char resource_id[FSM_KEY_SIZE]; /* what it created or changed */
+};
+/* Apply side: run write action @action with @args (and leader @stamp, may
+ * be NULL) as @as for tenant @tenant: a frozen tenant runs nothing (also
+ * when @as is the administrator), then the permission check, the action's
+ * check, its apply. A rejection is reported in @out (it wrote nothing);
+ * writes count as @c's. Returns only local failures. */
+int fsm__auto_run(struct fsm_ctx *c,
+                  const char *action,
+                  const struct fsm_actor *as,
+                  const char *tenant,
+                  const msgpack_object *args,
+                  const msgpack_object *stamp,
+                  struct fsm_run *out);
+/* Leader side: the stamp of @action for @args as @as at @now_ns, packed
+ * as a whole map into @stamp, or the rejection in @out (code != 0). */
+int fsm__auto_stamp(struct fsm *f,
+                    MDB_txn *txn,
+                    uint64_t now_ns,
+                    const char *action,
+                    const struct fsm_actor *as,
+                    const msgpack_object *args,
+                    struct yh_buf *stamp,
+                    struct fsm_run *out);
+/* At create: whether @as may run @action with @args (permission and the
+ * action's own check); a rejection is recorded in @c, its message
+ * prefixed with @what. No writes. */
+int fsm__auto_validate(struct fsm_ctx *c,
+                       const char *what,
+                       const char *action,
+                       const struct fsm_actor *as,
+                       const msgpack_object *args);
+/* Parameter map @key: a map under @key and/or flat "@key.Name" keys,
+ * packed into @out as one msgpack map (string keys; string, integer,
+ * boolean or string-array values). Secrets and per-request keys are
+ * refused (they would be stored). */
+int fsm__auto_params(struct fsm_ctx *c, const char *key, struct yh_buf *out);
+/* Stored map @p (@n bytes) with @k1 = @v1 and @k2 = @v2 set (a NULL key
+ * is skipped), decoded into @u (initialised by the caller) via @tmp. */
+int fsm__auto_args(const char *p,
+                   size_t n,
+                   const char *k1,
+                   const char *v1,
+                   const char *k2,
+                   const char *v2,
+                   struct yh_buf *tmp,
+                   msgpack_unpacked *u);
+/* The creator of an automation object, as the actor it acts as. */
+void fsm__auto_owner_set(struct fsm_rec *r,
+                         const struct fsm_actor *a,
+                         const char *tenant);
+void fsm__auto_owner_get(const struct fsm_rec *r, struct fsm_actor *a);
+/* Bounded event list in BIN field @field of @r: append @ev (one packed
+ * map), dropping the oldest beyond FSM_AUTO_EVENTS. */
+int fsm__auto_event_push(struct fsm_rec *r,
+                         const char *field,
+                         const struct yh_buf *ev);
+/* Pack a BIN field holding one msgpack object as that object (@empty_map:
+ * {} when absent, else []). */
+void fsm__auto_bin_pack(msgpack_packer *pk,
+                        const struct fsm_rec *r,
+                        const char *field,
+                        int empty_map);
+/* Leader side: propose internal command @type (args: one packed map)
+ * acting for @tenant. 0, 1 (the callback asked to stop) or a failure. */
+int fsm__auto_propose(const char *type,
+                      const char *tenant,
+                      uint64_t now_ns,
+                      const struct yh_buf *args,
+                      fsm_propose_cb *cb,
+                      void *arg);
+/* Leader side: due timer firings and scaling steps. */
+int fsm__auto_tick(struct fsm *f,
+                   MDB_txn *txn,
+                   uint64_t now_ns,
+                   fsm_propose_cb *cb,
+                   void *arg);
+/* Purge of resource @id: its metric rings and alarm bindings go too. */
+int fsm__auto_purge(struct fsm_ctx *c, const char *id);
+/* GT, GE, LT, LE -> 0..3 (-1 if none); @a compared with @b. */
+int fsm__cmp_parse(const char *s);
+const char *fsm__cmp_name(int cmp);
+int fsm__cmp_eval(int cmp, __int128 a, __int128 b);
+
+/* tbl_timer.c */
+int fsm__timer_create_check(struct fsm_ctx *c);
+int fsm__timer_create_apply(struct fsm_ctx *c);
+int fsm__timer_describe(struct fsm_ctx *c);
+int fsm__timer_delete_check(struct fsm_ctx *c);
+int fsm__timer_delete_apply(struct fsm_ctx *c);
+int fsm__timer_fire_apply(struct fsm_ctx *c); /* _TimerFire */
+int fsm__timer_tick(struct fsm *f,
+                    MDB_txn *txn,
+                    uint64_t now_ns,
+                    fsm_propose_cb *cb,
+                    void *arg);
+
+/* tbl_alarm.c */
+/* Known metric name (1) or not (0). */
+int fsm__metric_known(const char *name);
+/* Newest sample of @metric of resource @res (*found = 0 if none). */
+int fsm__metric_last(struct fsm *f,
+                     MDB_txn *txn,
+                     const char *res,
+                     const char *metric,
+                     int64_t *time,
+                     int64_t *value,
+                     int *found);
+int fsm__metric_report_check(struct fsm_ctx *c);
+int fsm__metric_report_apply(struct fsm_ctx *c);
+int fsm__metric_describe(struct fsm_ctx *c);
+int fsm__alarmtpl_create_check(struct fsm_ctx *c);
+int fsm__alarmtpl_create_apply(struct fsm_ctx *c);
+int fsm__alarmtpl_describe(struct fsm_ctx *c);
+int fsm__alarmtpl_delete_check(struct fsm_ctx *c);
+int fsm__alarmtpl_delete_apply(struct fsm_ctx *c);
+int fsm__alarm_bind_check(struct fsm_ctx *c);
+int fsm__alarm_bind_apply(struct fsm_ctx *c);
+int fsm__alarm_unbind_apply(struct fsm_ctx *c);
+int fsm__alarm_describe(struct fsm_ctx *c);
+
+/* tbl_scale.c */
+int fsm__asg_create_check(struct fsm_ctx *c);
+int fsm__asg_create_apply(struct fsm_ctx *c);
+int fsm__asg_describe(struct fsm_ctx *c);
+int fsm__asg_delete_check(struct fsm_ctx *c);
+int fsm__asg_delete_apply(struct fsm_ctx *c);
+int fsm__asp_create_check(struct fsm_ctx *c);
+int fsm__asp_create_apply(struct fsm_ctx *c);
+int fsm__scale_policy_apply(struct fsm_ctx *c);    /* _ScalePolicy */
+int fsm__scale_reconcile_apply(struct fsm_ctx *c); /* _ScaleReconcile */
+int fsm__scale_tick(struct fsm *f,
+                    MDB_txn *txn,
+                    uint64_t now_ns,
+                    fsm_propose_cb *cb,
+                    void *arg);
 
 #endif

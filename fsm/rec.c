@@ -142,6 +142,35 @@ void fsm__rec_set_l(struct fsm_rec *r,
     f->s[off] = '\0';
 }
 
+void fsm__rec_set_bin(struct fsm_rec *r, const char *k, const void *p, size_t n)
+{
+    struct fsm_rf *f = rf_slot(r, k);
+
+    if (f == NULL) {
+        return;
+    }
+    f->t = FSM_RF_BIN;
+    f->i = (int64_t)n;
+    f->s = dupn(p, n);
+    if (f->s == NULL) {
+        r->oom = 1;
+        f->t = FSM_RF_NIL;
+        f->i = 0;
+    }
+}
+
+const char *fsm__rec_bin(const struct fsm_rec *r, const char *k, size_t *n)
+{
+    const struct fsm_rf *f = rf_find(r, k);
+
+    if (f == NULL || f->t != FSM_RF_BIN) {
+        *n = 0;
+        return NULL;
+    }
+    *n = (size_t)f->i;
+    return f->s;
+}
+
 void fsm__rec_del(struct fsm_rec *r, const char *k)
 {
     struct fsm_rf *f = rf_find(r, k);

@@ -42,6 +42,7 @@ const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
     [FSM_TBL_INFRA] = {"infra", FSM_FMT_STR, FSM_FMT_MP},
     [FSM_TBL_JOBS] = {"jobs", FSM_FMT_STR, FSM_FMT_MP},
     [FSM_TBL_NET] = {"net", FSM_FMT_STR, FSM_FMT_MP},
+    [FSM_TBL_AUTO] = {"auto", FSM_FMT_STR, FSM_FMT_MP},
 };
 
 #define META_APPLIED "applied"

@@ -637,6 +637,7 @@ static int res_purge(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
     }
     TRY(fsm__usage_add(c, fsm__rec_s(r, "TenantID"), n, types, delta));
     TRY(fsm__res_release(c, r));
+    TRY(fsm__auto_purge(c, id)); /* its metric rings and alarm bindings */
     return fsm__cdel(c, FSM_TBL_RES, id, strlen(id));
 }
 

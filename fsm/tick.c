@@ -3,7 +3,9 @@
  * (resource, epoch, period), stops for arrears or expiry, moves to the
  * recycle bin, purges. Each is keyed so that applying it twice, or after a
  * leader change, is a harmless rejection (see tbl_bill.c); host lease
- * expiries (_HostExpire, tbl_infra.c) likewise. Expired
+ * expiries (_HostExpire, tbl_infra.c) likewise, and so are timer firings
+ * and scaling steps (_TimerFire keyed by (timer, due time), _ScalePolicy
+ * and _ScaleReconcile by the group's step counter; auto.c). Expired
  * RequestTokens are purged as a side effect of applying, not here. */
 #include "fsm/fsm_int.h"
 
@@ -25,6 +27,9 @@ int fsm_leader_tick(struct fsm *f,
     rc = fsm__host_tick(f, txn, now_ns, cb, arg);
     if (rc == 0) {
         rc = fsm__bill_tick(f, txn, now_ns, cb, arg);
+    }
+    if (rc == 0) {
+        rc = fsm__auto_tick(f, txn, now_ns, cb, arg);
     }
     fsm__rtxn_end(f, txn);
     return rc;
