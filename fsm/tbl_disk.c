@@ -15,7 +15,6 @@
 
 YH_LOG_MODULE("fsm");
 
-
 #define DISK_PREFIX "bsi"
 #define DISK_MAX_GB 32000
 #define NAME_MAX_LEN 64
@@ -48,6 +47,8 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
     } else if (strcmp(t, "Snapshot") == 0) {
         types[n] = "Snapshot";
         delta[n++] = 1;
+    } else {
+        n = fsm__gw_usage(r, types, delta); /* NATGW, LB, VPNGateway */
     }
     return n;
 }
