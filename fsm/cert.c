@@ -175,6 +175,12 @@ static int cert_args(struct fsm_ctx *c, struct cert_args *a)
     TRY(fsm__name_arg(c, a->name));
     TRY(pem_arg(c, "Certificate", &a->cert, &a->cert_len));
     TRY(pem_arg(c, "PrivateKey", &a->key, &a->key_len));
+    /* the certificate text is shown by Describe: no key may ride along */
+    if (memmem(a->cert, a->cert_len, "PRIVATE KEY", 11) != NULL) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'Certificate': it contains a "
+                           "private key (give it as 'PrivateKey')");
+    }
     return cert_verify(c, a->cert, a->cert_len, a->key, a->key_len, &a->info);
 }
 

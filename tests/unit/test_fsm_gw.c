@@ -749,6 +749,19 @@ static void certificates_and_lb(void **state)
     assert_int_equal(fsmtest_call(x, "CreateCertificate", &w.t, "Name", "c",
                                   "Certificate", c1, NULL),
                      YH_EMISSING);
+    {
+        /* a key pasted with the certificate would be shown: refused */
+        size_t n = strlen(k1) + strlen(c1) + 1;
+        char *both = malloc(n);
+        assert_non_null(both);
+        snprintf(both, n, "%s%s", k1, c1);
+        assert_int_equal(
+            fsmtest_call(x, "CreateCertificate", &w.t, "Name", "c",
+                         "Certificate", both, "PrivateKey", k1, NULL),
+            YH_EINVAL);
+        assert_true(msg_has(x, "contains a private key"));
+        free(both);
+    }
     assert_int_equal(fsmtest_call(x, "CreateCertificate", &w.t, "Name", "c",
                                   "Certificate", c1, "PrivateKey", k1, NULL),
                      0);
