@@ -226,6 +226,58 @@ static const struct fsm_action actions[] = {
      fsm__scale_policy_apply, NULL},
     {"_ScaleReconcile", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
      fsm__scale_reconcile_apply, NULL},
+    /* NIC attachments and network gateways (gw.c nic.c natgw.c lb.c
+     * cert.c vpn.c) */
+    {"AttachNIC", FSM_ACT_WRITE, 0, fsm__nic_attach_check, NULL,
+     fsm__nic_attach_apply, NULL},
+    {"DetachNIC", FSM_ACT_WRITE, 0, fsm__nic_detach_check, NULL,
+     fsm__nic_detach_apply, NULL},
+    {"CreateNATGW", FSM_ACT_WRITE, 0, fsm__natgw_create_check, NULL,
+     fsm__natgw_create_apply, NULL},
+    {"DescribeNATGW", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__natgw_describe},
+    {"DeleteNATGW", FSM_ACT_WRITE, 0, fsm__natgw_id_check, NULL,
+     fsm__natgw_delete_apply, NULL},
+    {"CreateNATGWRule", FSM_ACT_WRITE, 0, fsm__natrule_create_check, NULL,
+     fsm__natrule_create_apply, NULL},
+    {"DeleteNATGWRule", FSM_ACT_WRITE, 0, fsm__natrule_delete_check, NULL,
+     fsm__natrule_delete_apply, NULL},
+    {"CreateCertificate", FSM_ACT_WRITE, 0, fsm__cert_create_check, NULL,
+     fsm__cert_create_apply, NULL},
+    {"DescribeCertificate", FSM_ACT_READ, 0, NULL, NULL, NULL,
+     fsm__cert_describe},
+    {"DeleteCertificate", FSM_ACT_WRITE, 0, fsm__cert_delete_check, NULL,
+     fsm__cert_delete_apply, NULL},
+    {"CreateLB", FSM_ACT_WRITE, 0, fsm__lb_create_check, NULL,
+     fsm__lb_create_apply, NULL},
+    {"DescribeLB", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__lb_describe},
+    {"DeleteLB", FSM_ACT_WRITE, 0, fsm__lb_delete_check, NULL,
+     fsm__lb_delete_apply, NULL},
+    {"CreateVServer", FSM_ACT_WRITE, 0, fsm__vs_create_check, NULL,
+     fsm__vs_create_apply, NULL},
+    {"DeleteVServer", FSM_ACT_WRITE, 0, fsm__vs_delete_check, NULL,
+     fsm__vs_delete_apply, NULL},
+    {"CreateRS", FSM_ACT_WRITE, 0, fsm__rs_create_check, NULL,
+     fsm__rs_create_apply, NULL},
+    {"DeleteRS", FSM_ACT_WRITE, 0, fsm__rs_delete_check, NULL,
+     fsm__rs_delete_apply, NULL},
+    {"CreateVPNGateway", FSM_ACT_WRITE, 0, fsm__vpngw_create_check, NULL,
+     fsm__vpngw_create_apply, NULL},
+    {"DescribeVPNGateway", FSM_ACT_READ, 0, NULL, NULL, NULL,
+     fsm__vpngw_describe},
+    {"DeleteVPNGateway", FSM_ACT_WRITE, 0, fsm__vpngw_delete_check, NULL,
+     fsm__vpngw_delete_apply, NULL},
+    {"CreateRemoteVPNGateway", FSM_ACT_WRITE, 0, fsm__remote_create_check, NULL,
+     fsm__remote_create_apply, NULL},
+    {"DescribeRemoteVPNGateway", FSM_ACT_READ, 0, NULL, NULL, NULL,
+     fsm__remote_describe},
+    {"DeleteRemoteVPNGateway", FSM_ACT_WRITE, 0, fsm__remote_delete_check, NULL,
+     fsm__remote_delete_apply, NULL},
+    {"CreateVPNConnection", FSM_ACT_WRITE, 0, fsm__conn_create_check, NULL,
+     fsm__conn_create_apply, NULL},
+    {"DescribeVPNConnection", FSM_ACT_READ, 0, NULL, NULL, NULL,
+     fsm__conn_describe},
+    {"DeleteVPNConnection", FSM_ACT_WRITE, 0, fsm__conn_delete_check, NULL,
+     fsm__conn_delete_apply, NULL},
     /* recycle bin */
     {"DescribeRecycledResource", FSM_ACT_READ, 0, NULL, NULL, NULL,
      fsm__recycled_describe},
@@ -334,12 +386,15 @@ void fsm__ctx_init(struct fsm_ctx *c,
     fsm__out_init(&c->fields, &c->fields_buf);
     yh_buf_init(&c->stamp_buf);
     fsm__out_init(&c->stamp_out, &c->stamp_buf);
+    yh_buf_init(&c->concerns_buf);
+    fsm__out_init(&c->concerns, &c->concerns_buf);
 }
 
 void fsm__ctx_release(struct fsm_ctx *c)
 {
     yh_buf_release(&c->fields_buf);
     yh_buf_release(&c->stamp_buf);
+    yh_buf_release(&c->concerns_buf);
 }
 
 int fsm__reject(struct fsm_ctx *c, int code, const char *fmt, ...)

@@ -16,7 +16,8 @@
  * The spec is a msgpack map: a fixed head (ResourceID, ResourceType,
  * HostID, DesiredState, State, Generation, Revision), then the record's
  * other fields in record order, then what the executor needs from other
- * records (a disk's pool; a machine's disks). Internal fields ('_'
+ * records (a disk's pool; a machine's disks, and its network: NICs,
+ * security groups with their rules, EIPs, nic.c). Internal fields ('_'
  * prefix), binary fields and anything whose name looks like a secret are
  * never included. The same state always gives the same bytes. */
 #include <stdio.h>
@@ -263,7 +264,7 @@ static int pack_spec(struct fsm *f,
         if (rc != 0) {
             goto out;
         }
-        n += 1; /* Disks */
+        n += 4; /* Disks, NICs, SecurityGroups, EIPs */
     }
     for (unsigned i = 0; i < r->n; i++) {
         n += field_shown(&r->f[i]);
@@ -289,6 +290,9 @@ static int pack_spec(struct fsm *f,
         yh_mp_pack_kv_str(&o.pk, "Pool", pool);
     } else {
         rc = pack_vm_disks(f, txn, &o.pk, disks);
+        if (rc == 0) {
+            rc = fsm__vm_net_pack(f, txn, &o.pk, id); /* nic.c */
+        }
     }
     if (rc == 0 && o.oom) {
         rc = YH_ENOMEM;

@@ -12,9 +12,13 @@
  * "Bandwidth" (per Mbps), the GetEIPPrice formula, and counted against the
  * "EIP" and "Bandwidth" quotas. It is bound to machines of its tenant
  * (several EIPs per machine; "E" \0 VMID \0 EIPID rows in "net" list a
- * machine's EIPs). ReleaseEIP gives the address back to its pool at once;
- * a binding to a machine that has been purged since is dead and does not
- * block it. */
+ * machine's EIPs) or to one of its gateways (one EIP each: a NAT gateway,
+ * an external load balancer, a VPN gateway at its creation; gw.c), and
+ * records the kind of what it is bound to in BindResourceType. ReleaseEIP
+ * gives the address back to its pool at once; a binding to a resource that
+ * has been purged since is dead and does not block it. A bound machine's
+ * agent spec lists its EIPs (nic.c): binding, unbinding, a bandwidth change
+ * and the purge move its NetGeneration (gw.c fsm__concern). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -443,61 +447,125 @@ static int unbind(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
         rc = rc == YH_ENOTFOUND ? 0 : rc;
     }
     fsm__rec_set_s(r, "BindResourceID", "");
+    if (fsm__rec_has(r, "BindResourceType")) {
+        fsm__rec_set_s(r, "BindResourceType", "");
+    }
     fsm__rec_set_s(r, "State", "Available");
+    return rc;
+}
+
+int fsm__eip_usable(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
+{
+    TRY(fsm__net_load(c, EIP_PREFIX, "EIP", id, r));
+    if (strcmp(fsm__rec_s(r, "State"), "Recycled") == 0) {
+        return fsm__reject(c, YH_ESTATE, "EIP '%s' is in the recycle bin", id);
+    }
+    if (fsm__rec_i(r, "Suspended")) {
+        return fsm__reject(c, YH_ESTATE, "EIP '%s' is suspended (%s)", id,
+                           fsm__rec_s(r, "SuspendReason"));
+    }
+    return 0;
+}
+
+int fsm__eip_free_for(struct fsm_ctx *c,
+                      const char *key,
+                      const char *id,
+                      const struct fsm_rec *r,
+                      const char *tenant,
+                      const char *target)
+{
+    char cur[FSM_ID_SIZE];
+
+    if (strcmp(fsm__rec_s(r, "TenantID"), tenant) != 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': '%s' belongs to another "
+                           "tenant than '%s'",
+                           key, target, id);
+    }
+    TRY(bound_vm(c, r, cur));
+    if (cur[0] != '\0') {
+        return strcmp(cur, target) == 0
+                   ? fsm__reject(c, YH_EEXIST,
+                                 "EIP '%s' is already bound to '%s'", id,
+                                 target)
+                   : fsm__reject(c, YH_ESTATE,
+                                 "EIP '%s' is bound to '%s': unbind it first",
+                                 id, cur);
+    }
+    return 0;
+}
+
+int fsm__eip_bind_write(struct fsm_ctx *c,
+                        const char *id,
+                        struct fsm_rec *r,
+                        const char *target,
+                        const char *type)
+{
+    char key[KEY_MAX];
+
+    TRY(unbind(c, id, r)); /* a dead binding */
+    TRY(fsm__net_mark(c, key, fsm__net_key(key, 'E', target, id)));
+    fsm__rec_set_s(r, "BindResourceID", target);
+    fsm__rec_set_s(r, "BindResourceType", type);
+    fsm__rec_set_s(r, "State", "Bound");
+    fsm__rec_set_i(r, "Revision", (int64_t)c->index);
+    TRY(fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), r));
+    return fsm__concern(c, target);
+}
+
+int fsm__eip_unbind_from(struct fsm_ctx *c, const char *id, const char *target)
+{
+    char key[KEY_MAX];
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &r);
+    if (rc == 0 && strcmp(fsm__rec_s(&r, "BindResourceID"), target) == 0) {
+        rc = unbind(c, id, &r);
+        if (rc == 0) {
+            fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+            rc = fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), &r);
+        }
+    } else if (rc == 0 || rc == YH_ENOTFOUND) {
+        rc = fsm__cdel(c, FSM_TBL_NET, key, fsm__net_key(key, 'E', target, id));
+        rc = rc == YH_ENOTFOUND ? 0 : rc;
+    }
+    fsm__rec_free(&r);
+    if (rc == 0) {
+        rc = fsm__concern(c, target);
+    }
     return rc;
 }
 
 int fsm__eip_bind_apply(struct fsm_ctx *c)
 {
-    char id[FSM_ID_SIZE], vm[FSM_ID_SIZE], cur[FSM_ID_SIZE], key[KEY_MAX];
-    struct fsm_rec r, m;
+    char id[FSM_ID_SIZE], target[FSM_ID_SIZE], tenant[FSM_ID_SIZE];
+    char type[16];
+    struct fsm_rec r;
     int rc;
 
     TRY(fsm__eip_bind_check(c));
-    fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, vm, NULL);
+    fsm__arg_str(c, "EIPID", 1, FSM_ID_SIZE - 1, id, NULL);
+    fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, target, NULL);
     fsm__rec_init(&r);
-    fsm__rec_init(&m);
-    rc = eip_get(c, id, &r);
-    if (rc == 0 && fsm__rec_i(&r, "Suspended")) {
-        rc = fsm__reject(c, YH_ESTATE, "EIP '%s' is suspended (%s)", id,
-                         fsm__rec_s(&r, "SuspendReason"));
+    rc = fsm__eip_usable(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__eip_target(c, target, type, tenant);
     }
     if (rc == 0) {
-        rc = fsm__vm_load(c, vm, &m);
-    }
-    if (rc == 0 &&
-        strcmp(fsm__rec_s(&r, "TenantID"), fsm__rec_s(&m, "TenantID")) != 0) {
-        rc = fsm__reject(c, YH_EINVAL,
-                         "invalid parameter 'ResourceID': '%s' belongs to "
-                         "another tenant than '%s'",
-                         vm, id);
+        rc = fsm__eip_free_for(c, "ResourceID", id, &r, tenant, target);
     }
     if (rc == 0) {
-        rc = bound_vm(c, &r, cur);
-    }
-    if (rc == 0 && cur[0] != '\0') {
-        rc = strcmp(cur, vm) == 0
-                 ? fsm__reject(c, YH_EEXIST,
-                               "EIP '%s' is already bound to '%s'", id, vm)
-                 : fsm__reject(c, YH_ESTATE,
-                               "EIP '%s' is bound to '%s': unbind it first", id,
-                               cur);
-    }
-    if (rc != 0) {
-        goto out;
-    }
-    rc = unbind(c, id, &r); /* a dead binding */
-    if (rc == 0) {
-        rc = fsm__net_mark(c, key, fsm__net_key(key, 'E', vm, id));
+        rc = fsm__if_revision(c, &r);
     }
     if (rc == 0) {
-        fsm__rec_set_s(&r, "BindResourceID", vm);
-        fsm__rec_set_s(&r, "State", "Bound");
-        rc = fsm__net_save(c, id, &r);
+        rc = fsm__eip_bind_write(c, id, &r, target, type);
     }
-out:
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    }
     fsm__rec_free(&r);
-    fsm__rec_free(&m);
     return rc;
 }
 
@@ -511,7 +579,7 @@ int fsm__eip_unbind_check(struct fsm_ctx *c)
 
 int fsm__eip_unbind_apply(struct fsm_ctx *c)
 {
-    char id[FSM_ID_SIZE], vm[FSM_ID_SIZE];
+    char id[FSM_ID_SIZE], vm[FSM_ID_SIZE], old[FSM_ID_SIZE];
     struct fsm_rec r;
     int given, rc;
 
@@ -519,6 +587,9 @@ int fsm__eip_unbind_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "ResourceID", 0, FSM_ID_SIZE - 1, vm, &given);
     fsm__rec_init(&r);
     rc = eip_get(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__if_revision(c, &r);
+    }
     if (rc == 0 && fsm__rec_s(&r, "BindResourceID")[0] == '\0') {
         rc = fsm__reject(c, YH_ESTATE, "EIP '%s' is not bound", id);
     }
@@ -528,11 +599,26 @@ int fsm__eip_unbind_apply(struct fsm_ctx *c)
                          "to '%s'",
                          id, fsm__rec_s(&r, "BindResourceID"));
     }
+    if (rc == 0 &&
+        strncmp(fsm__rec_s(&r, "BindResourceID"), "vpngw-", 6) == 0) {
+        int exists;
+        rc = fsm__net_vm_exists(c, fsm__rec_s(&r, "BindResourceID"), &exists);
+        if (rc == 0 && exists) {
+            rc = fsm__reject(c, YH_ESTATE,
+                             "EIP '%s' is the address of VPN gateway '%s': "
+                             "delete the gateway to free it",
+                             id, fsm__rec_s(&r, "BindResourceID"));
+        }
+    }
     if (rc == 0) {
+        snprintf(old, sizeof old, "%s", fsm__rec_s(&r, "BindResourceID"));
         rc = unbind(c, id, &r);
     }
     if (rc == 0) {
         rc = fsm__net_save(c, id, &r);
+    }
+    if (rc == 0) {
+        rc = fsm__concern(c, old);
     }
     fsm__rec_free(&r);
     return rc;
@@ -589,6 +675,9 @@ int fsm__eip_bw_apply(struct fsm_ctx *c)
         rc = fsm__net_save(c, id, &r);
     }
     if (rc == 0) {
+        rc = fsm__concern(c, fsm__rec_s(&r, "BindResourceID"));
+    }
+    if (rc == 0) {
         msgpack_pack_int64(fsm__field(c, "Bandwidth"), bw);
     }
 out:
@@ -619,6 +708,7 @@ int fsm__eip_purge_release(struct fsm_ctx *c, const struct fsm_rec *r)
         rc = fsm__cdel(c, FSM_TBL_NET, key,
                        fsm__net_key(key, 'E', vm, fsm__rec_s(r, "EIPID")));
         TRY(rc == YH_ENOTFOUND ? 0 : rc);
+        TRY(fsm__concern(c, vm)); /* the machine loses the address */
     }
     if (fsm__ip_parse(fsm__rec_s(r, "IP"), &fam, &a) != 0) {
         snprintf(c->f->errmsg, sizeof c->f->errmsg, "EIP '%s' has a corrupt IP",

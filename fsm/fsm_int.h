@@ -29,6 +29,8 @@
  *   tbl_timer.c timers (CreateTimer...), fired by the leader
  *   tbl_alarm.c metrics (bounded rings), alarm templates and bindings
  *   tbl_scale.c scaling groups and policies
+ *   gw.c nic.c natgw.c lb.c cert.c vpn.c  gateways and NIC attachments
+ *               (their block at the end)
  */
 #ifndef YH_FSM_INT_H
 #define YH_FSM_INT_H
@@ -284,6 +286,12 @@ struct fsm_ctx
     struct fsm_out stamp_out;    /* packer over stamp_buf */
     uint32_t n_stamp;            /* pairs in stamp_buf */
     struct fsm_actor prep_actor; /* actor to record (may be changed) */
+    /* apply only: other resources whose agents' spec this change alters
+     * (machines whose network changed, gw.c fsm__concern), packed msgpack
+     * strings; the oplog record lists them as "Concerns" */
+    struct yh_buf concerns_buf; /* packed IDs */
+    struct fsm_out concerns;    /* packer over concerns_buf */
+    uint32_t n_concerns;        /* IDs in concerns_buf */
 };
 
 void fsm__ctx_init(struct fsm_ctx *c,
@@ -1275,5 +1283,264 @@ int fsm__scale_tick(struct fsm *f,
                     uint64_t now_ns,
                     fsm_propose_cb *cb,
                     void *arg);
+/* ---- network gateways and NIC attachments (issue 5, part 2) ----
+ *
+ *   gw.c     index rows, the machines a change concerns (NetGeneration,
+ *            oplog Concerns), common parameters, the life cycle of a
+ *            gateway resource (create, usage, delete, purge)
+ *   nic.c    AttachNIC/DetachNIC, a machine's network in its agent spec
+ *   natgw.c  NAT gateways and DNAT rules
+ *   lb.c     load balancers, vservers, backends
+ *   cert.c   SSL certificates (OpenSSL-validated PEM)
+ *   vpn.c    VPN gateways, remote gateways, IPsec connections */
+#define FSM_NAME_SIZE 65 /* a Name parameter incl. NUL */
+
+/* Public fields of @r as a map with room for @extra more pairs (the
+ * caller packs them). (rec.c) */
+void fsm__rec_pack_more(msgpack_packer *pk,
+                        const struct fsm_rec *r,
+                        uint32_t extra);
+/* A LIST field split into @out (at most @max); the count. */
+unsigned fsm__rec_list(const struct fsm_rec *r,
+                       const char *k,
+                       char (*out)[FSM_ID_SIZE],
+                       unsigned max);
+
+/* Walk the "net" rows @kind \0 @a \0 ...: @fn gets the rest of each key
+ * (an ID); non-zero from it stops the walk and is returned. */
+typedef int fsm_net_row_fn(void *arg, const char *rest);
+int fsm__net_walk(struct fsm *f,
+                  MDB_txn *txn,
+                  char kind,
+                  const char *a,
+                  fsm_net_row_fn *fn,
+                  void *arg);
+/* A growing list of IDs (free with fsm__ids_free). */
+struct fsm_ids
+{
+    char (*v)[FSM_ID_SIZE]; /* IDs */
+    size_t n, cap;          /* count, room */
+};
+int fsm__ids_add(void *arg, const char *id); /* an fsm_net_row_fn */
+void fsm__ids_free(struct fsm_ids *l);
+/* The IDs of the rows @kind \0 @a \0 ... */
+int fsm__net_ids(struct fsm_ctx *c,
+                 char kind,
+                 const char *a,
+                 struct fsm_ids *out);
+/* Put / delete (absent is fine) the row @kind \0 @a \0 @b. */
+int fsm__net_link(struct fsm_ctx *c, char kind, const char *a, const char *b);
+int fsm__net_unlink(struct fsm_ctx *c, char kind, const char *a, const char *b);
+/* 162 "@what '@id' is used by ..." if rows @kind \0 @id \0 ... exist. */
+int fsm__net_users(struct fsm_ctx *c,
+                   char kind,
+                   const char *id,
+                   const char *what);
+
+/* Machine @vm's network changed (NICs, security groups or their rules,
+ * EIPs): its NetGeneration and Revision become this index and it is listed
+ * in the oplog record's Concerns, so WatchCommands sends its spec to its
+ * host. A no-op for an ID that is not an existing machine. _rec: @r is
+ * the machine's record, loaded by the caller (saved here). */
+int fsm__concern(struct fsm_ctx *c, const char *vm);
+int fsm__concern_rec(struct fsm_ctx *c, const char *vm, struct fsm_rec *r);
+
+/* Optional IfRevision parameter: 160 unless it is @r's Revision. */
+int fsm__if_revision(struct fsm_ctx *c, const struct fsm_rec *r);
+/* Optional Name (<= 64 bytes). */
+int fsm__name_arg(struct fsm_ctx *c, char name[FSM_NAME_SIZE]);
+/* A word of @words (any case; stored as listed); @def when absent, or
+ * required when @def is NULL. */
+int fsm__word_arg(struct fsm_ctx *c,
+                  const char *key,
+                  const char *const *words,
+                  const char *def,
+                  char *out,
+                  size_t size);
+/* "80" or "1000-2000" (1..65535, no sign or leading zero, low <= high):
+ * 0 or YH_EINVAL (no rejection recorded). */
+int fsm__port_range(const char *s, unsigned *lo, unsigned *hi);
+/* VPC @vpc of the actor (150), of @tenant unless NULL (121). */
+int fsm__vpc_of(struct fsm_ctx *c,
+                const char *vpc,
+                const char *tenant,
+                struct fsm_rec *r);
+/* Subnet @subnet of the actor (150) in VPC @vpc (121 naming @key). */
+int fsm__subnet_in(struct fsm_ctx *c,
+                   const char *key,
+                   const char *subnet,
+                   const char *vpc,
+                   struct fsm_rec *r);
+/* A record of the actor's tenant with prefix @prefix (150), not in the
+ * recycle bin (162). */
+int fsm__gw_load(struct fsm_ctx *c,
+                 const char *prefix,
+                 const char *what,
+                 const char *id,
+                 struct fsm_rec *r);
+/* fsm_desc.keep: not in the recycle bin. */
+int fsm__gw_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+/* Add @delta to integer field @field of resource @id (absent: no-op). */
+int fsm__count_add(struct fsm_ctx *c,
+                   const char *id,
+                   const char *field,
+                   int64_t delta);
+/* Delete resource record @id (absent is fine). */
+int fsm__res_drop(struct fsm_ctx *c, const char *id);
+/* "@key": [children of @parent from @offset, at most @limit] ("C" rows):
+ * @fn packs one (NULL: its public fields). */
+typedef int fsm_child_pack_fn(struct fsm_ctx *c,
+                              msgpack_packer *pk,
+                              const struct fsm_rec *r,
+                              void *arg);
+int fsm__children_pack(struct fsm_ctx *c,
+                       msgpack_packer *pk,
+                       const char *key,
+                       const char *parent,
+                       uint64_t offset,
+                       uint64_t limit,
+                       fsm_child_pack_fn *fn,
+                       void *arg);
+
+/* Gateway resources: NATGW, LB, VPNGateway. */
+struct fsm_gw_type
+{
+    const char *prefix;   /* ID prefix */
+    const char *type;     /* ResourceType, price spec, quota type */
+    const char *id_field; /* its ID field */
+    const char *what;     /* for messages */
+};
+const struct fsm_gw_type *fsm__gw_type(const char *resource_type);
+/* A gateway about to be created: tenant, payment. */
+struct fsm_gw_new
+{
+    char tenant[FSM_ID_SIZE]; /* owner */
+    char ct[16];              /* ChargeType */
+    int64_t quantity;         /* Quantity */
+    int64_t price;            /* per period */
+};
+/* Owner, ChargeType/Quantity, quota, price and balance: every rejection,
+ * no write. */
+int fsm__gw_prepare(struct fsm_ctx *c,
+                    const struct fsm_gw_type *t,
+                    struct fsm_gw_new *g);
+/* First writes of a create: ID, identity and billing fields of @r, usage,
+ * the VPC row. The caller fills the rest of @r and saves it. */
+int fsm__gw_begin(struct fsm_ctx *c,
+                  const struct fsm_gw_type *t,
+                  const struct fsm_gw_new *g,
+                  const char *vpc,
+                  char id[FSM_ID_SIZE],
+                  struct fsm_rec *r);
+/* Quota usage of a gateway record (fsm__res_usage). */
+unsigned fsm__gw_usage(const struct fsm_rec *r,
+                       const char **types,
+                       int64_t *delta);
+/* What a gateway holds outside its record (children, EIP binding, rows,
+ * address): released at delete and purge (fsm__res_release). */
+int fsm__gw_release(struct fsm_ctx *c, const struct fsm_rec *r);
+/* Delete gateway @id now: release, usage, record. */
+int fsm__gw_delete(struct fsm_ctx *c, const char *id, const struct fsm_rec *r);
+/* The EIP bound to gateway @id ("" if none). */
+int fsm__gw_eip(struct fsm_ctx *c, const char *id, char eip[FSM_ID_SIZE]);
+/* Pack "EIPID" and "EIPAddr" of gateway @id (two pairs, "" if none). */
+int fsm__gw_eip_pack(struct fsm_ctx *c, msgpack_packer *pk, const char *id);
+/* What BindEIP binds to: a machine, a NAT gateway or an external load
+ * balancer without an EIP; its ResourceType (@type) and TenantID. */
+int fsm__eip_target(struct fsm_ctx *c,
+                    const char *target,
+                    char type[16],
+                    char tenant[FSM_ID_SIZE]);
+
+/* eip.c: binding an EIP to a gateway. usable: the actor's EIP, live, not
+ * suspended; free_for: of @tenant (121 naming @key) and not bound (162,
+ * or 161 if to @target already); write: bind it (saves @r). unbind_from:
+ * clear EIP @id's binding to @target and its row. */
+int fsm__eip_usable(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
+int fsm__eip_free_for(struct fsm_ctx *c,
+                      const char *key,
+                      const char *id,
+                      const struct fsm_rec *r,
+                      const char *tenant,
+                      const char *target);
+int fsm__eip_bind_write(struct fsm_ctx *c,
+                        const char *id,
+                        struct fsm_rec *r,
+                        const char *target,
+                        const char *type);
+int fsm__eip_unbind_from(struct fsm_ctx *c, const char *id, const char *target);
+
+/* nic.c */
+/* The live machine NIC record @nic is attached to ("" if none). */
+int fsm__nic_vm(struct fsm_ctx *c,
+                const struct fsm_rec *nic,
+                char vm[FSM_ID_SIZE]);
+int fsm__nic_attach_check(struct fsm_ctx *c);
+int fsm__nic_attach_apply(struct fsm_ctx *c);
+int fsm__nic_detach_check(struct fsm_ctx *c);
+int fsm__nic_detach_apply(struct fsm_ctx *c);
+/* Purge of machine @vm: its NICs are detached, its backends deleted. */
+int fsm__vm_net_release(struct fsm_ctx *c, const char *vm);
+/* "NICs", "SecurityGroups", "EIPs" of machine @vm (three pairs) for its
+ * agent spec (agent.c). */
+int fsm__vm_net_pack(struct fsm *f,
+                     MDB_txn *txn,
+                     msgpack_packer *pk,
+                     const char *vm);
+
+/* natgw.c */
+int fsm__natgw_create_check(struct fsm_ctx *c);
+int fsm__natgw_create_apply(struct fsm_ctx *c);
+int fsm__natgw_describe(struct fsm_ctx *c);
+int fsm__natgw_id_check(struct fsm_ctx *c);
+int fsm__natgw_delete_apply(struct fsm_ctx *c);
+int fsm__natgw_release(struct fsm_ctx *c, const struct fsm_rec *r);
+int fsm__natrule_create_check(struct fsm_ctx *c);
+int fsm__natrule_create_apply(struct fsm_ctx *c);
+int fsm__natrule_delete_check(struct fsm_ctx *c);
+int fsm__natrule_delete_apply(struct fsm_ctx *c);
+
+/* cert.c */
+int fsm__cert_create_check(struct fsm_ctx *c);
+int fsm__cert_create_apply(struct fsm_ctx *c);
+int fsm__cert_describe(struct fsm_ctx *c);
+int fsm__cert_delete_check(struct fsm_ctx *c);
+int fsm__cert_delete_apply(struct fsm_ctx *c);
+
+/* lb.c */
+int fsm__lb_create_check(struct fsm_ctx *c);
+int fsm__lb_create_apply(struct fsm_ctx *c);
+int fsm__lb_describe(struct fsm_ctx *c);
+int fsm__lb_delete_check(struct fsm_ctx *c);
+int fsm__lb_delete_apply(struct fsm_ctx *c);
+int fsm__lb_release(struct fsm_ctx *c, const struct fsm_rec *r);
+int fsm__vs_create_check(struct fsm_ctx *c);
+int fsm__vs_create_apply(struct fsm_ctx *c);
+int fsm__vs_delete_check(struct fsm_ctx *c);
+int fsm__vs_delete_apply(struct fsm_ctx *c);
+int fsm__rs_create_check(struct fsm_ctx *c);
+int fsm__rs_create_apply(struct fsm_ctx *c);
+int fsm__rs_delete_check(struct fsm_ctx *c);
+int fsm__rs_delete_apply(struct fsm_ctx *c);
+/* Purge of machine @vm: the backends it is behind are deleted. */
+int fsm__rs_vm_release(struct fsm_ctx *c, const char *vm);
+
+/* vpn.c */
+int fsm__vpngw_create_check(struct fsm_ctx *c);
+int fsm__vpngw_create_apply(struct fsm_ctx *c);
+int fsm__vpngw_describe(struct fsm_ctx *c);
+int fsm__vpngw_delete_check(struct fsm_ctx *c);
+int fsm__vpngw_delete_apply(struct fsm_ctx *c);
+int fsm__vpngw_release(struct fsm_ctx *c, const struct fsm_rec *r);
+int fsm__remote_create_check(struct fsm_ctx *c);
+int fsm__remote_create_apply(struct fsm_ctx *c);
+int fsm__remote_describe(struct fsm_ctx *c);
+int fsm__remote_delete_check(struct fsm_ctx *c);
+int fsm__remote_delete_apply(struct fsm_ctx *c);
+int fsm__conn_create_check(struct fsm_ctx *c);
+int fsm__conn_create_apply(struct fsm_ctx *c);
+int fsm__conn_describe(struct fsm_ctx *c);
+int fsm__conn_delete_check(struct fsm_ctx *c);
+int fsm__conn_delete_apply(struct fsm_ctx *c);
 
 #endif

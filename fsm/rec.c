@@ -352,9 +352,10 @@ static void pack_list(msgpack_packer *pk, const char *s)
 
 static void pack_fields(msgpack_packer *pk,
                         const struct fsm_rec *r,
-                        int public_only)
+                        int public_only,
+                        uint32_t extra)
 {
-    uint32_t n = 0;
+    uint32_t n = extra;
 
     for (unsigned i = 0; i < r->n; i++) {
         n += !public_only || (r->f[i].k[0] != '_' && r->f[i].t != FSM_RF_BIN);
@@ -396,12 +397,19 @@ static void pack_fields(msgpack_packer *pk,
 
 void fsm__rec_pack_all(msgpack_packer *pk, const struct fsm_rec *r)
 {
-    pack_fields(pk, r, 0);
+    pack_fields(pk, r, 0, 0);
 }
 
 void fsm__rec_pack(msgpack_packer *pk, const struct fsm_rec *r)
 {
-    pack_fields(pk, r, 1);
+    pack_fields(pk, r, 1, 0);
+}
+
+void fsm__rec_pack_more(msgpack_packer *pk,
+                        const struct fsm_rec *r,
+                        uint32_t extra)
+{
+    pack_fields(pk, r, 1, extra);
 }
 
 int fsm__rec_save(struct fsm_ctx *c,

@@ -20,7 +20,11 @@
  *   "D" \0 SGID \0 rule    -> {RuleID} (no duplicates)
  *   "B" \0 SGID \0 VMID    -> {} and "V" \0 VMID \0 SGID -> {} (bindings)
  * A binding to a machine that was purged since is dead: it neither blocks
- * DeleteSecurityGroup nor shows. */
+ * DeleteSecurityGroup nor shows.
+ *
+ * A bound machine's agent spec carries its groups' rules (nic.c): binding,
+ * unbinding and a rule change of a bound group move the NetGeneration of
+ * the machines concerned (gw.c fsm__concern). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -321,6 +325,20 @@ static int live_bindings(struct fsm_ctx *c, const char *sg, struct idlist *l)
         }
     }
     free(all.ids);
+    return rc;
+}
+
+/* The group's rules changed: every machine bound to it (nic.c shows the
+ * rules in their agents' specs). */
+static int concern_bound(struct fsm_ctx *c, const char *sg)
+{
+    struct idlist bound = {NULL, 0, 0};
+    int rc = live_bindings(c, sg, &bound);
+
+    for (size_t i = 0; rc == 0 && i < bound.n; i++) {
+        rc = fsm__concern(c, bound.ids[i]);
+    }
+    free(bound.ids);
     return rc;
 }
 
@@ -705,6 +723,9 @@ int fsm__sg_rule_create_apply(struct fsm_ctx *c)
         rc = fsm__net_save(c, sg, &g);
     }
     if (rc == 0) {
+        rc = concern_bound(c, sg);
+    }
+    if (rc == 0) {
         msgpack_packer *pk = fsm__field(c, "RuleIDs");
         msgpack_pack_array(pk, n);
         for (unsigned i = 0; i < n; i++) {
@@ -766,6 +787,9 @@ int fsm__sg_rule_delete_apply(struct fsm_ctx *c)
     if (rc == 0) {
         fsm__rec_set_i(&g, "RuleCount", fsm__rec_i(&g, "RuleCount") - 1);
         rc = fsm__net_save(c, sg, &g);
+    }
+    if (rc == 0) {
+        rc = concern_bound(c, sg);
     }
     if (rc == 0) {
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
@@ -848,6 +872,9 @@ int fsm__sg_bind_apply(struct fsm_ctx *c)
         rc = fsm__net_mark(c, key, fsm__net_key(key, 'V', vm, id));
     }
     if (rc == 0) {
+        rc = fsm__concern_rec(c, vm, &m);
+    }
+    if (rc == 0) {
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
     }
     fsm__rec_free(&g);
@@ -880,6 +907,7 @@ int fsm__sg_unbind_apply(struct fsm_ctx *c)
     TRY(fsm__cdel(c, FSM_TBL_NET, key, fsm__net_key(key, 'B', id, vm)));
     rc = fsm__cdel(c, FSM_TBL_NET, key, fsm__net_key(key, 'V', vm, id));
     TRY(rc == YH_ENOTFOUND ? 0 : rc);
+    TRY(fsm__concern(c, vm));
     snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
     return 0;
 }

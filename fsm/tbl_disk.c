@@ -47,6 +47,8 @@ unsigned fsm__res_usage(const struct fsm_rec *r,
     } else if (strcmp(t, "Snapshot") == 0) {
         types[n] = "Snapshot";
         delta[n++] = 1;
+    } else {
+        n = fsm__gw_usage(r, types, delta); /* NATGW, LB, VPNGateway */
     }
     return n;
 }

@@ -257,6 +257,9 @@ int fsm__vpc_delete_apply(struct fsm_ctx *c)
                          "VPC '%s' has subnets: delete them first", id);
     }
     if (rc == 0) {
+        rc = fsm__net_users(c, 'W', id, "VPC"); /* gateways (gw.c) */
+    }
+    if (rc == 0) {
         rc = fsm__usage_add(c, fsm__rec_s(&r, "TenantID"), 1, types, minus);
     }
     if (rc == 0) {
@@ -475,6 +478,9 @@ int fsm__subnet_delete_apply(struct fsm_ctx *c)
     fsm__rec_init(&r);
     rc = fsm__net_load(c, SUBNET_PREFIX, "subnet", id, &r);
     if (rc == 0) {
+        rc = fsm__net_users(c, 'w', id, "subnet"); /* gateways (gw.c) */
+    }
+    if (rc == 0) {
         rc = fsm__ipam_in_use(c, id, &any);
     }
     if (rc == 0 && any) {
@@ -643,7 +649,7 @@ int fsm__nic_delete_check(struct fsm_ctx *c)
 
 int fsm__nic_delete_apply(struct fsm_ctx *c)
 {
-    char id[FSM_ID_SIZE], subnet[FSM_ID_SIZE];
+    char id[FSM_ID_SIZE], subnet[FSM_ID_SIZE], vm[FSM_ID_SIZE];
     struct fsm_rec r;
     fsm_u128 a;
     int fam, rc;
@@ -652,6 +658,18 @@ int fsm__nic_delete_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "NICID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&r);
     rc = fsm__net_load(c, NIC_PREFIX, "NIC", id, &r);
+    if (rc == 0) {
+        rc = fsm__nic_vm(c, &r, vm); /* nic.c */
+    }
+    if (rc == 0 && vm[0] != '\0') {
+        rc = fsm__reject(c, YH_ESTATE,
+                         "NIC '%s' is attached to '%s': detach it first", id,
+                         vm);
+    }
+    if (rc == 0 && fsm__rec_s(&r, "VMID")[0] != '\0') {
+        /* attached to a machine purged since */
+        rc = fsm__net_unlink(c, 'N', fsm__rec_s(&r, "VMID"), id);
+    }
     if (rc != 0) {
         goto out;
     }

@@ -55,6 +55,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     struct fsm_out o;
     uint8_t key[8];
     int rc;
+    int concerns;
 
     snprintf(rid, sizeof rid, "%s", resource_id);
     if (rid[0] == '\0' && env->args != NULL) {
@@ -67,9 +68,10 @@ int fsm__oplog_put(struct fsm_ctx *c,
             rid[v->via.str.size] = '\0';
         }
     }
+    concerns = code == 0 && c->n_concerns > 0;
     yh_buf_reset(rec);
     fsm__out_init(&o, rec);
-    msgpack_pack_map(&o.pk, 10);
+    msgpack_pack_map(&o.pk, concerns ? 11 : 10);
     yh_mp_pack_str(&o.pk, "Index");
     msgpack_pack_uint64(&o.pk, index);
     yh_mp_pack_str(&o.pk, "Time");
@@ -82,6 +84,15 @@ int fsm__oplog_put(struct fsm_ctx *c,
     yh_mp_pack_kv_str(&o.pk, "RequestToken", env->token);
     yh_mp_pack_kv_int(&o.pk, "RetCode", code);
     yh_mp_pack_kv_str(&o.pk, "Message", msg);
+    if (concerns) {
+        /* machines whose agents' spec changed too (gw.c fsm__concern) */
+        yh_mp_pack_str(&o.pk, "Concerns");
+        msgpack_pack_array(&o.pk, c->n_concerns);
+        if (c->concerns.oom || yh_buf_append(rec, c->concerns_buf.data,
+                                             c->concerns_buf.len) != 0) {
+            return YH_ENOMEM;
+        }
+    }
     if (o.oom) {
         return YH_ENOMEM;
     }

@@ -2,9 +2,9 @@
  *
  * A quota is a limit per tenant and resource type ("VM", "CPU", "Memory"
  * (MB), "GPU", "Disk" (count), "DiskGB:<SetType>", "Snapshot", "Image",
- * "VPC", "EIP", "Bandwidth" (Mbps)). The tenant's own row wins over the
- * cluster default (scope "*"); with neither the type is unlimited; a Limit
- * of -1 means unlimited explicitly.
+ * "VPC", "EIP", "Bandwidth" (Mbps), "NATGW", "LB", "VPNGateway"). The
+ * tenant's own row wins over the cluster default (scope "*"); with neither
+ * the type is unlimited; a Limit of -1 means unlimited explicitly.
  *
  * Usage is counted in the state: every create adds to the tenant's usage
  * counters in the same apply that creates the resource, after checking the
@@ -14,10 +14,11 @@
  * Prices are integers in 1/1000 of the currency unit, per unit of a spec
  * ("CPU" per core, "Memory" per GB, "GPU[:Model]" per card, "Disk[:Set]"
  * per GB, "EIP" per address, "Bandwidth" per Mbps, "Snapshot" per
- * snapshot, "Image" per image) and ChargeType: Dynamic per billing period
- * (one hour), Month per month, Year per year. A spec "Base:Sub" without a
- * price of its own costs what "Base" costs; a spec without any price is
- * free. No floating point anywhere: products are overflow-checked. */
+ * snapshot, "Image" per image, "NATGW", "LB" and "VPNGateway" per gateway)
+ * and ChargeType: Dynamic per billing period (one hour), Month per month,
+ * Year per year. A spec "Base:Sub" without a price of its own costs what
+ * "Base" costs; a spec without any price is free. No floating point
+ * anywhere: products are overflow-checked. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,13 +32,14 @@ YH_LOG_MODULE("fsm");
 #define DEFAULT_SCOPE "*"
 
 static const char *const quota_types[] = {
-    "VM",       "CPU",   "Memory", "GPU", "Disk",      "DiskGB",
-    "Snapshot", "Image", "VPC",    "EIP", "Bandwidth",
+    "VM",    "CPU", "Memory", "GPU",       "Disk",  "DiskGB", "Snapshot",
+    "Image", "VPC", "EIP",    "Bandwidth", "NATGW", "LB",     "VPNGateway",
 };
 #define N_QUOTA_TYPES (sizeof quota_types / sizeof quota_types[0])
 
 static const char *const price_specs[] = {
-    "CPU", "Memory", "GPU", "Disk", "EIP", "Bandwidth", "Snapshot", "Image",
+    "CPU",      "Memory", "GPU",   "Disk", "EIP",        "Bandwidth",
+    "Snapshot", "Image",  "NATGW", "LB",   "VPNGateway",
 };
 #define N_PRICE_SPECS (sizeof price_specs / sizeof price_specs[0])
 
@@ -229,7 +231,8 @@ static int quota_args(struct fsm_ctx *c, struct quota_args *a)
         return fsm__reject(c, YH_EINVAL,
                            "invalid parameter 'ResourceType': '%s' (VM, CPU, "
                            "Memory, GPU, Disk, DiskGB:<SetType>, Snapshot, "
-                           "Image, VPC, EIP, Bandwidth)",
+                           "Image, VPC, EIP, Bandwidth, NATGW, LB, "
+                           "VPNGateway)",
                            a->type);
     }
     return fsm__arg_int(c, "Limit", 1, -1, INT64_MAX / 4, &a->limit, NULL);
@@ -440,7 +443,7 @@ static int price_args(struct fsm_ctx *c, struct price_args *a)
         return fsm__reject(c, YH_EINVAL,
                            "invalid parameter 'Spec': '%s' (CPU, Memory, "
                            "GPU[:Model], Disk[:SetType], EIP, Bandwidth, "
-                           "Snapshot, Image)",
+                           "Snapshot, Image, NATGW, LB, VPNGateway)",
                            a->spec);
     }
     TRY(fsm__arg_str(c, "ChargeType", 1, sizeof a->ct - 1, a->ct, NULL));

@@ -787,10 +787,14 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     if (strcmp(type, "EIP") == 0) {
         return fsm__eip_purge_release(c, r); /* address back to its pool */
     }
+    if (fsm__gw_type(type) != NULL) {
+        return fsm__gw_release(c, r); /* children, EIP, address, rows */
+    }
     if (strcmp(type, "VM") != 0) {
         return 0;
     }
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
+    TRY(fsm__vm_net_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_ip_release(c, r));
     if (fsm__rec_s(r, "MigrateFromHostID")[0] != '\0') {
         /* purged during a migration: it held room on both hosts */

@@ -479,38 +479,88 @@ static void do_watch(struct req_ctx *r)
     r->conn->watch_next = w.last + 1;
 }
 
-/* Queue an applied change for the WatchCommands streams; resolved against
- * committed state in api__agent_flush at the end of the iteration. */
-static void agent_queue(struct api_server *s,
-                        uint64_t index,
-                        const uint8_t *event,
-                        size_t len)
+/* The resources an oplog record names for the agents: its ResourceID, then
+ * the machines listed in its Concerns (their network changed with it, see
+ * fsm/gw.c). @fn gets each; non-zero from it stops. */
+typedef int agent_res_fn(void *arg, const char *resource);
+
+static int agent_resources(const msgpack_object *rec,
+                           agent_res_fn *fn,
+                           void *arg)
 {
-    msgpack_unpacked u;
+    const msgpack_object *l = yh_mp_get(rec, "Concerns");
+    char resource[FSM_ID_SIZE];
+    int rc = 0;
+
+    if (yh_mp_strcpy(rec, "ResourceID", resource, sizeof resource) == 0 &&
+        resource[0] != '\0') {
+        rc = fn(arg, resource);
+    }
+    if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY) {
+        return rc;
+    }
+    for (uint32_t i = 0; rc == 0 && i < l->via.array.size; i++) {
+        const msgpack_object *v = &l->via.array.ptr[i];
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
+            v->via.str.size >= sizeof resource) {
+            continue;
+        }
+        memcpy(resource, v->via.str.ptr, v->via.str.size);
+        resource[v->via.str.size] = '\0';
+        rc = fn(arg, resource);
+    }
+    return rc;
+}
+
+struct agent_queue_arg
+{
+    struct api_server *s;
+    uint64_t index;
+    char action[API_METHOD_SIZE];
+};
+
+static int agent_queue_one(void *arg, const char *resource)
+{
+    struct agent_queue_arg *q = arg;
+    struct api_server *s = q->s;
     struct api_agent_ev *ev;
 
     if (s->n_agent_evs == s->cap_agent_evs) {
         unsigned cap = s->cap_agent_evs ? 2 * s->cap_agent_evs : 256;
         struct api_agent_ev *p = realloc(s->agent_evs, cap * sizeof *p);
         if (p == NULL) {
-            return; /* agents reconcile level-triggered from Generation */
+            return 1; /* agents reconcile level-triggered from Generation */
         }
         s->agent_evs = p;
         s->cap_agent_evs = cap;
     }
-    ev = &s->agent_evs[s->n_agent_evs];
-    ev->index = index;
+    ev = &s->agent_evs[s->n_agent_evs++];
+    ev->index = q->index;
+    memcpy(ev->action, q->action, sizeof ev->action);
+    snprintf(ev->resource, sizeof ev->resource, "%s", resource);
+    return 0;
+}
+
+/* Queue an applied change for the WatchCommands streams (one entry per
+ * resource it names); resolved against committed state in
+ * api__agent_flush at the end of the iteration. */
+static void agent_queue(struct api_server *s,
+                        uint64_t index,
+                        const uint8_t *event,
+                        size_t len)
+{
+    struct agent_queue_arg q;
+    msgpack_unpacked u;
+
+    q.s = s;
+    q.index = index;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)event, len, NULL) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        yh_mp_strcpy(&u.data, "ResourceID", ev->resource,
-                     sizeof ev->resource) == 0 &&
-        ev->resource[0] != '\0') {
-        if (yh_mp_strcpy(&u.data, "Action", ev->action, sizeof ev->action) !=
-            0) {
-            ev->action[0] = '\0';
+        MSGPACK_UNPACK_SUCCESS) {
+        if (yh_mp_strcpy(&u.data, "Action", q.action, sizeof q.action) != 0) {
+            q.action[0] = '\0';
         }
-        s->n_agent_evs++;
+        agent_resources(&u.data, agent_queue_one, &q);
     }
     msgpack_unpacked_destroy(&u);
 }
@@ -553,23 +603,34 @@ void api__agent_flush(struct api_server *s)
 {
     struct yh_buf out = YH_BUF_INIT;
     char host[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    unsigned i = 0;
 
-    for (unsigned i = 0; i < s->n_agent_evs && s->n_agent_watchers > 0; i++) {
-        struct api_agent_ev *ev = &s->agent_evs[i];
-        yh_buf_reset(&out);
-        if (agent_notify(s, ev->index, ev->action, ev->resource, host, also,
-                         &out) != 0) {
-            continue;
-        }
-        for (struct api_conn *c = s->watchers; c != NULL;) {
-            struct api_conn *next = c->watch_next_conn;
-            if (c->watch_agent && ev->index >= c->watch_next &&
-                (strcmp(c->watch_host, host) == 0 ||
-                 (also[0] != '\0' && strcmp(c->watch_host, also) == 0))) {
-                c->watch_next = ev->index + 1;
-                api__conn_send(c, out.data, out.len);
+    while (i < s->n_agent_evs && s->n_agent_watchers > 0) {
+        /* the entries of one index (a change and the machines it
+         * concerns) all go out before the streams move past it */
+        uint64_t index = s->agent_evs[i].index;
+        for (; i < s->n_agent_evs && s->agent_evs[i].index == index; i++) {
+            struct api_agent_ev *ev = &s->agent_evs[i];
+            yh_buf_reset(&out);
+            if (agent_notify(s, ev->index, ev->action, ev->resource, host,
+                             also, &out) != 0) {
+                continue;
             }
-            c = next;
+            for (struct api_conn *c = s->watchers; c != NULL;) {
+                struct api_conn *next = c->watch_next_conn;
+                if (c->watch_agent && index >= c->watch_next &&
+                    (strcmp(c->watch_host, host) == 0 ||
+                     (also[0] != '\0' && strcmp(c->watch_host, also) == 0))) {
+                    api__conn_send(c, out.data, out.len);
+                }
+                c = next;
+            }
+        }
+        for (struct api_conn *c = s->watchers; c != NULL;
+             c = c->watch_next_conn) {
+            if (c->watch_agent && index >= c->watch_next) {
+                c->watch_next = index + 1;
+            }
         }
     }
     s->n_agent_evs = 0;
@@ -610,36 +671,50 @@ struct agent_walk
     uint64_t last;
 };
 
+struct agent_walk_one
+{
+    struct agent_walk *w;
+    uint64_t index;
+    const char *action;
+};
+
+static int agent_walk_one(void *arg, const char *resource)
+{
+    struct agent_walk_one *o = arg;
+    struct api_conn *conn = o->w->conn;
+    struct yh_buf out = YH_BUF_INIT;
+    char host[FSM_ID_SIZE], also[FSM_ID_SIZE];
+
+    if (agent_notify(conn->s, o->index, o->action, resource, host, also,
+                     &out) == 0 &&
+        (strcmp(host, conn->watch_host) == 0 ||
+         (also[0] != '\0' && strcmp(also, conn->watch_host) == 0))) {
+        api__conn_send(conn, out.data, out.len);
+    }
+    yh_buf_release(&out);
+    return conn->closing;
+}
+
 static int agent_walk_cb(void *arg,
                          uint64_t index,
                          const uint8_t *rec,
                          size_t len)
 {
     struct agent_walk *w = arg;
-    struct api_server *s = w->conn->s;
-    struct yh_buf out = YH_BUF_INIT;
-    char resource[FSM_ID_SIZE];
     char action[API_METHOD_SIZE];
-    char host[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    struct agent_walk_one o = {w, index, action};
     msgpack_unpacked u;
 
     w->last = index;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)rec, len, NULL) ==
-            MSGPACK_UNPACK_SUCCESS &&
-        yh_mp_strcpy(&u.data, "ResourceID", resource, sizeof resource) == 0 &&
-        resource[0] != '\0') {
+        MSGPACK_UNPACK_SUCCESS) {
         if (yh_mp_strcpy(&u.data, "Action", action, sizeof action) != 0) {
             action[0] = '\0';
         }
-        if (agent_notify(s, index, action, resource, host, also, &out) == 0 &&
-            (strcmp(host, w->conn->watch_host) == 0 ||
-             (also[0] != '\0' && strcmp(also, w->conn->watch_host) == 0))) {
-            api__conn_send(w->conn, out.data, out.len);
-        }
+        agent_resources(&u.data, agent_walk_one, &o);
     }
     msgpack_unpacked_destroy(&u);
-    yh_buf_release(&out);
     return w->conn->closing;
 }
 
