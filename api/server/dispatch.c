@@ -612,8 +612,8 @@ void api__agent_flush(struct api_server *s)
         for (; i < s->n_agent_evs && s->agent_evs[i].index == index; i++) {
             struct api_agent_ev *ev = &s->agent_evs[i];
             yh_buf_reset(&out);
-            if (agent_notify(s, ev->index, ev->action, ev->resource, host,
-                             also, &out) != 0) {
+            if (agent_notify(s, ev->index, ev->action, ev->resource, host, also,
+                             &out) != 0) {
                 continue;
             }
             for (struct api_conn *c = s->watchers; c != NULL;) {
