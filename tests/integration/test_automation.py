@@ -158,7 +158,12 @@ snaps = r.get("TotalCount", -1)
 fires = []
 off = 0
 while True:
-    rc, ol = adm.call("DescribeOperationLog", {"Action": "_TimerFire", "Limit": 100, "Offset": off})
+    for _ in range(10):  # the restarted node may still be catching up
+        rc, ol = adm.call("DescribeOperationLog", {"Action": "_TimerFire", "Limit": 100, "Offset": off})
+        if rc == 0:
+            break
+        print("# DescribeOperationLog:", rc, ol)
+        time.sleep(0.5)
     if rc != 0 or not ol.get("Infos"):
         break
     fires += [x for x in ol["Infos"] if x.get("ResourceID") == timer]
