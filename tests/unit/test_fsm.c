@@ -1120,7 +1120,7 @@ static void snapshot_roundtrip(void **state)
 
     populate(x);
     snapshot_of(x, &snap);
-    assert_memory_equal(snap.data, "YHSNAP01", 8);
+    assert_memory_equal(snap.data, "YHSNAP02", 8);
     assert_int_equal(fsm_restore(y->f, snap.data, snap.len, &loaded), 0);
     assert_int_equal(loaded, 1);
     assert_int_equal(fsm_applied_index(y->f), fsm_applied_index(x->f));
