@@ -278,9 +278,13 @@ struct fsm_ctx
     int code;                       /* RetCode of the result */
     char msg[YH_ERRMSG_SIZE];       /* Message of the result */
     char resource_id[FSM_KEY_SIZE]; /* oplog ResourceID */
-    struct yh_buf fields_buf;       /* result fields, packed k/v pairs */
-    struct fsm_out fields;          /* packer over fields_buf */
-    uint32_t n_fields;              /* pairs in fields_buf */
+    /* A purged machine's hosts (oplog "Gone"): its record is deleted, so
+     * WatchCommands cannot derive them from state any more. */
+    char gone_host[FSM_ID_SIZE];
+    char gone_host2[FSM_ID_SIZE];
+    struct yh_buf fields_buf; /* result fields, packed k/v pairs */
+    struct fsm_out fields;    /* packer over fields_buf */
+    uint32_t n_fields;        /* pairs in fields_buf */
     /* prepare only */
     struct yh_buf stamp_buf;     /* stamp k/v pairs */
     struct fsm_out stamp_out;    /* packer over stamp_buf */

@@ -638,6 +638,14 @@ static int res_purge(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
     TRY(fsm__usage_add(c, fsm__rec_s(r, "TenantID"), n, types, delta));
     TRY(fsm__res_release(c, r));
     TRY(fsm__auto_purge(c, id)); /* its metric rings and alarm bindings */
+    if (strcmp(fsm__rec_s(r, "ResourceType"), "VM") == 0) {
+        /* the hosts must hear that it is gone (fsm_host_spec2 and the
+         * oplog's "Gone") */
+        snprintf(c->gone_host, sizeof c->gone_host, "%s",
+                 fsm__rec_s(r, "HostID"));
+        snprintf(c->gone_host2, sizeof c->gone_host2, "%s",
+                 fsm__rec_s(r, "MigrateFromHostID"));
+    }
     return fsm__cdel(c, FSM_TBL_RES, id, strlen(id));
 }
 

@@ -56,6 +56,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     uint8_t key[8];
     int rc;
     int concerns;
+    int gone;
 
     snprintf(rid, sizeof rid, "%s", resource_id);
     if (rid[0] == '\0' && env->args != NULL) {
@@ -69,9 +70,10 @@ int fsm__oplog_put(struct fsm_ctx *c,
         }
     }
     concerns = code == 0 && c->n_concerns > 0;
+    gone = code == 0 && c->gone_host[0] != '\0';
     yh_buf_reset(rec);
     fsm__out_init(&o, rec);
-    msgpack_pack_map(&o.pk, concerns ? 11 : 10);
+    msgpack_pack_map(&o.pk, 10 + (concerns ? 1 : 0) + (gone ? 1 : 0));
     yh_mp_pack_str(&o.pk, "Index");
     msgpack_pack_uint64(&o.pk, index);
     yh_mp_pack_str(&o.pk, "Time");
@@ -91,6 +93,16 @@ int fsm__oplog_put(struct fsm_ctx *c,
         if (c->concerns.oom || yh_buf_append(rec, c->concerns_buf.data,
                                              c->concerns_buf.len) != 0) {
             return YH_ENOMEM;
+        }
+    }
+    if (gone) {
+        /* the hosts of a purged machine: its record is gone, they are
+         * told from this list (WatchCommands) */
+        yh_mp_pack_str(&o.pk, "Gone");
+        msgpack_pack_array(&o.pk, c->gone_host2[0] != '\0' ? 2 : 1);
+        yh_mp_pack_str(&o.pk, c->gone_host);
+        if (c->gone_host2[0] != '\0') {
+            yh_mp_pack_str(&o.pk, c->gone_host2);
         }
     }
     if (o.oom) {

@@ -517,6 +517,8 @@ struct agent_queue_arg
     struct api_server *s;
     uint64_t index;
     char action[API_METHOD_SIZE];
+    char resource[FSM_ID_SIZE]; /* the record's ResourceID (for Gone) */
+    char gone[FSM_ID_SIZE];     /* "" but while queueing a Gone host */
 };
 
 static int agent_queue_one(void *arg, const char *resource)
@@ -538,7 +540,74 @@ static int agent_queue_one(void *arg, const char *resource)
     ev->index = q->index;
     memcpy(ev->action, q->action, sizeof ev->action);
     snprintf(ev->resource, sizeof ev->resource, "%s", resource);
+    snprintf(ev->gone, sizeof ev->gone, "%s", q->gone);
     return 0;
+}
+
+/* The hosts an oplog record says lost a machine (its "Gone" list: the
+ * record was purged). @fn gets each host. */
+static int agent_gone(const msgpack_object *rec,
+                      int (*fn)(void *arg, const char *host),
+                      void *arg)
+{
+    const msgpack_object *l = yh_mp_get(rec, "Gone");
+    char host[FSM_ID_SIZE];
+    int rc = 0;
+
+    if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY) {
+        return 0;
+    }
+    for (uint32_t i = 0; rc == 0 && i < l->via.array.size; i++) {
+        const msgpack_object *v = &l->via.array.ptr[i];
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
+            v->via.str.size >= sizeof host) {
+            continue;
+        }
+        memcpy(host, v->via.str.ptr, v->via.str.size);
+        host[v->via.str.size] = '\0';
+        rc = fn(arg, host);
+    }
+    return rc;
+}
+
+/* The notification that a purged machine is gone: its spec is a tombstone
+ * ({ResourceID, ResourceType "VM", HostID, DesiredState and State
+ * "Deleted", Generation = the purge's index}): the host destroys the
+ * domain and its local state. */
+static int agent_tombstone(uint64_t index,
+                           const char *action,
+                           const char *resource,
+                           const char *host,
+                           struct yh_buf *out)
+{
+    struct yh_buf ev = YH_BUF_INIT;
+    msgpack_packer pk;
+    int rc;
+
+    msgpack_packer_init(&pk, &ev, yh_buf_msgpack_write);
+    msgpack_pack_map(&pk, 4);
+    yh_mp_pack_kv_int(&pk, "Index", (int64_t)index);
+    yh_mp_pack_kv_str(&pk, "Action", action);
+    yh_mp_pack_kv_str(&pk, "ResourceID", resource);
+    yh_mp_pack_str(&pk, "Spec");
+    msgpack_pack_map(&pk, 6);
+    yh_mp_pack_kv_str(&pk, "ResourceID", resource);
+    yh_mp_pack_kv_str(&pk, "ResourceType", "VM");
+    yh_mp_pack_kv_str(&pk, "HostID", host);
+    yh_mp_pack_kv_str(&pk, "DesiredState", "Deleted");
+    yh_mp_pack_kv_str(&pk, "State", "Deleted");
+    yh_mp_pack_kv_int(&pk, "Generation", (int64_t)index);
+    rc = api_frame_pack_notify(out, "WatchCommands", ev.data, ev.len);
+    yh_buf_release(&ev);
+    return rc;
+}
+
+static int agent_queue_gone(void *arg, const char *host)
+{
+    struct agent_queue_arg *q = arg;
+
+    snprintf(q->gone, sizeof q->gone, "%s", host);
+    return agent_queue_one(arg, q->resource);
 }
 
 /* Queue an applied change for the WatchCommands streams (one entry per
@@ -560,7 +629,13 @@ static void agent_queue(struct api_server *s,
         if (yh_mp_strcpy(&u.data, "Action", q.action, sizeof q.action) != 0) {
             q.action[0] = '\0';
         }
+        q.gone[0] = '\0';
         agent_resources(&u.data, agent_queue_one, &q);
+        if (yh_mp_strcpy(&u.data, "ResourceID", q.resource,
+                         sizeof q.resource) == 0 &&
+            q.resource[0] != '\0') {
+            agent_gone(&u.data, agent_queue_gone, &q);
+        }
     }
     msgpack_unpacked_destroy(&u);
 }
@@ -612,8 +687,15 @@ void api__agent_flush(struct api_server *s)
         for (; i < s->n_agent_evs && s->agent_evs[i].index == index; i++) {
             struct api_agent_ev *ev = &s->agent_evs[i];
             yh_buf_reset(&out);
-            if (agent_notify(s, ev->index, ev->action, ev->resource, host, also,
-                             &out) != 0) {
+            if (ev->gone[0] != '\0') {
+                if (agent_tombstone(ev->index, ev->action, ev->resource,
+                                    ev->gone, &out) != 0) {
+                    continue;
+                }
+                snprintf(host, sizeof host, "%s", ev->gone);
+                also[0] = '\0';
+            } else if (agent_notify(s, ev->index, ev->action, ev->resource,
+                                    host, also, &out) != 0) {
                 continue;
             }
             for (struct api_conn *c = s->watchers; c != NULL;) {
@@ -676,7 +758,22 @@ struct agent_walk_one
     struct agent_walk *w;
     uint64_t index;
     const char *action;
+    char resource[FSM_ID_SIZE]; /* the record's ResourceID (for Gone) */
 };
+
+static int agent_walk_gone(void *arg, const char *host)
+{
+    struct agent_walk_one *o = arg;
+    struct api_conn *conn = o->w->conn;
+    struct yh_buf out = YH_BUF_INIT;
+
+    if (strcmp(host, conn->watch_host) == 0 &&
+        agent_tombstone(o->index, o->action, o->resource, host, &out) == 0) {
+        api__conn_send(conn, out.data, out.len);
+    }
+    yh_buf_release(&out);
+    return conn->closing;
+}
 
 static int agent_walk_one(void *arg, const char *resource)
 {
@@ -702,7 +799,7 @@ static int agent_walk_cb(void *arg,
 {
     struct agent_walk *w = arg;
     char action[API_METHOD_SIZE];
-    struct agent_walk_one o = {w, index, action};
+    struct agent_walk_one o = {w, index, action, ""};
     msgpack_unpacked u;
 
     w->last = index;
@@ -713,6 +810,11 @@ static int agent_walk_cb(void *arg,
             action[0] = '\0';
         }
         agent_resources(&u.data, agent_walk_one, &o);
+        if (yh_mp_strcpy(&u.data, "ResourceID", o.resource,
+                         sizeof o.resource) == 0 &&
+            o.resource[0] != '\0') {
+            agent_gone(&u.data, agent_walk_gone, &o);
+        }
     }
     msgpack_unpacked_destroy(&u);
     return w->conn->closing;

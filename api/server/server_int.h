@@ -20,6 +20,7 @@ struct api_agent_ev
     uint64_t index;
     char action[API_METHOD_SIZE];
     char resource[FSM_ID_SIZE];
+    char gone[FSM_ID_SIZE]; /* host told that @resource is gone, or "" */
 };
 
 /* One request in flight (waiting for raft, a barrier or the leader). */

@@ -121,6 +121,34 @@ new = stopped()
 t.ok(new and new[-1]["Spec"]["DesiredState"] == "Stopped" and
      new[-1]["Spec"]["Generation"] > spec["Generation"], "StopVMInstance streams a newer generation",
      [(x["Index"], x["Action"], x["Spec"].get("DesiredState"), x["Spec"].get("Generation")) for x in cmds])
+
+# Delete (recycle bin) then purge: the record is gone, and the host hears
+# it on the live stream and on a backfill from before the purge.
+rc, r = ten.call("DeleteVMInstance", {"VMID": vm, "RequestToken": Y.token()})
+t.ok(rc == 0, "DeleteVMInstance (to the recycle bin)", (rc, r))
+rc, r = ten.call("PurgeResource", {"ResourceID": vm, "RequestToken": Y.token()})
+t.ok(rc == 0, "PurgeResource", (rc, r))
+def gone(lst):
+    return [x for x in lst if x.get("ResourceID") == vm and
+            x["Spec"].get("DesiredState") == "Deleted"]
+end = time.time() + 5
+while time.time() < end and not gone(cmds):
+    time.sleep(0.05)
+g = gone(cmds)
+t.ok(len(g) == 1 and g[0]["Spec"].get("HostID") == host and g[0]["Spec"].get("Generation") == g[0]["Index"],
+     "the host's stream gets a tombstone for the purged machine", g or cmds[-3:])
+w2 = Y.Conn(c.api(ld), hpub, hpriv)
+rc, r = w2.call("WatchCommands", {"FromIndex": 1})
+back = []
+end = time.time() + 5
+while time.time() < end and not gone(back):
+    m = w2.recv()
+    if m is None:
+        break
+    if m[0] == 2 and m[1] == "WatchCommands":
+        back.append(m[2][0])
+t.ok(rc == 0 and len(gone(back)) == 1, "a backfill from index 1 includes the tombstone", back[-3:])
+w2.close()
 t.ok(not collect_err, "every WatchCommands notification decodes", collect_err)
 rc, r = ten.call("WaitJob", {"JobID": "job-nope"})
 t.ok(rc == Y.ENOTFOUND, "WaitJob on an unknown job: 150", rc)
