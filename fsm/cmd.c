@@ -9,6 +9,7 @@
  * random key material, password hashes, the token retention) is in the
  * envelope. Secrets the client sent (PassWord) never are: the leader turns
  * them into stamps (a salted PBKDF2 hash) and drops them from args. */
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,17 @@ static int request_token(const msgpack_object *request, char out[65])
     return 0;
 }
 
+static int prepare(struct fsm *f,
+                   const char *action,
+                   const msgpack_object *request,
+                   const struct fsm_actor *actor,
+                   const char *src,
+                   uint64_t time_ns,
+                   uint64_t tag,
+                   struct yh_buf *envelope,
+                   struct yh_buf *result,
+                   int off_loop);
+
 int fsm_cmd_prepare(struct fsm *f,
                     const char *action,
                     const msgpack_object *request,
@@ -169,6 +181,51 @@ int fsm_cmd_prepare(struct fsm *f,
                     uint64_t tag,
                     struct yh_buf *envelope,
                     struct yh_buf *result)
+{
+    return prepare(f, action, request, actor, src, time_ns, tag, envelope,
+                   result, 0);
+}
+
+int fsm_cmd_prepare_off_loop(struct fsm *f,
+                             const char *action,
+                             const msgpack_object *request,
+                             const struct fsm_actor *actor,
+                             const char *src,
+                             uint64_t time_ns,
+                             uint64_t tag,
+                             struct yh_buf *envelope,
+                             struct yh_buf *result)
+{
+    return prepare(f, action, request, actor, src, time_ns, tag, envelope,
+                   result, 1);
+}
+
+int fsm_cmd_uses_kdf(const msgpack_object *request)
+{
+    static const char *const keys[] = {"PassWord", "Password"};
+
+    for (unsigned i = 0; i < 2; i++) {
+        const msgpack_object *v =
+            request != NULL && request->type == MSGPACK_OBJECT_MAP
+                ? yh_mp_get(request, keys[i])
+                : NULL;
+        if (v != NULL && v->type == MSGPACK_OBJECT_STR && v->via.str.size > 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int prepare(struct fsm *f,
+                   const char *action,
+                   const msgpack_object *request,
+                   const struct fsm_actor *actor,
+                   const char *src,
+                   uint64_t time_ns,
+                   uint64_t tag,
+                   struct yh_buf *envelope,
+                   struct yh_buf *result,
+                   int off_loop)
 {
     static const struct fsm_actor anonymous;
     const struct fsm_action *a = NULL;
@@ -215,9 +272,19 @@ int fsm_cmd_prepare(struct fsm *f,
             result);
     }
 
-    rc = fsm__rtxn_begin(f, &txn);
-    if (rc != 0) {
-        return rc;
+    if (off_loop) {
+        /* A thread of its own: a private read transaction on committed
+         * state (the loop thread owns f's cached one and its write
+         * batch). Every check is repeated at apply. */
+        rc = mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn);
+        if (rc != 0) {
+            return rc == ENOMEM ? YH_ENOMEM : YH_EIO;
+        }
+    } else {
+        rc = fsm__rtxn_begin(f, &txn);
+        if (rc != 0) {
+            return rc;
+        }
     }
     fsm__ctx_init(&c, f, txn, action, actor, request);
     c.time_ns = time_ns;
@@ -229,7 +296,11 @@ int fsm_cmd_prepare(struct fsm *f,
     if (rc == 0 && a->stamp != NULL) {
         rc = a->stamp(&c);
     }
-    fsm__rtxn_end(f, txn);
+    if (off_loop) {
+        mdb_txn_abort(txn);
+    } else {
+        fsm__rtxn_end(f, txn);
+    }
     if (rc >= 500) {
         goto out;
     }

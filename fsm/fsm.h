@@ -171,6 +171,23 @@ int fsm_cmd_node(const struct fsm_node *node,
  * is rolled back whole and the caller must not advance; the fsm is then in
  * an errored state (fsm_applied_index() is back to the last committed
  * index). */
+/* fsm_cmd_prepare for a thread other than the loop's: reads committed
+ * state through a private read transaction and touches nothing the loop
+ * thread uses. For requests whose stamp runs a password KDF
+ * (fsm_cmd_uses_kdf): PBKDF2 takes milliseconds, and an anonymous
+ * LoginByPassword must not stall every other client. */
+int fsm_cmd_prepare_off_loop(struct fsm *f,
+                             const char *action,
+                             const msgpack_object *request,
+                             const struct fsm_actor *actor,
+                             const char *src,
+                             uint64_t time_ns,
+                             uint64_t tag,
+                             struct yh_buf *envelope,
+                             struct yh_buf *result);
+/* 1 if @request carries a password (PassWord/Password) its stamp hashes. */
+int fsm_cmd_uses_kdf(const msgpack_object *request);
+
 /* The leader-stamped time (unix ns) of a log entry's command. Returns 0,
  * or YH_EPROTO if @cmd is not a valid envelope. */
 int fsm_cmd_time(const void *cmd, size_t len, uint64_t *time_ns);

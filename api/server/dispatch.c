@@ -272,6 +272,136 @@ static void route_to_leader(struct req_ctx *r, int is_write)
     }
 }
 
+/* A write whose stamp hashes a password: prepared on the libuv thread
+ * pool, proposed back on the loop. */
+struct slow_prep
+{
+    uv_work_t req;
+    struct slow_prep *next; /* waiting list */
+    struct api_call *call;  /* owns the request bytes (call->raw) */
+    struct fsm *f;
+    char src[64];
+    uint64_t time_ns;
+    uint64_t tag;
+    struct yh_buf env;
+    struct yh_buf res;
+    int rc;
+};
+
+static void slow_prep_work(uv_work_t *req)
+{
+    struct slow_prep *w = req->data;
+    msgpack_unpacked u;
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, (const char *)w->call->raw.data,
+                            w->call->raw.len, NULL) != MSGPACK_UNPACK_SUCCESS) {
+        w->rc = YH_EPROTO;
+    } else {
+        w->rc = fsm_cmd_prepare_off_loop(w->f, w->call->method, &u.data,
+                                         &w->call->actor, w->src, w->time_ns,
+                                         w->tag, &w->env, &w->res);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+static void slow_prep_done(uv_work_t *req, int status);
+
+/* Start waiting password writes while workers are free. */
+static void slow_prep_pump(struct api_server *s)
+{
+    while (s->slow_head != NULL && s->slow_running < API_SLOW_MAX) {
+        struct slow_prep *w = s->slow_head;
+        s->slow_head = w->next;
+        if (s->slow_head == NULL) {
+            s->slow_tail = NULL;
+        }
+        if (uv_queue_work(s->loop, &w->req, slow_prep_work, slow_prep_done) !=
+            0) {
+            api__call_error(w->call, YH_EINTERNAL, NULL);
+            free(w);
+            continue;
+        }
+        s->slow_running++;
+    }
+}
+
+static void slow_prep_done(uv_work_t *req, int status)
+{
+    struct slow_prep *w = req->data;
+    struct api_call *call = w->call;
+    struct api_server *s = call->s;
+    int rc = status != 0 ? YH_EINTERNAL : w->rc;
+
+    s->slow_running--;
+
+    if (rc != 0) {
+        api__call_error(call, rc, NULL);
+    } else if (w->env.len == 0) {
+        api__call_result(call, w->res.data, w->res.len);
+    } else if (s->closing || !cluster_is_leader(s->cluster)) {
+        /* nothing was proposed: a plain retry is safe */
+        api__call_error(call, YH_EUNAVAIL, "not the leader any more, retry");
+    } else {
+        rc = cluster_submit(s->cluster, w->env.data, w->env.len, w->tag,
+                            write_cb, call);
+        if (rc != 0) {
+            api__call_error(call, rc, NULL);
+        }
+    }
+    if (w->res.data != NULL) {
+        OPENSSL_cleanse(w->res.data, w->res.cap);
+    }
+    yh_buf_release(&w->env);
+    yh_buf_release(&w->res);
+    free(w);
+    if (s->closing) {
+        api__server_unref(s); /* may free s */
+        return;
+    }
+    slow_prep_pump(s);
+}
+
+void api__slow_fail_waiting(struct api_server *s)
+{
+    while (s->slow_head != NULL) {
+        struct slow_prep *w = s->slow_head;
+        s->slow_head = w->next;
+        api__call_error(w->call, YH_EUNAVAIL, "server closing");
+        free(w);
+    }
+    s->slow_tail = NULL;
+}
+
+static void do_write_slow(struct req_ctx *r)
+{
+    struct api_server *s = r->conn->s;
+    struct slow_prep *w = calloc(1, sizeof *w);
+
+    if (w == NULL) {
+        reply_error(r, YH_ENOMEM, NULL);
+        return;
+    }
+    w->call = ctx_call(r, 1);
+    if (w->call == NULL) {
+        free(w);
+        return;
+    }
+    w->call->is_write = 1;
+    w->f = cluster_fsm(s->cluster);
+    snprintf(w->src, sizeof w->src, "%s", r->src != NULL ? r->src : "");
+    w->time_ns = now_ns();
+    w->tag = cluster_next_tag(s->cluster);
+    w->req.data = w;
+    if (s->slow_tail != NULL) {
+        s->slow_tail->next = w;
+    } else {
+        s->slow_head = w;
+    }
+    s->slow_tail = w;
+    slow_prep_pump(s);
+}
+
 static void do_write(struct req_ctx *r)
 {
     struct api_server *s = r->conn->s;
@@ -283,6 +413,10 @@ static void do_write(struct req_ctx *r)
 
     if (!cluster_is_leader(s->cluster)) {
         route_to_leader(r, 1);
+        return;
+    }
+    if (fsm_cmd_uses_kdf(r->request)) {
+        do_write_slow(r);
         return;
     }
     tag = cluster_next_tag(s->cluster);

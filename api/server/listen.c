@@ -96,7 +96,7 @@ int api_server_open(struct api_server **out,
     return 0;
 }
 
-static void maybe_closed(struct api_server *s)
+void api__server_unref(struct api_server *s)
 {
     if (--s->n_closing > 0) {
         return;
@@ -112,7 +112,7 @@ static void maybe_closed(struct api_server *s)
 
 static void listener_closed(uv_handle_t *h)
 {
-    maybe_closed(h->data);
+    api__server_unref(h->data);
 }
 
 void api_server_close(struct api_server *s, api_server_close_cb *cb, void *arg)
@@ -120,7 +120,9 @@ void api_server_close(struct api_server *s, api_server_close_cb *cb, void *arg)
     s->closing = 1;
     s->close_cb = cb;
     s->close_arg = arg;
-    s->n_closing = 1;
+    /* the listener, and each password write on the thread pool */
+    s->n_closing = 1 + s->slow_running;
+    api__slow_fail_waiting(s);
     cluster_set_tick_cb(s->cluster, NULL, NULL);
     cluster_set_event_cb(s->cluster, NULL, NULL);
     api__flush_all(s);

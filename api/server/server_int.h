@@ -23,6 +23,12 @@ struct api_agent_ev
     char gone[FSM_ID_SIZE]; /* host told that @resource is gone, or "" */
 };
 
+/* Password-hashing writes running at once on libuv's thread pool (4
+ * threads, shared with raft_uv's file work and snapshots): a login storm
+ * queues here instead of starving them. */
+#define API_SLOW_MAX 2
+struct slow_prep;
+
 /* One request in flight (waiting for raft, a barrier or the leader). */
 struct api_call
 {
@@ -88,11 +94,14 @@ struct api_server
     struct cluster *cluster;
     struct api_server_config cfg;
     uv_tcp_t listener;
-    struct api_conn *conns;         /* all open connections */
-    uint64_t fwd_checked;           /* uv_now of the last forward check */
-    struct api_conn *dirty;         /* connections with output pending */
-    struct api_conn *watchers;      /* connections with a Watch stream */
-    unsigned n_agent_watchers;      /* of which WatchCommands streams */
+    struct api_conn *conns;      /* all open connections */
+    uint64_t fwd_checked;        /* uv_now of the last forward check */
+    struct api_conn *dirty;      /* connections with output pending */
+    struct api_conn *watchers;   /* connections with a Watch stream */
+    unsigned n_agent_watchers;   /* of which WatchCommands streams */
+    struct slow_prep *slow_head; /* password writes waiting for a worker */
+    struct slow_prep *slow_tail;
+    unsigned slow_running; /* on the thread pool (at most API_SLOW_MAX) */
     struct api_agent_ev *agent_evs; /* applied this iteration, for them */
     unsigned n_agent_evs;
     unsigned cap_agent_evs;
@@ -151,5 +160,10 @@ int api__forward_mac(const char *secret,
                      const uint8_t *raw,
                      size_t len,
                      char out[65]);
+
+/* listen.c: one of the things a closing server waits for is done. */
+void api__server_unref(struct api_server *s);
+/* dispatch.c: fail the password writes not yet on the thread pool. */
+void api__slow_fail_waiting(struct api_server *s);
 
 #endif
