@@ -418,7 +418,10 @@ int cluster_open(struct cluster **out,
     snprintf(path, sizeof path, "%s/state", cfg->data_dir);
     fcfg.map_size = cfg->map_size;
     fcfg.nosync = 1; /* the raft log is the durable copy */
-    rc = fsm_open(&c->fsm, path, &fcfg, errmsg);
+    rc = fsm_check_isolated(path, &fcfg, errmsg);
+    if (rc == 0) {
+        rc = fsm_open(&c->fsm, path, &fcfg, errmsg);
+    }
     if (rc != 0) {
         goto err;
     }

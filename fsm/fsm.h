@@ -97,6 +97,15 @@ int fsm_open(struct fsm **out,
 /* Commit any open batch and close. NULL is a no-op. */
 void fsm_close(struct fsm *f);
 
+/* Open and verify the state in @dir in a forked child first: LMDB trusts
+ * its pages, so flipped bits in a branch page or a page header can crash
+ * the reader (SIGSEGV/SIGBUS) instead of failing. A child that crashes or
+ * finds the content hash wrong means a corrupt state: YH_ECORRUPT with
+ * @errmsg saying so. Missing state is fine (0). Call before threads exist. */
+int fsm_check_isolated(const char *dir,
+                       const struct fsm_config *cfg,
+                       char *errmsg);
+
 /* Index of the last applied entry (including the open batch) and its
  * digest. */
 uint64_t fsm_applied_index(const struct fsm *f);

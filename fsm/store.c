@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -681,5 +683,51 @@ int fsm__counter_next(struct fsm *f,
         return rc;
     }
     *value = n;
+    return 0;
+}
+
+int fsm_check_isolated(const char *dir,
+                       const struct fsm_config *cfg,
+                       char *errmsg)
+{
+    char path[4096];
+    struct stat st;
+    int status = 0;
+    pid_t pid;
+
+    errmsg[0] = '\0';
+    if ((size_t)snprintf(path, sizeof path, "%s/data.mdb", dir) >=
+            sizeof path ||
+        stat(path, &st) != 0) {
+        return 0; /* nothing yet: a fresh node */
+    }
+    pid = fork();
+    if (pid < 0) {
+        return 0; /* cannot isolate; fsm_open still verifies */
+    }
+    if (pid == 0) {
+        char e[YH_ERRMSG_SIZE];
+        struct fsm *f = NULL;
+        int rc = fsm_open(&f, dir, cfg, e);
+        if (rc == 0) {
+            fsm_close(f);
+        }
+        _exit(rc == 0 ? 0 : rc == YH_ECORRUPT ? 2 : 3);
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return 0;
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        snprintf(errmsg, YH_ERRMSG_SIZE,
+                 "'%.200s': reading the state crashed (signal %d): the state "
+                 "is corrupt; refusing to use it (move it away: the node "
+                 "rebuilds from its peers)",
+                 dir, WTERMSIG(status));
+        return YH_ECORRUPT;
+    }
+    /* A plain failure (corrupt or not) is reported by the caller's own
+     * fsm_open with its message. */
     return 0;
 }

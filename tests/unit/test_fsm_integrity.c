@@ -87,6 +87,55 @@ static void reopen_flipped_record(void **state)
     assert_non_null(strstr(err, "corrupt"));
 }
 
+/* Garbage over the headers of the B-tree pages (not the two meta pages):
+ * LMDB trusts its pages and may crash reading them. The isolated check
+ * must turn that into a refusal; this process never reads them itself. */
+static void refuse_crashing_pages(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_config cfg = {0};
+    char err[YH_ERRMSG_SIZE];
+    char path[128];
+    struct fsm_actor t;
+    FILE *fp;
+    long size;
+
+    for (int i = 0; i < 40; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "pages%d@corrupt.example", i);
+        fsmtest_make_tenant(x, email, &t, NULL);
+    }
+    assert_int_equal(fsm_flush(x->f), 0);
+    fsm_close(x->f);
+    x->f = NULL;
+    snprintf(path, sizeof path, "%s/data.mdb", x->dir);
+    fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    size = ftell(fp);
+    for (long off = 2 * 4096; off + 16 <= size; off += 4096) {
+        static const unsigned char junk[16] = {
+            0xff, 0xff, 0xff, 0x7f, 0x13, 0x00, 0xff, 0xff,
+            0x01, 0x00, 0xf0, 0xff, 0xff, 0xff, 0xff, 0x7f};
+        fseek(fp, off, SEEK_SET);
+        assert_int_equal(fwrite(junk, 1, sizeof junk, fp), sizeof junk);
+    }
+    fclose(fp);
+    cfg.nosync = 1;
+    {
+        int rc = fsm_check_isolated(x->dir, &cfg, err);
+        if (rc == 0) {
+            /* the child did not crash: the ordinary open must refuse */
+            struct fsm *f = NULL;
+            rc = fsm_open(&f, x->dir, &cfg, err);
+            assert_int_not_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, YH_ECORRUPT);
+            assert_non_null(strstr(err, "crashed"));
+        }
+    }
+}
+
 static int setup_fresh(void **state)
 {
     int rc = fsmtest_setup(state);
@@ -105,6 +154,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(reopen_intact, setup_fresh,
+                                        teardown_fresh),
+        cmocka_unit_test_setup_teardown(refuse_crashing_pages, setup_fresh,
                                         teardown_fresh),
         cmocka_unit_test_setup_teardown(reopen_flipped_record, setup_fresh,
                                         teardown_fresh),
