@@ -17,7 +17,10 @@ trap '"$YH" cluster down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 "$YH" cluster up --dir "$DIR" --nodes 3 --base-port "$PORT" >/dev/null || exit 1
 # shellcheck disable=SC1091
 . "$DIR/env"
-rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$(cat "$DIR/n$1.pid")/status"; }
+mem() {
+    awk '/^(VmRSS|RssAnon|RssFile|VmHWM)/ {printf "%s %d MB  ", $1, int($2 / 1024)}' \
+        "/proc/$(cat "$DIR/n$1.pid")/status"
+}
 
 echo "## $(date -u +%Y-%m-%d) on $(nproc) cores, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB, $(uname -r)"
 echo
@@ -27,6 +30,9 @@ echo '```'
 echo "# 128 connections x 16 pipelined, 256-byte ModifyNameAndRemark, ${SECS}s"
 "$YH" bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256
 echo
+echo "# the same, every connection on the leader (a leader-aware client)"
+"$YH" bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256 --leader-only
+echo
 echo "# 1 connection, sequential, 256-byte writes, 10s"
 "$YH" bench --connections 1 --pipeline 1 --seconds 10 --size 256
 echo
@@ -35,7 +41,10 @@ echo "# linearizable reads, 64 connections x 8, 10s"
 echo
 echo "# $RECORDS small records (64-byte writes, each one operation-log record)"
 "$YH" bench --connections 64 --pipeline 16 --seconds 3600 --count "$RECORDS" --size 64
-for n in 1 2 3; do echo "n$n RSS after $RECORDS records: $(rss $n) MB"; done
+for n in 1 2 3; do echo "n$n right after $RECORDS records: $(mem $n)"; done
+sleep 10 # a snapshot may be in flight: let it finish
+for n in 1 2 3; do echo "n$n 10 s later: $(mem $n)"; done
+du -sh "$DIR/n1/state" "$DIR/n1/raft" "$DIR/n1/archive" 2>/dev/null
 "$YH" cluster status --dir "$DIR"
 echo
 echo "# snapshot + restore of that state (copy of a stopped follower's LMDB)"
