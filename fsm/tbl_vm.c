@@ -7,7 +7,9 @@
  * machine of the same anti-affinity group, not the machine's current host;
  * the least loaded wins, ties by HostID) and carried in the stamp. Apply
  * re-validates the stamped host against the state at its index and refuses
- * a stale placement with 172, like an optimistic plan applier.
+ * a stale placement with 172, like an optimistic plan applier. The same
+ * scheduler places gateways (gwhost.c): a healthy host of the zone (or of
+ * any zone), any architecture, no capacity taken, the fewest gateways.
  *
  * Each machine has a desired state (Running/Stopped, set by actions), an
  * observed state (ObservedState/ObservedGeneration, reported by the host's
@@ -15,7 +17,9 @@
  * Stopping, Restarting, Resizing) until the executor reports the current
  * Generation (the log index of the last change it must act on). A report
  * of an older generation never overwrites a newer one. Every action that
- * needs the executor opens a job that the matching report completes. */
+ * needs the executor opens a job that the matching report completes.
+ * ReportState also takes gateways (gwhost.c): the same rules, their own
+ * observed states (Available, Stopped, Error), no migration, no job. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
