@@ -9,17 +9,21 @@
  * HostID naming the target. A disk concerns the host of the
  * machine it is bound to (VMID): while it is being attached, while it is
  * attached, and while it is being detached (the binding is dropped only
- * when the executor confirms the detach). A detached disk, a snapshot (no
- * executor acts on one: it has no Generation) and anything else concern
- * no host.
+ * when the executor confirms the detach). A gateway (NAT gateway, load
+ * balancer, VPN gateway) concerns the host it is placed on (gwhost.c) for
+ * as long as its record exists. A detached disk, a snapshot (no executor
+ * acts on one: it has no Generation) and anything else concern no host.
  *
  * The spec is a msgpack map: a fixed head (ResourceID, ResourceType,
  * HostID, DesiredState, State, Generation, Revision), then the record's
  * other fields in record order, then what the executor needs from other
  * records (a disk's pool; a machine's disks, and its network: NICs,
- * security groups with their rules, EIPs, nic.c). Internal fields ('_'
- * prefix), binary fields and anything whose name looks like a secret are
- * never included. The same state always gives the same bytes. */
+ * security groups with their rules, EIPs, nic.c; a gateway's EIP, subnets
+ * and rules, vservers and backends, or connections, gwhost.c). Internal
+ * fields ('_' prefix), binary fields and anything whose name looks like a
+ * secret are never included; the one secret an executor needs, a VPN
+ * connection's pre-shared key, is sealed to its host (gwhost.c). The same
+ * state always gives the same bytes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +247,7 @@ static int pack_spec(struct fsm *f,
                      struct yh_buf *spec)
 {
     int disk = strcmp(fsm__rec_s(r, "ResourceType"), "Disk") == 0;
+    int gw = fsm__gw_type(fsm__rec_s(r, "ResourceType")) != NULL;
     char backend[16], pool[80];
     struct vm_disks *disks = NULL;
     struct fsm_out o;
@@ -255,6 +260,8 @@ static int pack_spec(struct fsm *f,
             return rc;
         }
         n += 2; /* Backend, Pool */
+    } else if (gw) {
+        n += fsm__gw_spec_pairs(r);
     } else {
         disks = malloc(sizeof *disks);
         if (disks == NULL) {
@@ -288,6 +295,8 @@ static int pack_spec(struct fsm *f,
     if (disk) {
         yh_mp_pack_kv_str(&o.pk, "Backend", backend);
         yh_mp_pack_kv_str(&o.pk, "Pool", pool);
+    } else if (gw) {
+        rc = fsm__gw_spec_pack(f, txn, &o.pk, id, r, host); /* gwhost.c */
     } else {
         rc = pack_vm_disks(f, txn, &o.pk, disks);
         if (rc == 0) {
@@ -361,6 +370,9 @@ int fsm_host_spec2(struct fsm *f,
         if (rc == 0) {
             snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&m, "HostID"));
         }
+    } else if (fsm__gw_type(type) != NULL) {
+        /* placed on a host at its creation (gwhost.c) */
+        snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
     } else {
         rc = YH_ENOTFOUND; /* snapshots: no executor acts on them */
     }
@@ -380,4 +392,25 @@ out:
         yh_buf_reset(spec);
     }
     return rc;
+}
+
+const char *fsm_host_resource_type(const char *resource_id)
+{
+    static const struct
+    {
+        const char *prefix, *type;
+    } kinds[] = {
+        {"uhost-", "VM"},
+        {"natgw-", "NATGW"},
+        {"lb-", "LB"},
+        {"vpngw-", "VPNGateway"},
+    };
+
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strncmp(resource_id, kinds[i].prefix, strlen(kinds[i].prefix)) ==
+            0) {
+            return kinds[i].type;
+        }
+    }
+    return "";
 }

@@ -17,8 +17,9 @@
  * records the kind of what it is bound to in BindResourceType. ReleaseEIP
  * gives the address back to its pool at once; a binding to a resource that
  * has been purged since is dead and does not block it. A bound machine's
- * agent spec lists its EIPs (nic.c): binding, unbinding, a bandwidth change
- * and the purge move its NetGeneration (gw.c fsm__concern). */
+ * agent spec lists its EIPs (nic.c), a gateway's spec its EIP (gwhost.c):
+ * binding, unbinding, a bandwidth change and the purge move the machine's
+ * NetGeneration or the gateway's Generation (gw.c fsm__concern). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -532,9 +533,8 @@ int fsm__eip_unbind_from(struct fsm_ctx *c, const char *id, const char *target)
         rc = rc == YH_ENOTFOUND ? 0 : rc;
     }
     fsm__rec_free(&r);
-    if (rc == 0) {
-        rc = fsm__concern(c, target);
-    }
+    /* only a gateway being deleted or purged releases its EIP this way:
+     * no new spec for it (its host is told it is gone) */
     return rc;
 }
 

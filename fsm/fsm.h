@@ -287,11 +287,13 @@ int fsm_leader_tick(struct fsm *f,
 
 /* The agents' view of one resource (used by WatchCommands).
  * If @resource_id names a resource that concerns a host (a VM placed on it,
- * a disk attached to such a VM, ...), writes that host's ID into @host and
- * the resource's full desired spec into @spec: a msgpack map with at least
- * ResourceID, ResourceType ("VM", "Disk", ...), DesiredState, Generation
- * (log index of its last change) and everything an executor needs to
- * realise it (sizes, image, pool, attachments...), never a secret.
+ * a disk attached to such a VM, a gateway placed on it, ...), writes that
+ * host's ID into @host and the resource's full desired spec into @spec: a
+ * msgpack map with at least ResourceID, ResourceType ("VM", "Disk",
+ * "NATGW", ...), DesiredState, Generation (log index of its last change)
+ * and everything an executor needs to realise it (sizes, image, pool,
+ * attachments...), never a secret in clear (a VPN pre-shared key is sealed
+ * to the host's key).
  * Errors: YH_ENOTFOUND (no such resource, or it concerns no host). */
 int fsm_host_spec(struct fsm *f,
                   const char *resource_id,
@@ -306,6 +308,10 @@ int fsm_host_spec2(struct fsm *f,
                    char host[FSM_ID_SIZE],
                    char also[FSM_ID_SIZE],
                    struct yh_buf *spec);
+/* The ResourceType of a resource that concerns hosts, from its ID alone
+ * (its record may be gone: the tombstones of WatchCommands): "VM",
+ * "NATGW", "LB", "VPNGateway"; "" for anything else. */
+const char *fsm_host_resource_type(const char *resource_id);
 /* 1 if @actor is a host's (agent's) credential. Agent-only actions
  * (FSM_ACT_F_AGENT in fsm_int.h) accept only such actors, and such actors
  * may call nothing else. */

@@ -1059,18 +1059,24 @@ int fsm__vm_migrate_check(struct fsm_ctx *c);
 int fsm__vm_migrate_stamp(struct fsm_ctx *c);
 int fsm__vm_migrate_apply(struct fsm_ctx *c);
 /* A placement question for the scheduler (tbl_vm.c): where a machine of
- * @spec may run. */
+ * @spec may run. A gateway (gwhost.c) asks with @spec NULL (it takes no
+ * CPU, memory or GPU from the machines' pool), @arch "" (any) and @zone
+ * "" when no zone was named (any). */
 struct fsm_place
 {
-    const char *zone;               /* ZoneID */
+    const char *zone;               /* ZoneID ("" = any) */
     int64_t overcommit;             /* the zone's CPUOvercommit, percent */
-    const char *arch;               /* architecture */
-    const struct fsm_vm_spec *spec; /* CPU, Memory, GPU, GPUType */
+    const char *arch;               /* architecture ("" = any) */
+    const struct fsm_vm_spec *spec; /* CPU, Memory, GPU, GPUType (NULL: a
+                                       gateway, no capacity asked) */
     const char *aag;                /* AntiAffinityGroupID ("" = none) */
     const char *vm;                 /* the machine moved ("" = a new one) */
     const char *exclude;            /* a host not to use ("" = none) */
 };
-/* Leader side: the least loaded host that fits @p (172 if none). */
+/* Leader side: the least loaded host that fits @p (172 if none). For a
+ * machine the load is its CPU share after placing (memory share breaking
+ * ties); for a gateway the host's GatewayCount first, then its CPU share.
+ * Ties go to the lowest HostID. */
 int fsm__place_pick(struct fsm_ctx *c,
                     const struct fsm_place *p,
                     char host[FSM_ID_SIZE]);
@@ -1130,6 +1136,13 @@ int fsm__vm_host_unknown(struct fsm_ctx *c, const char *host);
  * marked get their State and ObservedState back, until their executor
  * reports. */
 int fsm__vm_host_back(struct fsm_ctx *c, const char *host);
+/* The marks of one record (a machine or a gateway): @unknown saves State
+ * and ObservedState in _UnknownState/_UnknownObserved and shows Unknown;
+ * else the values before come back and the marks go. */
+void fsm__unknown_mark(struct fsm_rec *r, int unknown);
+/* A report ends the marks: @settles (the caller sets State from it) or
+ * the previous State comes back. */
+void fsm__unknown_drop(struct fsm_rec *r, int settles);
 
 /* ---- automation: timers, metrics, alarms, autoscaling ----
  *
@@ -1344,8 +1357,10 @@ int fsm__net_users(struct fsm_ctx *c,
 /* Machine @vm's network changed (NICs, security groups or their rules,
  * EIPs): its NetGeneration and Revision become this index and it is listed
  * in the oplog record's Concerns, so WatchCommands sends its spec to its
- * host. A no-op for an ID that is not an existing machine. _rec: @r is
- * the machine's record, loaded by the caller (saved here). */
+ * host. For a gateway ID (NAT gateway, load balancer, VPN gateway) what
+ * its spec holds changed: fsm__gw_touch (gwhost.c). A no-op for an ID that
+ * is neither an existing machine nor gateway. _rec: @r is the machine's
+ * record, loaded by the caller (saved here). */
 int fsm__concern(struct fsm_ctx *c, const char *vm);
 int fsm__concern_rec(struct fsm_ctx *c, const char *vm, struct fsm_rec *r);
 
@@ -1415,21 +1430,24 @@ struct fsm_gw_type
     const char *what;     /* for messages */
 };
 const struct fsm_gw_type *fsm__gw_type(const char *resource_type);
-/* A gateway about to be created: tenant, payment. */
+/* A gateway about to be created: tenant, payment, placement. */
 struct fsm_gw_new
 {
     char tenant[FSM_ID_SIZE]; /* owner */
     char ct[16];              /* ChargeType */
     int64_t quantity;         /* Quantity */
     int64_t price;            /* per period */
+    char zone[FSM_ID_SIZE];   /* ZoneID (named, or its host's) */
+    char host[FSM_ID_SIZE];   /* HostID (the leader's stamp, re-checked) */
 };
-/* Owner, ChargeType/Quantity, quota, price and balance: every rejection,
- * no write. */
+/* Owner, ChargeType/Quantity, quota, price, balance and placement
+ * (gwhost.c): every rejection, no write. */
 int fsm__gw_prepare(struct fsm_ctx *c,
                     const struct fsm_gw_type *t,
                     struct fsm_gw_new *g);
 /* First writes of a create: ID, identity and billing fields of @r, usage,
- * the VPC row. The caller fills the rest of @r and saves it. */
+ * the VPC row, its host (gwhost.c). The caller fills the rest of @r and
+ * saves it. */
 int fsm__gw_begin(struct fsm_ctx *c,
                   const struct fsm_gw_type *t,
                   const struct fsm_gw_new *g,
@@ -1546,5 +1564,59 @@ int fsm__conn_create_apply(struct fsm_ctx *c);
 int fsm__conn_describe(struct fsm_ctx *c);
 int fsm__conn_delete_check(struct fsm_ctx *c);
 int fsm__conn_delete_apply(struct fsm_ctx *c);
+
+/* ---- gateways on hosts (gwhost.c): placement, the state the host
+ * reports, Unknown hosts, the agents' spec of a gateway ---- */
+/* Stamp of CreateNATGW/CreateLB/CreateVPNGateway: the optional ZoneID
+ * (150) and the scheduler's host for a gateway (172 if none) as HostID. */
+int fsm__gw_place_stamp(struct fsm_ctx *c);
+/* Apply side (no writes): ZoneID (150) and the stamped HostID re-checked
+ * at this index (172 stale placement); @zone is the host's when none was
+ * named. */
+int fsm__gw_place_get(struct fsm_ctx *c,
+                      char zone[FSM_ID_SIZE],
+                      char host[FSM_ID_SIZE]);
+/* A new gateway @id (record @r, saved by the caller) on @host: ZoneID,
+ * HostID, DesiredState Available, State Creating, Generation = this
+ * index, the "H" row, the host's GatewayCount. */
+int fsm__gw_host_begin(struct fsm_ctx *c,
+                       const char *id,
+                       struct fsm_rec *r,
+                       const char *zone,
+                       const char *host);
+/* Gateway @id (record @r) leaves its host (delete, purge): the "H" row,
+ * GatewayCount, and the host named in the oplog's Gone. */
+int fsm__gw_host_release(struct fsm_ctx *c,
+                         const char *id,
+                         const struct fsm_rec *r);
+/* What gateway @id's spec holds changed: its Generation and Revision
+ * become this index, its State transitional, and it is listed in the
+ * oplog's Concerns (once per entry; a no-op for a missing or never placed
+ * gateway). Called through gw.c fsm__concern. */
+int fsm__gw_touch(struct fsm_ctx *c, const char *id);
+/* RecoverResource of a suspended gateway @r: DesiredState Available again
+ * at a new Generation (a no-op for anything else). */
+void fsm__gw_resume(struct fsm_ctx *c, struct fsm_rec *r);
+/* _HostExpire / the heartbeat after it: the host's gateways show Unknown,
+ * or get their State and ObservedState back. */
+int fsm__gw_host_unknown(struct fsm_ctx *c, const char *host);
+int fsm__gw_host_back(struct fsm_ctx *c, const char *host);
+/* The spec of gateway @id (record @r) on @host after its record fields:
+ * fsm__gw_spec_pairs(@r) pairs (agent.c). */
+unsigned fsm__gw_spec_pairs(const struct fsm_rec *r);
+int fsm__gw_spec_pack(struct fsm *f,
+                      MDB_txn *txn,
+                      msgpack_packer *pk,
+                      const char *id,
+                      const struct fsm_rec *r,
+                      const char *host);
+/* Seal @n (<= 128) bytes of @text for connection @conn with a host's
+ * @private_key (see gwhost.c): hex ciphertext (2n+1) and hex MAC. */
+int fsm__gw_seal(const char *private_key,
+                 const char *conn,
+                 const char *text,
+                 size_t n,
+                 char *ct_hex,
+                 char mac_hex[65]);
 
 #endif

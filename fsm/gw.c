@@ -23,8 +23,8 @@
  * once (as ReleaseEIP); the billing life cycle may suspend, recycle and
  * purge it, and the purge releases what it holds (fsm__gw_release).
  *
- * No executor realises gateways yet: they are desired state only (see
- * docs/api.md). */
+ * Each gateway is placed on a host whose agent realises it (gwhost.c):
+ * every change of what its spec holds goes through fsm__concern. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +138,10 @@ int fsm__concern(struct fsm_ctx *c, const char *vm)
     struct fsm_rec r;
     int rc;
 
+    if (strncmp(vm, "natgw-", 6) == 0 || strncmp(vm, "lb-", 3) == 0 ||
+        strncmp(vm, "vpngw-", 6) == 0) {
+        return fsm__gw_touch(c, vm); /* a gateway's spec (gwhost.c) */
+    }
     if (strncmp(vm, "uhost-", 6) != 0) {
         return 0;
     }
@@ -351,7 +355,8 @@ int fsm__gw_prepare(struct fsm_ctx *c,
     rc =
         fsm__bill_create(c, g->tenant, &probe, g->ct, g->quantity, g->price, 1);
     fsm__rec_free(&probe);
-    return rc;
+    TRY(rc);
+    return fsm__gw_place_get(c, g->zone, g->host); /* gwhost.c */
 }
 
 int fsm__gw_begin(struct fsm_ctx *c,
@@ -372,7 +377,8 @@ int fsm__gw_begin(struct fsm_ctx *c,
     fsm__rec_set_s(r, "VPCID", vpc);
     TRY(fsm__bill_create(c, g->tenant, r, g->ct, g->quantity, g->price, 0));
     TRY(fsm__usage_add(c, g->tenant, 1, types, one));
-    return fsm__net_link(c, 'W', vpc, id);
+    TRY(fsm__net_link(c, 'W', vpc, id));
+    return fsm__gw_host_begin(c, id, r, g->zone, g->host);
 }
 
 unsigned fsm__gw_usage(const struct fsm_rec *r,
@@ -413,6 +419,7 @@ int fsm__gw_release(struct fsm_ctx *c, const struct fsm_rec *r)
     id = fsm__rec_s(r, t->id_field);
     TRY(eips_release(c, id));
     TRY(fsm__net_unlink(c, 'W', fsm__rec_s(r, "VPCID"), id));
+    TRY(fsm__gw_host_release(c, id, r)); /* its host is told (gwhost.c) */
     if (strcmp(t->type, "NATGW") == 0) {
         return fsm__natgw_release(c, r);
     }

@@ -119,7 +119,6 @@ int fsm__lb_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "LBType", a.type);
     fsm__rec_set_s(&r, "PrivateIP", ip);
     fsm__rec_set_i(&r, "VServerCount", 0);
-    fsm__rec_set_s(&r, "State", "Available");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     rc = fsm__net_link(c, 'w', a.subnet, id);
     if (rc == 0) {
@@ -212,6 +211,7 @@ static int rs_drop(struct fsm_ctx *c,
     TRY(fsm__net_unlink(c, 'Q', fsm__rec_s(r, "BindResourceID"), rs));
     if (count) {
         TRY(fsm__count_add(c, vs, "RSCount", -1));
+        TRY(fsm__concern(c, fsm__rec_s(r, "LBID"))); /* its host's spec */
     }
     return fsm__res_drop(c, rs);
 }
@@ -252,6 +252,9 @@ static int vs_drop(struct fsm_ctx *c,
     }
     if (rc == 0 && count) {
         rc = fsm__count_add(c, fsm__rec_s(r, "LBID"), "VServerCount", -1);
+    }
+    if (rc == 0 && count) {
+        rc = fsm__concern(c, fsm__rec_s(r, "LBID"));
     }
     if (rc == 0) {
         rc = fsm__res_drop(c, vs);
@@ -487,6 +490,9 @@ int fsm__vs_create_apply(struct fsm_ctx *c)
         rc = fsm__count_add(c, a.lb, "VServerCount", 1);
     }
     if (rc == 0) {
+        rc = fsm__concern(c, a.lb); /* its host's spec */
+    }
+    if (rc == 0) {
         rc = fsm__net_save(c, id, &r);
     }
     if (rc == 0) {
@@ -657,6 +663,9 @@ int fsm__rs_create_apply(struct fsm_ctx *c)
     }
     if (rc == 0) {
         rc = fsm__count_add(c, a.vs, "RSCount", 1);
+    }
+    if (rc == 0) {
+        rc = fsm__concern(c, fsm__rec_s(&lb, "LBID"));
     }
     if (rc == 0) {
         rc = fsm__net_save(c, id, &r);

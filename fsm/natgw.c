@@ -151,7 +151,6 @@ int fsm__natgw_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "Mode", a.mode);
     fsm__rec_set_l(&r, "SubnetIDs", a.subnets, a.n_subnets);
     fsm__rec_set_i(&r, "RuleCount", 0);
-    fsm__rec_set_s(&r, "State", "Available");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     for (unsigned i = 0; rc == 0 && i < a.n_subnets; i++) {
         rc = fsm__net_link(c, 'w', a.subnets[i], id);
@@ -475,6 +474,9 @@ int fsm__natrule_create_apply(struct fsm_ctx *c)
         rc = fsm__rec_save(c, FSM_TBL_RES, a.gw, strlen(a.gw), &gw);
     }
     if (rc == 0) {
+        rc = fsm__concern(c, a.gw); /* its host gets the rule */
+    }
+    if (rc == 0) {
         rc = fsm__net_save(c, id, &r);
     }
     if (rc == 0) {
@@ -513,6 +515,9 @@ int fsm__natrule_delete_apply(struct fsm_ctx *c)
     }
     if (rc == 0) {
         rc = fsm__count_add(c, gw, "RuleCount", -1);
+    }
+    if (rc == 0) {
+        rc = fsm__concern(c, gw);
     }
     if (rc == 0) {
         rc = fsm__res_drop(c, id);

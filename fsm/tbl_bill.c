@@ -820,6 +820,8 @@ int fsm__recover_apply(struct fsm_ctx *c)
     }
     fsm__rec_set_b(&r, "Suspended", 0);
     fsm__rec_set_s(&r, "SuspendReason", "");
+    /* a gateway has no Start: it runs again (gwhost.c) */
+    fsm__gw_resume(c, &r);
     if (strcmp(ct, "Dynamic") == 0) {
         /* a new billing epoch: ticks of the old one no longer apply */
         fsm__rec_set_i(&r, "_BillStart", now_s(c));
@@ -1010,8 +1012,8 @@ int fsm__bill_stop_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "SuspendReason", why);
     fsm__rec_set_i(&r, "SuspendTime", now_s(c));
     if (fsm__rec_has(&r, "DesiredState")) {
-        /* a machine is stopped, not just marked: a new generation for its
-         * executor */
+        /* a machine (or a gateway, gwhost.c) is stopped, not just marked:
+         * a new generation for its executor */
         fsm__rec_set_s(&r, "DesiredState", "Stopped");
         fsm__rec_set_s(&r, "State", "Stopping");
         fsm__rec_set_i(&r, "Generation", (int64_t)c->index);

@@ -9,8 +9,9 @@
  * time) and makes the host Online; when the lease ends the leader proposes
  * _HostExpire, which marks it Unknown (never Stopped: its machines may
  * still run) and bumps its executor Epoch; its machines show Unknown too
- * until the host heartbeats again or their executor reports (tbl_vmops.c).
- * Disabled hosts get no new placements. */
+ * until the host heartbeats again or their executor reports (tbl_vmops.c),
+ * and so do its gateways (gwhost.c). Disabled hosts get no new placements
+ * (machines or gateways). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -288,6 +289,7 @@ int fsm__host_register_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "UsedMemory", 0);
     fsm__rec_set_i(&r, "UsedGPU", 0);
     fsm__rec_set_i(&r, "VMCount", 0);
+    fsm__rec_set_i(&r, "GatewayCount", 0);
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     rc = infra_save(c, id, &r);
     fsm__rec_free(&r);
@@ -312,8 +314,11 @@ int fsm__host_heartbeat_apply(struct fsm_ctx *c)
         rc = fsm__bill_cfg(c->f, c->txn, &cfg);
     }
     if (rc == 0 && strcmp(fsm__rec_s(&r, "State"), "Online") != 0) {
-        /* back from Unknown: its machines' marks end */
+        /* back from Unknown: its machines' and gateways' marks end */
         rc = fsm__vm_host_back(c, id);
+        if (rc == 0) {
+            rc = fsm__gw_host_back(c, id);
+        }
     }
     if (rc == 0) {
         fsm__rec_set_s(&r, "State", "Online");
@@ -413,8 +418,11 @@ int fsm__host_expire_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "Epoch", fsm__rec_i(&r, "Epoch") + 1);
     rc = infra_save(c, id, &r);
     if (rc == 0) {
-        /* so are its machines (tbl_vmops.c) */
+        /* so are its machines (tbl_vmops.c) and gateways (gwhost.c) */
         rc = fsm__vm_host_unknown(c, id);
+    }
+    if (rc == 0) {
+        rc = fsm__gw_host_unknown(c, id);
     }
 out:
     fsm__rec_free(&r);

@@ -7,7 +7,9 @@
  * machine of the same anti-affinity group, not the machine's current host;
  * the least loaded wins, ties by HostID) and carried in the stamp. Apply
  * re-validates the stamped host against the state at its index and refuses
- * a stale placement with 172, like an optimistic plan applier.
+ * a stale placement with 172, like an optimistic plan applier. The same
+ * scheduler places gateways (gwhost.c): a healthy host of the zone (or of
+ * any zone), any architecture, no capacity taken, the fewest gateways.
  *
  * Each machine has a desired state (Running/Stopped, set by actions), an
  * observed state (ObservedState/ObservedGeneration, reported by the host's
@@ -15,7 +17,9 @@
  * Stopping, Restarting, Resizing) until the executor reports the current
  * Generation (the log index of the last change it must act on). A report
  * of an older generation never overwrites a newer one. Every action that
- * needs the executor opens a job that the matching report completes. */
+ * needs the executor opens a job that the matching report completes.
+ * ReportState also takes gateways (gwhost.c): the same rules, their own
+ * observed states (Available, Stopped, Error), no migration, no job. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,15 +166,18 @@ static const char *host_unfit(const struct fsm_rec *h,
     if (strcmp(fsm__rec_s(h, "HostID"), p->exclude) == 0) {
         return "the machine's current host";
     }
-    if (strcmp(fsm__rec_s(h, "ZoneID"), p->zone) != 0) {
+    if (p->zone[0] != '\0' && strcmp(fsm__rec_s(h, "ZoneID"), p->zone) != 0) {
         return "in another zone";
     }
     if (strcmp(fsm__rec_s(h, "State"), "Online") != 0 ||
         fsm__rec_i(h, "Disabled")) {
         return "not healthy";
     }
-    if (strcmp(fsm__rec_s(h, "Arch"), p->arch) != 0) {
+    if (p->arch[0] != '\0' && strcmp(fsm__rec_s(h, "Arch"), p->arch) != 0) {
         return "of another architecture";
+    }
+    if (s == NULL) {
+        return NULL; /* a gateway: no room asked from the machines' pool */
     }
     if (s->gpu > 0 &&
         ((s->gpu_type[0] != '\0' &&
@@ -247,6 +254,26 @@ static int placement_inputs(struct fsm_ctx *c,
     return 0;
 }
 
+/* The load of host @h after placing @p: lower is better. */
+static int64_t place_load(const struct fsm_rec *h, const struct fsm_place *p)
+{
+    int64_t cap = fsm__rec_i(h, "CPU") * p->overcommit / 100;
+    int64_t mem = fsm__rec_i(h, "Memory");
+
+    if (cap <= 0 || mem <= 0) {
+        return INT64_MAX - 1;
+    }
+    if (p->spec == NULL) {
+        /* a gateway: the fewest gateways, then the smallest CPU share */
+        return fsm__rec_i(h, "GatewayCount") * 1000000 +
+               fsm__rec_i(h, "UsedCPU") * 1000 / cap;
+    }
+    /* CPU share first (per mille of the overcommitted capacity), memory
+     * share to break ties */
+    return (fsm__rec_i(h, "UsedCPU") + p->spec->cpu) * 1000 / cap * 1000 +
+           (fsm__rec_i(h, "UsedMemory") + p->spec->mem) * 999 / mem;
+}
+
 /* Leader side: pick the least loaded host that fits. */
 int fsm__place_pick(struct fsm_ctx *c,
                     const struct fsm_place *p,
@@ -271,7 +298,7 @@ int fsm__place_pick(struct fsm_ctx *c,
     k.mv_size = 5;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        int64_t cap, load;
+        int64_t load;
         if (k.mv_size < 5 || memcmp(k.mv_data, "host-", 5) != 0) {
             break;
         }
@@ -279,12 +306,7 @@ int fsm__place_pick(struct fsm_ctx *c,
             host_unfit(&h, p, avoid, n_avoid) != NULL) {
             continue;
         }
-        /* load after placing: CPU share first (per mille of the
-         * overcommitted capacity), memory share to break ties */
-        cap = fsm__rec_i(&h, "CPU") * p->overcommit / 100;
-        load = (fsm__rec_i(&h, "UsedCPU") + p->spec->cpu) * 1000 / cap * 1000 +
-               (fsm__rec_i(&h, "UsedMemory") + p->spec->mem) * 999 /
-                   fsm__rec_i(&h, "Memory");
+        load = place_load(&h, p);
         if (load < best_load) {
             best_load = load;
             snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&h, "HostID"));
@@ -294,6 +316,13 @@ int fsm__place_pick(struct fsm_ctx *c,
     mdb_cursor_close(cur);
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return fsm__mdb_err(c->f, rc, "read 'infra'");
+    }
+    if (host[0] == '\0' && p->spec == NULL) {
+        return fsm__reject(c, YH_ECAPACITY,
+                           "insufficient capacity: no healthy host%s%s%s for "
+                           "a gateway",
+                           p->zone[0] != '\0' ? " in zone '" : "", p->zone,
+                           p->zone[0] != '\0' ? "'" : "");
     }
     if (host[0] == '\0') {
         return fsm__reject(
@@ -929,14 +958,26 @@ out:
 
 /* ---- ReportState (executor) ---- */
 
-/* Observed states: a machine's power state, a disk's attachment. */
-static int observed_ok(const char *s, int disk)
+/* What ReportState reports on. */
+enum report_kind {
+    REPORT_VM,   /* a machine's power state */
+    REPORT_DISK, /* a disk's attachment */
+    REPORT_GW,   /* a gateway's data plane (gwhost.c) */
+};
+
+/* Observed states of each kind. */
+static int observed_ok(const char *s, enum report_kind kind)
 {
     if (strcmp(s, "Error") == 0) {
         return 1;
     }
-    if (disk) {
+    switch (kind) {
+    case REPORT_DISK:
         return strcmp(s, "Attached") == 0 || strcmp(s, "Detached") == 0;
+    case REPORT_GW:
+        return strcmp(s, "Available") == 0 || strcmp(s, "Stopped") == 0;
+    case REPORT_VM:
+        break;
     }
     return strcmp(s, "Running") == 0 || strcmp(s, "Stopped") == 0;
 }
@@ -948,10 +989,11 @@ int fsm__report_state_check(struct fsm_ctx *c)
 
     TRY(fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL));
     TRY(fsm__arg_str(c, "State", 1, sizeof state - 1, state, NULL));
-    if (!observed_ok(state, 0) && !observed_ok(state, 1)) {
+    if (!observed_ok(state, REPORT_VM) && !observed_ok(state, REPORT_DISK) &&
+        !observed_ok(state, REPORT_GW)) {
         return fsm__reject(c, YH_EINVAL,
                            "invalid parameter 'State': Running, Stopped, "
-                           "Attached, Detached or Error");
+                           "Attached, Detached, Available or Error");
     }
     return fsm__arg_int(c, "Generation", 1, 0, INT64_MAX, &gen, NULL);
 }
@@ -986,7 +1028,13 @@ int fsm__job_finish(struct fsm_ctx *c,
 
 int fsm__report_state_apply(struct fsm_ctx *c)
 {
+    static const char *const kinds[][2] = {
+        {"Running, Stopped or Error", "machine"},
+        {"Attached, Detached or Error", "disk"},
+        {"Available, Stopped or Error", "gateway"},
+    };
     char id[FSM_ID_SIZE], state[16], host[FSM_ID_SIZE];
+    enum report_kind kind = REPORT_VM;
     int64_t gen;
     struct fsm_rec r;
     int disk = 0;
@@ -999,8 +1047,16 @@ int fsm__report_state_apply(struct fsm_ctx *c)
     fsm__rec_init(&r);
     rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &r);
     if (rc == 0) {
-        disk = strcmp(fsm__rec_s(&r, "ResourceType"), "Disk") == 0;
-        if (!disk && strcmp(fsm__rec_s(&r, "ResourceType"), "VM") != 0) {
+        const char *type = fsm__rec_s(&r, "ResourceType");
+        disk = strcmp(type, "Disk") == 0;
+        if (disk) {
+            kind = REPORT_DISK;
+        } else if (fsm__gw_type(type) != NULL &&
+                   fsm__rec_has(&r, "DesiredState")) {
+            /* a gateway placed on a host: reported like a machine (no
+             * migration, no job) */
+            kind = REPORT_GW;
+        } else if (strcmp(type, "VM") != 0) {
             rc = YH_ENOTFOUND;
         }
     }
@@ -1011,11 +1067,9 @@ int fsm__report_state_apply(struct fsm_ctx *c)
         goto out;
     }
     snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-    if (!observed_ok(state, disk)) {
-        rc = fsm__reject(
-            c, YH_EINVAL, "invalid parameter 'State': %s for a %s",
-            disk ? "Attached, Detached or Error" : "Running, Stopped or Error",
-            disk ? "disk" : "machine");
+    if (!observed_ok(state, kind)) {
+        rc = fsm__reject(c, YH_EINVAL, "invalid parameter 'State': %s for a %s",
+                         kinds[kind][0], kinds[kind][1]);
         goto out;
     }
     /* a disk is reported by the host of the machine it is (being)

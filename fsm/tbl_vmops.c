@@ -430,9 +430,7 @@ int fsm__vm_reporter_ok(const struct fsm_rec *r, const char *host)
            (from[0] != '\0' && strcmp(from, host) == 0);
 }
 
-/* Drop the Unknown marks of @r; @settles: the caller sets State from a
- * report, else the previous one comes back. */
-static void unknown_drop(struct fsm_rec *r, int settles)
+void fsm__unknown_drop(struct fsm_rec *r, int settles)
 {
     if (!settles && strcmp(fsm__rec_s(r, "State"), "Unknown") == 0) {
         fsm__rec_set_s(r, "State", fsm__rec_s(r, "_UnknownState"));
@@ -469,7 +467,7 @@ int fsm__vm_report_effects(struct fsm_ctx *c,
         fsm__rec_del(r, "_MigrateGeneration");
     }
     if (fsm__rec_has(r, "_UnknownState")) {
-        unknown_drop(r, gen == fsm__rec_i(r, "Generation"));
+        fsm__unknown_drop(r, gen == fsm__rec_i(r, "Generation"));
     }
     return 0;
 }
@@ -544,6 +542,21 @@ static int host_vms(struct fsm_ctx *c,
     return 0;
 }
 
+void fsm__unknown_mark(struct fsm_rec *r, int unknown)
+{
+    if (unknown) {
+        fsm__rec_set_s(r, "_UnknownState", fsm__rec_s(r, "State"));
+        fsm__rec_set_s(r, "_UnknownObserved", fsm__rec_s(r, "ObservedState"));
+        fsm__rec_set_s(r, "State", "Unknown");
+        fsm__rec_set_s(r, "ObservedState", "Unknown");
+        return;
+    }
+    if (strcmp(fsm__rec_s(r, "ObservedState"), "Unknown") == 0) {
+        fsm__rec_set_s(r, "ObservedState", fsm__rec_s(r, "_UnknownObserved"));
+    }
+    fsm__unknown_drop(r, 0);
+}
+
 /* Mark (@unknown) or restore the machines of @host. */
 static int host_vms_set(struct fsm_ctx *c, const char *host, int unknown)
 {
@@ -559,19 +572,7 @@ static int host_vms_set(struct fsm_ctx *c, const char *host, int unknown)
         if (rc != 0) {
             break;
         }
-        if (unknown) {
-            fsm__rec_set_s(&r, "_UnknownState", fsm__rec_s(&r, "State"));
-            fsm__rec_set_s(&r, "_UnknownObserved",
-                           fsm__rec_s(&r, "ObservedState"));
-            fsm__rec_set_s(&r, "State", "Unknown");
-            fsm__rec_set_s(&r, "ObservedState", "Unknown");
-        } else {
-            if (strcmp(fsm__rec_s(&r, "ObservedState"), "Unknown") == 0) {
-                fsm__rec_set_s(&r, "ObservedState",
-                               fsm__rec_s(&r, "_UnknownObserved"));
-            }
-            unknown_drop(&r, 0);
-        }
+        fsm__unknown_mark(&r, unknown);
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
         rc = fsm__rec_save(c, FSM_TBL_RES, id, strlen(id), &r);
     }

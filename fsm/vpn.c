@@ -118,7 +118,6 @@ int fsm__vpngw_create_apply(struct fsm_ctx *c)
     }
     fsm__rec_set_s(&r, "Name", a.name);
     fsm__rec_set_i(&r, "ConnectionCount", 0);
-    fsm__rec_set_s(&r, "State", "Available");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     rc = fsm__net_save(c, id, &r);
     if (rc == 0) {
@@ -626,6 +625,9 @@ int fsm__conn_create_apply(struct fsm_ctx *c)
         rc = fsm__count_add(c, a->gw, "ConnectionCount", 1);
     }
     if (rc == 0) {
+        rc = fsm__concern(c, a->gw); /* its host's spec */
+    }
+    if (rc == 0) {
         rc = fsm__count_add(c, a->remote, "ConnectionCount", 1);
     }
     if (rc == 0) {
@@ -705,6 +707,7 @@ static int conn_drop(struct fsm_ctx *c,
     TRY(fsm__net_unlink(c, 'C', remote, id));
     if (count_gw) {
         TRY(fsm__count_add(c, gw, "ConnectionCount", -1));
+        TRY(fsm__concern(c, gw));
     }
     TRY(fsm__count_add(c, remote, "ConnectionCount", -1));
     return fsm__res_drop(c, id);

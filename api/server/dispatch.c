@@ -704,10 +704,11 @@ static int agent_gone(const msgpack_object *rec,
     return rc;
 }
 
-/* The notification that a purged machine is gone: its spec is a tombstone
- * ({ResourceID, ResourceType "VM", HostID, DesiredState and State
- * "Deleted", Generation = the purge's index}): the host destroys the
- * domain and its local state. */
+/* The notification that a purged machine or a deleted or purged gateway is
+ * gone: its spec is a tombstone ({ResourceID, ResourceType ("VM", "NATGW",
+ * "LB", "VPNGateway"), HostID, DesiredState and State "Deleted",
+ * Generation = the index of the delete or purge}): the host destroys what
+ * realised it and its local state. */
 static int agent_tombstone(uint64_t index,
                            const char *action,
                            const char *resource,
@@ -726,7 +727,7 @@ static int agent_tombstone(uint64_t index,
     yh_mp_pack_str(&pk, "Spec");
     msgpack_pack_map(&pk, 6);
     yh_mp_pack_kv_str(&pk, "ResourceID", resource);
-    yh_mp_pack_kv_str(&pk, "ResourceType", "VM");
+    yh_mp_pack_kv_str(&pk, "ResourceType", fsm_host_resource_type(resource));
     yh_mp_pack_kv_str(&pk, "HostID", host);
     yh_mp_pack_kv_str(&pk, "DesiredState", "Deleted");
     yh_mp_pack_kv_str(&pk, "State", "Deleted");

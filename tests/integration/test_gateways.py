@@ -1,10 +1,16 @@
 """Issue 5 (gateways) on a real cluster: NAT gateways, load balancers,
 certificates and VPN between two tenants that never see or touch each
 other's; a host's WatchCommands stream gets a machine's spec again when
-its security group rules, NICs or EIPs change; and concurrent BindEIP /
-UnBindEIP of one EIP through different nodes: exactly one of each pair
-wins, every time, and the replicas agree."""
+its security group rules, NICs or EIPs change; gateways are placed on the
+host and its stream gets their specs (a NAT rule change, a VPN connection
+with its pre-shared key sealed to the host), the host reports them
+Available, and gets a tombstone when one is deleted or purged by billing;
+and concurrent BindEIP / UnBindEIP of one EIP through different nodes:
+exactly one of each pair wins, every time, and the replicas agree."""
+import hashlib
+import hmac
 import os
+import struct
 import sys
 import threading
 import time
@@ -42,6 +48,20 @@ r = must(*call(adm, "RegisterHost", ZoneID=zone, CPU=64, Memory=262144, Name="h1
 host, hpub, hpriv = r["HostID"], r["PublicKey"], r["PrivateKey"]
 hc = c.client(pub=hpub, priv=hpriv)
 must(*call(hc, "HostHeartbeat"), "heartbeat")
+stop_beat = threading.Event()
+
+
+def beat():
+    # the host keeps its lease for the whole test (gateways and machines
+    # are placed on Online hosts only)
+    bc = c.client(pub=hpub, priv=hpriv)
+    while not stop_beat.wait(3.0):
+        bc.call("HostHeartbeat", {"RequestToken": Y.token()})
+    bc.close()
+
+
+beat_th = threading.Thread(target=beat, daemon=True)
+beat_th.start()
 image = must(*call(adm, "CreateImage", Name="tiny", Size=1), "image")["ImageID"]
 must(*call(adm, "CreateEIPPool", Name="p", Network="198.51.100.0/24", OperatorName="Bgp"), "pool")
 a_id, a, a_key = tenant("a@gw.example")
@@ -139,6 +159,51 @@ conn = must(*call(a, "CreateVPNConnection", VPNGatewayID=vgw, RemoteVPNGatewayID
                   PreSharedKey=psk, **{"LocalSubnetIDs.0": sa, "RemoteCIDRs.0": "192.168.0.0/16"}),
             "vpn connection")["VPNConnectionID"]
 
+# The gateways are placed on the host; its stream gets their specs.
+for kind, gid, rtype in (("CreateNATGW", gw, "NATGW"), ("CreateLB", lb, "LB"),
+                         ("CreateVPNGateway", vgw, "VPNGateway")):
+    x = spec_after(gid, kind, lambda s: True)
+    t.ok(x is not None and x["Spec"].get("ResourceType") == rtype and
+         x["Spec"].get("HostID") == host and x["Spec"].get("DesiredState") == "Available",
+         "%s: the host's stream gets the gateway's spec" % kind,
+         x or [(y.get("Action"), y.get("ResourceID")) for y in cmds[-5:]])
+x = spec_after(gw, "CreateNATGWRule",
+               lambda s: [r.get("RuleID") for r in s.get("Rules", [])] == [rule])
+t.ok(x is not None and x["Spec"].get("Generation") == x["Index"] and
+     x["Spec"]["Rules"][0].get("EIPPort") == "2222" and
+     x["Spec"]["Rules"][0].get("PrivateIP") == "10.1.1.2",
+     "a NAT rule sends the gateway's spec with the rule at a new generation", x)
+if x:
+    rc, r = call(hc, "ReportState", ResourceID=gw, State="Available",
+                 Generation=x["Spec"]["Generation"])
+    t.ok(rc == 0 and r.get("State") == "Available", "the host reports the gateway Available", (rc, r))
+    rc, r = a.call("DescribeNATGW", {"NATGWIDs.0": gw})
+    t.ok(rc == 0 and r["Infos"][0]["State"] == "Available" and
+         r["Infos"][0]["HostID"] == host and r["Infos"][0]["ObservedGeneration"] == x["Index"],
+         "the tenant sees its gateway Available on the host", r.get("Infos"))
+    rc, r = call(hc, "ReportState", ResourceID=gw, State="Error",
+                 Generation=x["Spec"]["Generation"] - 1)
+    t.ok(rc == Y.ECONFLICT, "a report of an older generation is refused (160)", (rc, r))
+x = spec_after(lb, "CreateRS",
+               lambda s: [b.get("RSID") for v in s.get("VServers", [])
+                          for b in v.get("Backends", [])] == [rs])
+t.ok(x is not None and x["Spec"]["VServers"][0]["Backends"][0].get("Port") == 8080,
+     "a backend sends the load balancer's spec with it", x)
+x = spec_after(vgw, "CreateVPNConnection",
+               lambda s: [k.get("VPNConnectionID") for k in s.get("Connections", [])] == [conn])
+sealed = x["Spec"]["Connections"][0].get("PreSharedKeySealed") if x else None
+t.ok(sealed is not None and sealed.get("PublicKey") == hpub,
+     "a VPN connection reaches the host with its key sealed to the host's key", x)
+if sealed:
+    k = hmac.new(hpriv.encode(), b"yunhan-psk-seal-v1\x00" + conn.encode(), hashlib.sha256).digest()
+    ct = bytes.fromhex(sealed["Ciphertext"])
+    mac_ok = hmac.compare_digest(hmac.new(k, b"mac" + ct, hashlib.sha256).hexdigest(), sealed["MAC"])
+    stream = b"".join(hmac.new(k, b"enc" + struct.pack(">I", i), hashlib.sha256).digest()
+                      for i in range((len(ct) + 31) // 32))
+    opened = bytes(p ^ q for p, q in zip(ct, stream)).decode()
+    t.ok(mac_ok and opened == psk, "the agent opens the pre-shared key with its private key")
+t.ok(psk not in repr(cmds), "no streamed spec carries the pre-shared key in clear")
+
 # Isolation: b sees none of them and can touch none of them.
 for action, key, rid in (("DescribeNATGW", "NATGWIDs.0", gw), ("DescribeLB", "LBIDs.0", lb),
                          ("DescribeVPNGateway", "VPNGatewayIDs.0", vgw),
@@ -226,6 +291,63 @@ must(*call(a, "DeleteNATGW", NATGWID=gw), "delete natgw")
 must(*call(a, "DeleteLB", LBID=lb), "delete lb")
 rc, r = a.call("DescribeEIP", {"EIPIDs.0": ngw_eip})
 t.ok(rc == 0 and r["Infos"][0]["State"] == "Available", "deleting the NAT gateway frees its EIP", r)
+
+
+def tombstone(gid, action, wait=10.0):
+    end = time.time() + wait
+    while time.time() < end:
+        for x in list(cmds):
+            if x.get("ResourceID") == gid and x.get("Action") == action and \
+                    x["Spec"].get("DesiredState") == "Deleted":
+                return x
+        time.sleep(0.05)
+    return None
+
+
+for gid, action, rtype in ((gw, "DeleteNATGW", "NATGW"), (lb, "DeleteLB", "LB"),
+                           (vgw, "DeleteVPNGateway", "VPNGateway")):
+    x = tombstone(gid, action)
+    t.ok(x is not None and x["Spec"].get("ResourceType") == rtype and
+         x["Spec"].get("HostID") == host and x["Spec"].get("Generation") == x["Index"],
+         "%s: the host's stream gets the tombstone" % action, x)
+
+# Billing purges a gateway of a tenant in arrears: its host is told.
+must(*call(adm, "ModifyPrice", Spec="NATGW", ChargeType="Dynamic", Price=1000), "price")
+c_id, cten, _ = tenant("c@gw.example")
+must(*call(adm, "Recharge", UserID=c_id, Amount=1500, FromType="Bank", SerialNo="gw-c-1"),
+     "recharge")
+vcv, scv = net(cten, "10.5.0.0/16", "10.5.1.0/24")
+cgw = must(*call(cten, "CreateNATGW", VPCID=vcv, EIPID=eip(cten), **{"SubnetIDs.0": scv}),
+           "natgw of c")["NATGWID"]
+must(*call(adm, "ModifyBillingConfig", Period=1, GracePeriod=1, RecycleAfter=1, Retention=1),
+     "fast billing")
+x = spec_after(cgw, "_BillStop", lambda s: s.get("DesiredState") == "Stopped", wait=30.0)
+t.ok(x is not None, "arrears: the host is told to stop the gateway (DesiredState Stopped)", x)
+x = tombstone(cgw, "_Purge", wait=30.0)
+t.ok(x is not None and x["Spec"].get("ResourceType") == "NATGW" and
+     x["Spec"].get("HostID") == host, "the billing purge sends the host a tombstone", x)
+must(*call(adm, "ModifyBillingConfig", Period=3600, GracePeriod=259200, RecycleAfter=259200,
+           Retention=604800), "billing back")
+must(*call(adm, "ModifyPrice", Spec="NATGW", ChargeType="Dynamic", Price=0), "price back")
+# A backfill from index 1 carries the tombstones too.
+w2 = Y.Conn(c.api(ld), hpub, hpriv)
+rc, r = w2.call("WatchCommands", {"FromIndex": 1})
+back = []
+end = time.time() + 10
+while time.time() < end and not any(x.get("ResourceID") == cgw and x.get("Action") == "_Purge"
+                                     for x in back):
+    m = w2.recv()
+    if m is None:
+        break
+    if m[0] == 2 and m[1] == "WatchCommands":
+        back.append(m[2][0])
+t.ok(rc == 0 and any(x.get("ResourceID") == gw and x["Spec"].get("DesiredState") == "Deleted"
+                     for x in back) and
+     any(x.get("ResourceID") == cgw and x.get("Action") == "_Purge" for x in back),
+     "a backfill from index 1 includes the gateways' tombstones", len(back))
+w2.close()
+stop_beat.set()
+beat_th.join(10)
 
 # Every replica agrees.
 d = c.converged([1, 2, 3], deadline=20)

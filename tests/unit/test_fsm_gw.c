@@ -1248,7 +1248,9 @@ static void gateway_billing(void **state)
                                   "natrule-00000001", NULL),
                      YH_ENOTFOUND);
     /* nothing holds the subnet, the address or the EIP pool any more: the
-     * same gateways can be made again */
+     * same gateways can be made again (on the host, whose lease ended
+     * during the minutes above: it heartbeats first) */
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent, NULL), 0);
     assert_int_equal(
         fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
                      "100000", "FromType", "Bank", "SerialNo", "g2", NULL),
