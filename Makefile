@@ -6,6 +6,7 @@
 #   make asan       the same tests built with ASan+UBSan in build-asan/
 #   make fuzz       libFuzzer targets, FUZZ_TIME seconds each
 #   make bench      benchmarks (results go to docs/benchmarks.md by hand)
+#   make bench-scale  scale figures of issues #4/#5 (docs/benchmarks.md)
 #   make demo       a 3-node cluster on loopback and a narrated CLI session
 
 CC ?= gcc
@@ -46,7 +47,8 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/replay_%,$(FUZZ_SRC))
 
-.PHONY: all deps test check asan fuzz bench demo clean format format-check \
+.PHONY: all deps test check asan fuzz bench bench-scale demo clean format \
+	format-check \
 	unit jepsen jepsen-quick check-includes
 
 all: $(BIN)/yunhand $(BIN)/yunhan
@@ -104,6 +106,10 @@ fuzz:
 
 bench: all $(BUILD)/tests/bench_snapshot
 	@BUILD=$(BUILD) tests/bench/run.sh
+
+# SCALE_ONLY=api|state|ipam|sg runs one part (see tests/bench/scale.sh).
+bench-scale: all $(BUILD)/tests/bench_scale
+	@BUILD=$(BUILD) tests/bench/scale.sh
 
 demo: deps all
 	@tests/env/demo.sh

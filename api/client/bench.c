@@ -4,12 +4,20 @@
  * in flight, for S seconds; then the outstanding requests are drained (up
  * to 10 s). Every completed request's latency is recorded and sorted for
  * the percentiles. Single-threaded, non-blocking sockets under poll(2).
+ *
+ * --action CreateVMInstance first builds, as the administrator and through
+ * the API, what creates need (vm_setup below): a zone, hosts registered
+ * and heartbeating as agents would, an image, prices, a tenant with a large
+ * balance, raised quotas and its own API key; the run then signs every
+ * CreateVMInstance with that tenant's key, so quota, billing and placement
+ * are all exercised on the create path.
  */
 #include "cli.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,7 +34,16 @@
 #define DRAIN_MS 10000
 #define MAX_RETCODE 600
 
-enum bench_kind { BENCH_MODIFY, BENCH_CREATE, BENCH_READ };
+enum bench_kind { BENCH_MODIFY, BENCH_CREATE, BENCH_READ, BENCH_VM };
+
+/* What one bench host offers: the registration maxima, so that the run
+ * measures creates and not capacity rejections. With the zone's 1000 %
+ * overcommit a host takes 40,960 one-CPU machines. */
+#define VM_HOST_CPU "4096"
+#define VM_HOST_MEMORY "67108864" /* MB: 64 TiB */
+#define VM_CPU 1
+#define VM_MEMORY 512
+#define TIMELINE_MAX 86400
 
 struct slot
 {
@@ -63,10 +80,17 @@ struct bench
     int n_endpoints;
     int leader_only; /* every connection starts on endpoints[0] */
     char user_id[128];
-    char run[17];   /* random id of this run (tokens, emails) */
-    char *remark;   /* @size bytes */
-    uint64_t seq;   /* requests issued */
-    uint64_t acked; /* RetCode 0 */
+    char run[17];     /* random id of this run (tokens, emails) */
+    long hosts;       /* BENCH_VM: hosts to register */
+    char vm_zone[64]; /* BENCH_VM: its zone, image and tenant */
+    char image[64];
+    char tenant[64];
+    int timeline;                     /* print acked per second */
+    uint32_t *per_sec;                /* acked in each second of the run */
+    int64_t start_ns;                 /* when the run started */
+    char *remark;                     /* @size bytes */
+    uint64_t seq;                     /* requests issued */
+    uint64_t acked;                   /* RetCode 0 */
     uint64_t errors[MAX_RETCODE + 1]; /* by RetCode; [MAX_RETCODE] other */
     uint64_t conn_lost;               /* in flight on a connection that broke */
     uint64_t reconnects; /* connections re-opened after a failure */
@@ -83,21 +107,30 @@ void api_cli_bench_usage(FILE *out)
         "benchmark (keys and endpoints as for calls):\n"
         "  yunhan bench [--endpoint E] --connections N --pipeline P "
         "--seconds S\n"
-        "         [--size BYTES] [--action ModifyNameAndRemark|CreateUser]"
-        "\n"
+        "         [--size BYTES] [--action ModifyNameAndRemark|CreateUser|"
+        "CreateVMInstance]\n"
         "         [--read [--stale]] [--json] [--count N] [--resource UID]\n"
-        "         [--leader-only]\n"
+        "         [--leader-only] [--hosts N] [--timeline]\n"
         "  Creates a target user, then keeps N x P signed requests in "
         "flight:\n"
         "  ModifyNameAndRemark ResourceID=<user> Remark=<BYTES bytes> "
         "(default 256),\n"
-        "  CreateUser, or with --read DescribeUser. Prints acked/s, errors "
+        "  CreateUser, or with --read DescribeUser. CreateVMInstance first "
+        "makes\n"
+        "  (as the admin) a zone, --hosts N hosts (default 32, 40,960 "
+        "one-CPU\n"
+        "  machines each), an image, prices, a tenant with a large balance "
+        "and\n"
+        "  raised quotas, then sends 1-CPU 512 MB Dynamic creates signed "
+        "with\n"
+        "  the tenant's key. Prints acked/s, errors "
         "by\n"
         "  RetCode and p50/p99/max latency. --connections 1 --pipeline 1 "
         "measures\n"
         "  sequential latency. Connections are spread round-robin over the\n"
         "  endpoints (followers forward to the leader); --leader-only opens\n"
-        "  them all on the leader, as a leader-aware client would.\n");
+        "  them all on the leader, as a leader-aware client would.\n"
+        "  --timeline prints the acked count of every second of the run.\n");
 }
 
 static int b_usage(const char *fmt, const char *arg)
@@ -212,6 +245,244 @@ static int create_target(struct bench *b)
     return rc;
 }
 
+/* ---- CreateVMInstance: the setup, through the API ---- */
+
+/* One setup call: @action with the "Key=Value" arguments up to NULL and a
+ * fresh RequestToken. 0 when it answered RetCode 0; the result in @u
+ * (*r); otherwise the error is printed. */
+static int setup_call(struct api_client *c,
+                      msgpack_unpacked *u,
+                      const msgpack_object **r,
+                      const char *action,
+                      ...)
+{
+    struct yh_buf req = YH_BUF_INIT, res = YH_BUF_INIT;
+    char errmsg[YH_ERRMSG_SIZE];
+    char *argv[16];
+    int argc = 0, rc, retcode = -1;
+    va_list ap;
+
+    va_start(ap, action);
+    for (char *kv = va_arg(ap, char *); kv != NULL && argc < 16;
+         kv = va_arg(ap, char *)) {
+        argv[argc++] = kv;
+    }
+    va_end(ap);
+    rc = api_cli_build_request(argc, argv, 1, &req, NULL, errmsg);
+    if (rc == 0) {
+        rc = api_client_call(c, action, req.data, req.len, &res, errmsg);
+    }
+    yh_buf_release(&req);
+    msgpack_unpacked_destroy(u);
+    msgpack_unpacked_init(u);
+    *r = NULL;
+    if (rc == 0) {
+        retcode = api_frame_result_retcode(res.data, res.len);
+        *r = api_cli_unpack(u, res.data, res.len);
+        if (*r == NULL) {
+            snprintf(errmsg, sizeof errmsg, "undecodable result");
+        } else if (retcode != 0) {
+            snprintf(errmsg, sizeof errmsg, "RetCode %d: ", retcode);
+            yh_mp_strcpy(*r, "Message", errmsg + strlen(errmsg),
+                         sizeof errmsg - strlen(errmsg));
+        }
+    }
+    yh_buf_release(&res);
+    if (rc != 0 || *r == NULL || retcode != 0) {
+        fprintf(stderr, "yunhan bench: setup: %s: %s\n", action, errmsg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy string field @key of @r into @out; -1 if absent. */
+static int field(const msgpack_object *r,
+                 const char *key,
+                 char *out,
+                 size_t size)
+{
+    if (yh_mp_strcpy(r, key, out, size) != 0) {
+        fprintf(stderr, "yunhan bench: setup: no '%s' in a result\n", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* Register one host as an agent's installer would and heartbeat it once
+ * with its own credentials (the zone's long lease keeps it Online). */
+static int vm_host(struct bench *b, struct api_client *adm, long i)
+{
+    struct api_client_config cfg = {b->cr.endpoint, NULL, NULL, 0, 0};
+    struct api_client *hc;
+    char zone[96], name[64], pub[API_CLI_KEY_SIZE], priv[API_CLI_KEY_SIZE];
+    char errmsg[YH_ERRMSG_SIZE];
+    const msgpack_object *r;
+    msgpack_unpacked u;
+    int rc;
+
+    snprintf(zone, sizeof zone, "ZoneID=%s", b->vm_zone);
+    snprintf(name, sizeof name, "Name=bench-%s-%ld", b->run, i);
+    msgpack_unpacked_init(&u);
+    rc = setup_call(adm, &u, &r, "RegisterHost", zone, "CPU=" VM_HOST_CPU,
+                    "Memory=" VM_HOST_MEMORY, name, NULL);
+    if (rc == 0) {
+        rc = field(r, "PublicKey", pub, sizeof pub);
+    }
+    if (rc == 0) {
+        rc = field(r, "PrivateKey", priv, sizeof priv);
+    }
+    if (rc == 0) {
+        cfg.public_key = pub;
+        cfg.private_key = priv;
+        rc = api_client_new(&hc, &cfg, errmsg);
+        if (rc != 0) {
+            fprintf(stderr, "yunhan bench: %s\n", errmsg);
+        } else {
+            rc = setup_call(hc, &u, &r, "HostHeartbeat", NULL);
+            api_client_free(hc);
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Everything CreateVMInstance needs; afterwards b->cr holds the tenant's
+ * key. The price book and the host lease are cluster-wide settings: run
+ * this on a bench cluster. */
+static int vm_setup(struct bench *b)
+{
+    struct api_client_config cfg = {b->cr.endpoint, b->cr.public_key,
+                                    b->cr.private_key, 0, 0};
+    struct api_client *c;
+    char errmsg[YH_ERRMSG_SIZE];
+    char a1[160], a2[160], a3[160], a4[160];
+    const msgpack_object *r;
+    msgpack_unpacked u;
+    int64_t t0 = api_client_now_ms();
+    int rc;
+
+    if (api_client_new(&c, &cfg, errmsg) != 0) {
+        fprintf(stderr, "yunhan bench: %s\n", errmsg);
+        return -1;
+    }
+    msgpack_unpacked_init(&u);
+    /* no agent heartbeats during the run: a lease that outlives it */
+    rc = setup_call(c, &u, &r, "ModifyBillingConfig", "HostLease=864000", NULL);
+    if (rc == 0) {
+        snprintf(a1, sizeof a1, "Name=bench-%s", b->run);
+        rc =
+            setup_call(c, &u, &r, "CreateZone", a1, "CPUOvercommit=1000", NULL);
+    }
+    if (rc == 0) {
+        rc = field(r, "ZoneID", b->vm_zone, sizeof b->vm_zone);
+    }
+    for (long i = 0; rc == 0 && i < b->hosts; i++) {
+        rc = vm_host(b, c, i);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "CreateImage", a1, "Size=20", NULL);
+    }
+    if (rc == 0) {
+        rc = field(r, "ImageID", b->image, sizeof b->image);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "ModifyPrice", "Spec=CPU",
+                        "ChargeType=Dynamic", "Price=10", NULL);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "ModifyPrice", "Spec=Memory",
+                        "ChargeType=Dynamic", "Price=5", NULL);
+    }
+    if (rc == 0) {
+        snprintf(a1, sizeof a1, "UserEmail=benchvm-%s@bench.example", b->run);
+        snprintf(a2, sizeof a2, "PassWord=Bench-%s-Pw1", b->run);
+        rc = setup_call(c, &u, &r, "CreateUser", a1, a2, NULL);
+    }
+    if (rc == 0) {
+        rc = field(r, "UserID", b->tenant, sizeof b->tenant);
+    }
+    snprintf(a1, sizeof a1, "UserID=%s", b->tenant);
+    if (rc == 0) {
+        snprintf(a2, sizeof a2, "SerialNo=bench-%s", b->run);
+        rc = setup_call(c, &u, &r, "Recharge", a1, "Amount=1000000000000000",
+                        "FromType=Bench", a2, NULL);
+    }
+    /* limits far above what a run creates, so every create is checked
+     * against a quota and none is refused by one */
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "ModifyQuota", a1, "ResourceType=VM",
+                        "Limit=100000000", NULL);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "ModifyQuota", a1, "ResourceType=CPU",
+                        "Limit=100000000", NULL);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "ModifyQuota", a1, "ResourceType=Memory",
+                        "Limit=100000000000", NULL);
+    }
+    if (rc == 0) {
+        rc = setup_call(c, &u, &r, "CreateAPIKey", a1, NULL);
+    }
+    if (rc == 0) {
+        rc = field(r, "PublicKey", a3, sizeof a3);
+    }
+    if (rc == 0) {
+        rc = field(r, "PrivateKey", a4, sizeof a4);
+    }
+    if (rc == 0) {
+        snprintf(b->cr.public_key, sizeof b->cr.public_key, "%s", a3);
+        snprintf(b->cr.private_key, sizeof b->cr.private_key, "%s", a4);
+        fprintf(stderr,
+                "yunhan bench: setup: zone %s, %ld hosts, image %s, tenant "
+                "%s (%.1f s)\n",
+                b->vm_zone, b->hosts, b->image, b->tenant,
+                (double)(api_client_now_ms() - t0) / 1000);
+    }
+    msgpack_unpacked_destroy(&u);
+    api_client_free(c);
+    return rc == 0 ? 0 : -1;
+}
+
+/* After the run: the tenant's VM usage, as the state machine counts it
+ * (must equal the acked creates). */
+static void vm_report_usage(struct bench *b)
+{
+    struct api_client_config cfg = {b->cr.endpoint, b->cr.public_key,
+                                    b->cr.private_key, 0, 0};
+    struct yh_buf res = YH_BUF_INIT;
+    struct api_client *c;
+    char errmsg[YH_ERRMSG_SIZE];
+    const msgpack_object *r, *infos;
+    msgpack_unpacked u;
+    static const uint8_t empty_map[] = {0x80};
+
+    if (api_client_new(&c, &cfg, errmsg) != 0) {
+        return;
+    }
+    msgpack_unpacked_init(&u);
+    if (api_client_call(c, "DescribeQuota", empty_map, sizeof empty_map, &res,
+                        errmsg) == 0 &&
+        (r = api_cli_unpack(&u, res.data, res.len)) != NULL &&
+        (infos = yh_mp_get(r, "Infos")) != NULL &&
+        infos->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < infos->via.array.size; i++) {
+            const msgpack_object *q = &infos->via.array.ptr[i];
+            const msgpack_object *t = yh_mp_get(q, "ResourceType");
+            int64_t used = -1;
+            if (t != NULL && yh_mp_eq(t, "VM") &&
+                yh_mp_int(q, "Used", &used) == 0) {
+                printf("tenant VM usage after the run: %" PRId64
+                       " (acked %" PRIu64 ")\n",
+                       used, b->acked);
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&res);
+    api_client_free(c);
+}
+
 /* Append one signed request to @bc->out and remember it in a free slot. */
 static int queue_request(struct bench *b,
                          struct bconn *bc,
@@ -257,6 +528,15 @@ static int queue_request(struct bench *b,
         msgpack_pack_map(&pk, 3);
         yh_mp_pack_kv_str(&pk, "UserEmail", email);
         yh_mp_pack_kv_str(&pk, "PassWord", "Bench-Pw1-long-enough");
+        yh_mp_pack_kv_str(&pk, "RequestToken", token);
+        break;
+    case BENCH_VM:
+        msgpack_pack_map(&pk, 6);
+        yh_mp_pack_kv_str(&pk, "ZoneID", b->vm_zone);
+        yh_mp_pack_kv_str(&pk, "ImageID", b->image);
+        yh_mp_pack_kv_int(&pk, "CPU", VM_CPU);
+        yh_mp_pack_kv_int(&pk, "Memory", VM_MEMORY);
+        yh_mp_pack_kv_str(&pk, "ChargeType", "Dynamic");
         yh_mp_pack_kv_str(&pk, "RequestToken", token);
         break;
     case BENCH_READ:
@@ -363,7 +643,11 @@ static void drain_frames(struct bench *b, struct bconn *bc, int64_t now_ns)
                 rc64 = -1;
             }
             if (rc64 == 0) {
+                int64_t sec = (now_ns - b->start_ns) / 1000000000LL;
                 b->acked++;
+                if (b->per_sec != NULL && sec >= 0 && sec < TIMELINE_MAX) {
+                    b->per_sec[sec]++;
+                }
             } else if (rc64 > 0 && rc64 < MAX_RETCODE) {
                 b->errors[rc64]++;
                 if (rc64 == YH_EUNAVAIL || rc64 == YH_EBUSY) {
@@ -435,6 +719,10 @@ static void report(struct bench *b, double elapsed_s)
     if (b->kind == BENCH_MODIFY) {
         printf(", %ld-byte remark", b->size);
     }
+    if (b->kind == BENCH_VM) {
+        printf(", %d CPU %d MB Dynamic, tenant %s, %ld hosts in %s", VM_CPU,
+               VM_MEMORY, b->tenant, b->hosts, b->vm_zone);
+    }
     printf("\nendpoints:  %s%s\n", b->endpoints[0],
            b->leader_only || b->n_endpoints < 2
                ? " (the leader; every connection)"
@@ -460,6 +748,13 @@ static void report(struct bench *b, double elapsed_s)
     }
     if (b->reconnects > 0) {
         printf("reconnects: %" PRIu64 "\n", b->reconnects);
+    }
+    if (b->per_sec != NULL) {
+        printf("acked/s:   ");
+        for (long i = 0; i <= (long)elapsed_s && i < TIMELINE_MAX; i++) {
+            printf(" %" PRIu32, b->per_sec[i]);
+        }
+        printf("\n");
     }
 }
 
@@ -494,6 +789,7 @@ static int run(struct bench *b)
         }
     }
     start = api_client_now_ns();
+    b->start_ns = start;
     last_done = start;
     stop_send = start + b->seconds * 1000000000LL;
     stop_all = stop_send + DRAIN_MS * 1000000LL;
@@ -621,6 +917,7 @@ int api_cli_bench_main(int argc, char *argv[])
     b.pipeline = -1;
     b.seconds = -1;
     b.size = 256;
+    b.hosts = 32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -647,6 +944,10 @@ int api_cli_bench_main(int argc, char *argv[])
             b.json = 1;
             continue;
         }
+        if (strcmp(a, "--timeline") == 0) {
+            b.timeline = 1;
+            continue;
+        }
         if (val == NULL) {
             return b_usage("bad or incomplete option '%s'", a);
         }
@@ -660,6 +961,8 @@ int api_cli_bench_main(int argc, char *argv[])
                 b.kind = b.kind == BENCH_READ ? BENCH_READ : BENCH_MODIFY;
             } else if (strcmp(val, "CreateUser") == 0) {
                 b.kind = BENCH_CREATE;
+            } else if (strcmp(val, "CreateVMInstance") == 0) {
+                b.kind = BENCH_VM;
             } else {
                 return b_usage("unsupported --action '%s'", val);
             }
@@ -674,6 +977,9 @@ int api_cli_bench_main(int argc, char *argv[])
         } else if (strcmp(a, "--seconds") == 0) {
             target = &b.seconds;
             max = 86400;
+        } else if (strcmp(a, "--hosts") == 0) {
+            target = &b.hosts;
+            max = 10000;
         } else if (strcmp(a, "--count") == 0) {
             target = &b.count;
             max = 1L << 40;
@@ -702,6 +1008,7 @@ int api_cli_bench_main(int argc, char *argv[])
     }
     b.action = b.kind == BENCH_MODIFY   ? "ModifyNameAndRemark"
                : b.kind == BENCH_CREATE ? "CreateUser"
+               : b.kind == BENCH_VM     ? "CreateVMInstance"
                                         : "DescribeUser";
     if (b.stale && b.kind != BENCH_READ) {
         return b_usage("--stale goes with --read%s", "");
@@ -734,13 +1041,28 @@ int api_cli_bench_main(int argc, char *argv[])
     }
     memset(b.remark, 'x', (size_t)b.size);
     b.remark[b.size] = '\0';
+    if (b.timeline) {
+        b.per_sec = calloc(TIMELINE_MAX, sizeof *b.per_sec);
+        if (b.per_sec == NULL) {
+            free(b.remark);
+            msgpack_zone_destroy(&b.zone);
+            return API_CLI_EXIT_ERROR;
+        }
+    }
     ret = API_CLI_EXIT_OK;
-    if (b.kind != BENCH_CREATE && b.user_id[0] == '\0' &&
-        create_target(&b) != 0) {
+    if (b.kind == BENCH_VM) {
+        if (vm_setup(&b) != 0 || run(&b) != 0) {
+            ret = API_CLI_EXIT_ERROR;
+        } else {
+            vm_report_usage(&b);
+        }
+    } else if (b.kind != BENCH_CREATE && b.user_id[0] == '\0' &&
+               create_target(&b) != 0) {
         ret = API_CLI_EXIT_ERROR;
     } else if (run(&b) != 0) {
         ret = API_CLI_EXIT_ERROR;
     }
+    free(b.per_sec);
     msgpack_zone_destroy(&b.zone);
     yh_buf_release(&b.req);
     free(b.remark);
