@@ -105,14 +105,17 @@ struct fsm
     MDB_txn *rtxn;           /* reusable read transaction (reset when idle) */
     int rtxn_busy;           /* rtxn is in use: nested readers get their own */
     uint64_t applied;        /* last applied index (incl. batch) */
-    uint8_t digest[FSM_DIGEST_SIZE]; /* state digest at @applied */
-    uint64_t token_ttl_ns;           /* stamped into envelopes by prepare */
-    uint64_t oplog_keep;             /* oplog records kept (fsm_config) */
-    void *map_addr;                  /* LMDB's map of the state file */
-    size_t map_len;                  /* (see fsm__map_release) */
-    EVP_MD_CTX *md;                  /* reused for the digest chain */
-    int errored;                     /* a rollback lost applied entries */
-    char errmsg[YH_ERRMSG_SIZE];     /* last local failure */
+    uint8_t digest[FSM_DIGEST_SIZE];  /* state digest at @applied */
+    uint64_t token_ttl_ns;            /* stamped into envelopes by prepare */
+    uint64_t oplog_keep;              /* oplog records kept (fsm_config) */
+    char bill_scan_next[FSM_ID_SIZE]; /* leader tick: resume the billing
+                                         scan at this resource ("" = from
+                                         the first); not state */
+    void *map_addr;                   /* LMDB's map of the state file */
+    size_t map_len;                   /* (see fsm__map_release) */
+    EVP_MD_CTX *md;                   /* reused for the digest chain */
+    int errored;                      /* a rollback lost applied entries */
+    char errmsg[YH_ERRMSG_SIZE];      /* last local failure */
 };
 
 /* ---- store.c ---- */

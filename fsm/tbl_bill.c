@@ -1119,6 +1119,7 @@ static int propose(const char *type,
 }
 
 #define MAX_CHARGES_PER_TICK 16
+#define FSM_BILL_SCAN_MAX 2048
 
 /* propose() returns 1 when the callback asked to stop (not an error). */
 static int stop_rc(int stop)
@@ -1137,6 +1138,7 @@ int fsm__bill_tick(struct fsm *f,
     struct fsm_rec r;
     MDB_cursor *cur;
     MDB_val k, v;
+    unsigned scanned = 0;
     int stop = 0;
     int rc;
 
@@ -1146,10 +1148,27 @@ int fsm__bill_tick(struct fsm *f,
         return fsm__mdb_err(f, rc, "open cursor on 'resources'");
     }
     fsm__rec_init(&r);
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    /* At most FSM_BILL_SCAN_MAX records per tick, resuming where the last
+     * tick stopped and wrapping at the end: a full scan of a million
+     * resources took seconds on the loop thread (heartbeats were late,
+     * followers started elections). Every resource is still visited every
+     * (resources / FSM_BILL_SCAN_MAX) ticks; what is due meanwhile is
+     * charged late, never twice or lost (keyed by period). */
+    k.mv_data = f->bill_scan_next;
+    k.mv_size = strlen(f->bill_scan_next);
+    rc = k.mv_size > 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                       : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         char id[FSM_ID_SIZE], tenant[FSM_ID_SIZE];
         const char *why;
+        if (scanned++ == FSM_BILL_SCAN_MAX) {
+            /* resume here next tick */
+            if (k.mv_size < sizeof f->bill_scan_next) {
+                memcpy(f->bill_scan_next, k.mv_data, k.mv_size);
+                f->bill_scan_next[k.mv_size] = '\0';
+            }
+            break;
+        }
         if (k.mv_size == 0 || k.mv_size >= sizeof id ||
             fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0) {
             continue;
@@ -1189,8 +1208,13 @@ int fsm__bill_tick(struct fsm *f,
             }
         }
         if (stop != 0) {
+            /* the proposal queue is full: this resource first next tick */
+            snprintf(f->bill_scan_next, sizeof f->bill_scan_next, "%s", id);
             break;
         }
+    }
+    if (rc == MDB_NOTFOUND) {
+        f->bill_scan_next[0] = '\0'; /* wrap: from the first next tick */
     }
     fsm__rec_free(&r);
     mdb_cursor_close(cur);

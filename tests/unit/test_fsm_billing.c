@@ -625,6 +625,62 @@ static void dynamic_charges(void **state)
     assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1); /* the duplicate */
 }
 
+/* More billable resources than one tick scans (FSM_BILL_SCAN_MAX, 2048):
+ * later ticks resume where the last stopped and wrap, so every resource is
+ * charged for its period exactly once. */
+struct apply_count
+{
+    struct fsmtest *x;
+    unsigned n;
+};
+
+static int apply_count_cb(void *arg, const uint8_t *env, size_t len)
+{
+    struct apply_count *a = arg;
+
+    assert_int_equal(fsmtest_apply_raw(a->x, env, len), 0);
+    a->n++;
+    return 0;
+}
+
+static void charges_beyond_one_scan(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t;
+    char tid[FSM_ID_SIZE];
+    unsigned total = 0, ticks = 0, per_tick[8] = {0};
+    enum { N_DISKS = 2300 };
+
+    fsmtest_make_tenant(x, "many@x.io", &t, tid);
+    /* one period longer than the whole setup: one charge per disk */
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period",
+                                  "100000", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "Disk",
+                                  "ChargeType", "Dynamic", "Price", "1", NULL),
+                     0);
+    recharge(x, tid, "100000000");
+    for (int i = 0; i < N_DISKS; i++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateDisk", &t, "ZoneID", DZ, "Size", "10", NULL),
+            0);
+    }
+    x->time += 100000 * SEC;
+    for (ticks = 0; ticks < 8; ticks++) {
+        struct apply_count a = {x, 0};
+        assert_int_equal(fsm_leader_tick(x->f, x->time, apply_count_cb, &a), 0);
+        per_tick[ticks] = a.n;
+        total += a.n;
+    }
+    assert_int_equal(total, N_DISKS);
+    assert_true(per_tick[0] > 0 && per_tick[0] < N_DISKS); /* bounded */
+    assert_true(per_tick[1] > 0);                          /* resumed */
+    assert_int_equal(fsmtest_call(x, "DescribeTransaction", &t, "Type",
+                                  "Charge", "Limit", "1", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), N_DISKS);
+}
+
 /* Apply a stale/duplicate charge built by hand. */
 static int charge_cmd(struct fsmtest *x,
                       const char *tid,
@@ -1036,6 +1092,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(dynamic_charges, setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(charge_keys, setup, fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(charges_beyond_one_scan, setup,
+                                        fsmtest_teardown),
         cmocka_unit_test_setup_teardown(arrears_lifecycle, setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(expiry_lifecycle, setup,
