@@ -44,31 +44,35 @@
 /* Tables: one named LMDB database each. The order is the snapshot and dump
  * order; append new tables at the end (docs/disk-format.md). */
 enum fsm_tbl {
-    FSM_TBL_META,      /* str key -> raw value (applied, digest, counters) */
-    FSM_TBL_USERS,     /* UserID -> user record (msgpack map) */
-    FSM_TBL_EMAILS,    /* lower-cased UserEmail -> UserID */
-    FSM_TBL_KEYS,      /* PublicKey -> key record (msgpack map) */
-    FSM_TBL_USERKEYS,  /* UserID "\0" PublicKey -> "" */
-    FSM_TBL_TOKENS,    /* UserID "\0" RequestToken -> token record */
-    FSM_TBL_TOKEN_EXP, /* be64(expire ns) UserID "\0" token -> "" */
-    FSM_TBL_OPLOG,     /* be64(index) -> oplog record (msgpack map) */
-    FSM_TBL_NODES,     /* be64(node id) -> node record (msgpack map) */
-    FSM_TBL_ROLES,     /* RoleID -> role record */
-    FSM_TBL_ROLEBIND,  /* SubAccountID "\0" RoleID -> "" */
-    FSM_TBL_QUOTAS,    /* scope ("*" or UserID) "\0" type -> {Limit} */
-    FSM_TBL_USAGE,     /* TenantID "\0" type -> {Used} */
-    FSM_TBL_PRICES,    /* spec "\0" ChargeType -> {Price} */
-    FSM_TBL_ACCOUNTS,  /* TenantID -> account record (balance) */
-    FSM_TBL_SERIALS,   /* recharge SerialNo -> {TxnID} */
-    FSM_TBL_ORDERS,    /* OrderID -> order record */
-    FSM_TBL_TXNS,      /* TxnID -> transaction record */
-    FSM_TBL_RES,       /* tenant resources by ID (prefix = type) */
-    FSM_TBL_INFRA,     /* zones, hosts, images, anti-affinity groups */
-    FSM_TBL_JOBS,      /* JobID -> job record */
-    FSM_TBL_NET,       /* network rows: address allocations, free ranges,
-                          security group rules and bindings (ipam.c) */
-    FSM_TBL_AUTO,      /* automation: timers, metric rings, alarm
-                          templates and bindings, scaling groups (auto.c) */
+    FSM_TBL_META,       /* str key -> raw value (applied, digest, counters) */
+    FSM_TBL_USERS,      /* UserID -> user record (msgpack map) */
+    FSM_TBL_EMAILS,     /* lower-cased UserEmail -> UserID */
+    FSM_TBL_KEYS,       /* PublicKey -> key record (msgpack map) */
+    FSM_TBL_USERKEYS,   /* UserID "\0" PublicKey -> "" */
+    FSM_TBL_TOKENS,     /* UserID "\0" RequestToken -> token record */
+    FSM_TBL_TOKEN_EXP,  /* be64(expire ns) UserID "\0" token -> "" */
+    FSM_TBL_OPLOG,      /* be64(index) -> oplog record (msgpack map) */
+    FSM_TBL_NODES,      /* be64(node id) -> node record (msgpack map) */
+    FSM_TBL_ROLES,      /* RoleID -> role record */
+    FSM_TBL_ROLEBIND,   /* SubAccountID "\0" RoleID -> "" */
+    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) "\0" type -> {Limit} */
+    FSM_TBL_USAGE,      /* TenantID "\0" type -> {Used} */
+    FSM_TBL_PRICES,     /* spec "\0" ChargeType -> {Price} */
+    FSM_TBL_ACCOUNTS,   /* TenantID -> account record (balance) */
+    FSM_TBL_SERIALS,    /* recharge SerialNo -> {TxnID} */
+    FSM_TBL_ORDERS,     /* OrderID -> order record */
+    FSM_TBL_TXNS,       /* TxnID -> transaction record */
+    FSM_TBL_RES,        /* tenant resources by ID (prefix = type) */
+    FSM_TBL_INFRA,      /* zones, hosts, images, anti-affinity groups */
+    FSM_TBL_JOBS,       /* JobID -> job record */
+    FSM_TBL_NET,        /* network rows: address allocations, free ranges,
+                           security group rules and bindings (ipam.c) */
+    FSM_TBL_AUTO,       /* automation: timers, metric rings, alarm
+                           templates and bindings, scaling groups (auto.c) */
+    FSM_TBL_TENANT_RES, /* TenantID "\0" resource ID -> "": which
+                           resources of 'resources' a tenant owns (kept by
+                           fsm__rec_save/fsm__cdel; Describe of a tenant
+                           walks it instead of every resource) */
     FSM_N_TBL,
 };
 
@@ -89,7 +93,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 2
+#define FSM_FORMAT_VERSION 3
 #define FSM_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 #define FSM_DEFAULT_TOKEN_TTL_NS (24ull * 3600 * 1000000000ull)
 #define FSM_PBKDF2_ITERATIONS 10000

@@ -226,13 +226,20 @@ int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
             rc = YH_ECORRUPT;
             break;
         }
-        memcpy(name, k->via.str.ptr, k->via.str.size);
-        name[k->via.str.size] = '\0';
-        f = rf_slot(r, name);
-        if (f == NULL) {
+        /* Append without looking the name up: records are written by
+         * fsm__rec_pack_all with unique names, and the lookup (a strcmp
+         * per field already decoded, plus snprintf) was a fifth of the
+         * CPU of a large Describe. */
+        if (r->n >= FSM_REC_MAX) {
             rc = YH_ECORRUPT;
             break;
         }
+        f = &r->f[r->n++];
+        memcpy(f->k, k->via.str.ptr, k->via.str.size);
+        f->k[k->via.str.size] = '\0';
+        f->s = NULL;
+        f->t = FSM_RF_NIL;
+        f->i = 0;
         switch (v->type) {
         case MSGPACK_OBJECT_NIL:
             break;
@@ -412,6 +419,38 @@ void fsm__rec_pack_more(msgpack_packer *pk,
     pack_fields(pk, r, 1, extra);
 }
 
+/* Add (@add) or drop the row TenantID "\0" resource of 'tenant_res'. A
+ * row is only a hint for Describe, which still checks the record's owner;
+ * adding is skipped when present (most saves update a resource). */
+static int tenant_index(struct fsm_ctx *c,
+                        const char *tenant,
+                        const void *id,
+                        size_t idl,
+                        int add)
+{
+    uint8_t key[2 * FSM_ID_SIZE + 2];
+    size_t tl = strlen(tenant);
+    MDB_val v;
+    int rc;
+
+    if (tl == 0 || tl >= FSM_ID_SIZE || idl == 0 || idl >= FSM_ID_SIZE) {
+        return 0; /* no owner (or not an ID): nothing to index */
+    }
+    memcpy(key, tenant, tl);
+    key[tl] = '\0';
+    memcpy(key + tl + 1, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_TENANT_RES, key, tl + 1 + idl, &v);
+    if (add) {
+        return rc == YH_ENOTFOUND ? fsm__put(c->f, c->txn, FSM_TBL_TENANT_RES,
+                                             key, tl + 1 + idl, "", 0)
+                                  : rc;
+    }
+    return rc == 0
+               ? fsm__del(c->f, c->txn, FSM_TBL_TENANT_RES, key, tl + 1 + idl)
+           : rc == YH_ENOTFOUND ? 0
+                                : rc;
+}
+
 int fsm__rec_save(struct fsm_ctx *c,
                   enum fsm_tbl t,
                   const void *k,
@@ -431,6 +470,9 @@ int fsm__rec_save(struct fsm_ctx *c,
     fsm__rec_pack_all(&o.pk, r);
     rc = o.oom ? YH_ENOMEM : fsm__cput(c, t, k, kl, b.data, b.len);
     yh_buf_release(&b);
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
+    }
     return rc;
 }
 
@@ -448,6 +490,19 @@ int fsm__cput(struct fsm_ctx *c,
 int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
 {
     c->wrote = 1;
+    if (t == FSM_TBL_RES) {
+        struct fsm_rec r;
+        int rc;
+        fsm__rec_init(&r);
+        rc = fsm__rec_load(c->f, c->txn, t, k, kl, &r);
+        if (rc == 0) {
+            rc = tenant_index(c, fsm__rec_s(&r, "TenantID"), k, kl, 0);
+        }
+        fsm__rec_free(&r);
+        if (rc != 0 && rc != YH_ENOTFOUND) {
+            return rc;
+        }
+    }
     return fsm__del(c->f, c->txn, t, k, kl);
 }
 
@@ -612,6 +667,48 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
             visit(&vs, &r);
         }
         rc = 0;
+    } else if (d->tbl == FSM_TBL_RES && !d->no_tenant && !c->actor->admin) {
+        /* a tenant's own resources only, through its index rows */
+        char pre[2 * FSM_ID_SIZE + 2];
+        size_t tl = strlen(c->actor->tenant_id);
+        size_t pl;
+        if (tl == 0 || tl + 1 + plen >= sizeof pre) {
+            goto done; /* no tenant: owns nothing */
+        }
+        memcpy(pre, c->actor->tenant_id, tl);
+        pre[tl] = '\0';
+        memcpy(pre + tl + 1, d->prefix, plen);
+        pl = tl + 1 + plen;
+        rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_TENANT_RES], &cur);
+        if (rc != 0) {
+            rc = fsm__mdb_err(c->f, rc, "open cursor on 'tenant_res'");
+            goto out;
+        }
+        k.mv_data = pre;
+        k.mv_size = pl;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            int lr;
+            if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
+                break;
+            }
+            lr = fsm__rec_load(c->f, c->txn, FSM_TBL_RES,
+                               (const uint8_t *)k.mv_data + tl + 1,
+                               k.mv_size - tl - 1, &r);
+            if (lr == YH_ENOTFOUND) {
+                continue;
+            }
+            if (lr != 0) {
+                rc = lr;
+                goto out;
+            }
+            visit(&vs, &r);
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            rc = fsm__mdb_err(c->f, rc, "read 'tenant_res'");
+            goto out;
+        }
+        rc = 0;
     } else {
         rc = mdb_cursor_open(c->txn, c->f->dbis[d->tbl], &cur);
         if (rc != 0) {
@@ -640,6 +737,7 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
         }
         rc = 0;
     }
+done:
     if (vs.o.oom) {
         rc = YH_ENOMEM;
         goto out;
