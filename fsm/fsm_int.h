@@ -94,6 +94,9 @@ struct fsm_tbl_info
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
 #define FSM_FORMAT_VERSION 3
+
+/* Leader: the billing scan runs at most this often (fsm_leader_tick). */
+#define FSM_BILL_TICK_NS 500000000ull
 #define FSM_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 #define FSM_DEFAULT_TOKEN_TTL_NS (24ull * 3600 * 1000000000ull)
 #define FSM_PBKDF2_ITERATIONS 10000
@@ -109,9 +112,10 @@ struct fsm
     MDB_txn *rtxn;           /* reusable read transaction (reset when idle) */
     int rtxn_busy;           /* rtxn is in use: nested readers get their own */
     uint64_t applied;        /* last applied index (incl. batch) */
-    uint8_t digest[FSM_DIGEST_SIZE];  /* state digest at @applied */
-    uint64_t token_ttl_ns;            /* stamped into envelopes by prepare */
-    uint64_t oplog_keep;              /* oplog records kept (fsm_config) */
+    uint8_t digest[FSM_DIGEST_SIZE]; /* state digest at @applied */
+    uint64_t token_ttl_ns;           /* stamped into envelopes by prepare */
+    uint64_t oplog_keep;             /* oplog records kept (fsm_config) */
+    uint64_t bill_tick_ns;           /* leader: time of the last billing scan */
     char bill_scan_next[FSM_ID_SIZE]; /* leader tick: resume the billing
                                          scan at this resource ("" = from
                                          the first); not state */

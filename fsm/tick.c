@@ -25,7 +25,12 @@ int fsm_leader_tick(struct fsm *f,
         return rc;
     }
     rc = fsm__host_tick(f, txn, now_ns, cb, arg);
-    if (rc == 0) {
+    /* The billing scan (FSM_BILL_SCAN_MAX resources a step) every 500 ms,
+     * not every tick: periods are an hour in production, and what is due
+     * is keyed, so a later charge is never a lost or double one. */
+    if (rc == 0 && (now_ns < f->bill_tick_ns ||
+                    now_ns - f->bill_tick_ns >= FSM_BILL_TICK_NS)) {
+        f->bill_tick_ns = now_ns;
         rc = fsm__bill_tick(f, txn, now_ns, cb, arg);
     }
     if (rc == 0) {
