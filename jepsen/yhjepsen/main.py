@@ -1,8 +1,8 @@
 """Yunhan Jepsen-style harness: entry point.
 
-  main.py --quick                 checker self-tests + register, set and
-                                  idempotency under kill, pause and
-                                  isolate-leader (bounded to ~8 minutes)
+  main.py --quick                 checker self-tests + register, set,
+                                  idempotency and bank under kill, pause
+                                  and isolate-leader (bounded to ~8 min)
   main.py --full [--runs N]       every nemesis (and combinations) x all
                                   workloads, N >= 3 runs each; writes the
                                   summary table to docs/jepsen.md
@@ -463,7 +463,7 @@ def main():
             params = json.load(fh)
         plans.append(("replay %s" % params["nemesis"], params))
     elif args.quick:
-        # Three runs, each with all three workloads at once, one nemesis
+        # Three runs, each with all four workloads at once, one nemesis
         # each: the time left in the 8-minute budget is split between them.
         left = QUICK_BUDGET_S - (time.monotonic() - t_begin)
         per = max(20.0, min(args.time, (left - 3 * 45) / 3))
