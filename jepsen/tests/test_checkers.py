@@ -309,6 +309,259 @@ class IdempotencyTest(unittest.TestCase):
         r = self.finish(h, [[["t1@i", "u1"]], [["t1@i", "u1"]]])
         self.assertEqual(self.types(r), ["reuse-accepted"])
 
+    def test_reuse_refused_connection_is_no_answer(self):
+        # A reuse whose connection was refused never reached a server: it
+        # says nothing about the token (not "accepted", not a wrong code).
+        h = self.base()
+        h.inv(0, "reuse", "t1", "y@i", 20, token="t1")
+        h._done(0, "fail", 21, error="connect 10.213.0.13:7400: [Errno "
+                "111] Connection refused")
+        r = self.finish(h, [self.GOOD, self.GOOD])
+        self.assertIs(r["valid"], True, r)
+        h = self.base()
+        h.inv(0, "reuse", "t1", "y@i", 20, token="t1").fail(0, 21, rc=121)
+        r = self.finish(h, [self.GOOD, self.GOOD])
+        self.assertEqual(self.types(r), ["reuse-accepted"])
+
+
+class BankTest(unittest.TestCase):
+    """Tenant u1 with prepaid disk m1 (unit 100) and Dynamic disk d1
+    (charge 5 per period)."""
+
+    SETUP = {"tenants": ["u1"], "month": {"m1": {"tenant": "u1",
+                                                 "unit": 100}},
+             "dynamic": {"d1": {"tenant": "u1", "charge": 5}}}
+
+    def base(self):
+        h = H()
+        h.inv(2000000, "setup", None, None, 0).ok(2000000, 1, self.SETUP)
+        return h
+
+    @staticmethod
+    def chain(*steps):
+        """steps: (type, amount, extra dict) -> txns with running
+        balances."""
+        out, b = [], 0
+        for n, (typ, amt, extra) in enumerate(steps, 1):
+            b += amt
+            t = {"id": "txn-%08d" % n, "type": typ, "amount": amt,
+                 "balance": b}
+            t.update(extra)
+            out.append(t)
+        return out
+
+    def final(self, h, txns, t=1000, nodes=("n1", "n2"), balance=None):
+        """A copy of @h with final reads of @txns from @nodes."""
+        h0, h = h, H()
+        h.ev = [dict(e) for e in h0.ev]
+        h.open = dict(h0.open)
+        bal = txns[-1]["balance"] if txns else 0
+        for k, n in enumerate(nodes):
+            h.inv(1000001 + k, "final", None, None, t + 2 * k, node=n)
+            h.ok(1000001 + k, t + 2 * k + 1,
+                 {"balances": {"u1": bal if balance is None else balance},
+                  "txns": {"u1": [dict(x) for x in txns]}})
+        return h
+
+    @staticmethod
+    def rc(h, p, sn, amt, t0, t1, typ="ok", txn=None, bal=None, rc=None):
+        h.inv(p, "recharge", "u1", {"serial": sn, "amount": amt}, t0)
+        if typ == "ok":
+            h.ok(p, t1, {"serial": sn, "amount": amt, "txn": txn,
+                         "balance": bal})
+        elif typ == "fail":
+            h.fail(p, t1, rc)
+        else:
+            h.info(p, t1)
+        return h
+
+    def good(self):
+        h = self.base()
+        self.rc(h, 0, "s1", 500, 10, 20, txn="txn-00000001", bal=500)
+        h.inv(0, "renew", "u1", {"resource": "m1", "amount": 200,
+                                 "quantity": 2}, 30)
+        h.ok(0, 40, {"resource": "m1", "amount": 200, "quantity": 2,
+                     "order": "o1"})
+        h.read(1, "u1", 300, 45, 50)
+        h.ev[-2]["f"] = h.ev[-1]["f"] = "balance"
+        self.rc(h, 0, "s2", 50, 60, 70, typ="info")
+        h.read(1, "u1", 295, 80, 90)
+        h.ev[-2]["f"] = h.ev[-1]["f"] = "balance"
+        txns = self.chain(("Recharge", 500, {"serial": "s1"}),
+                          ("Order", -200, {"order": "o1",
+                                           "resource": "m1"}),
+                          ("Charge", -5, {"resource": "d1", "period": 1}),
+                          ("Charge", -5, {"resource": "d1", "period": 2}))
+        return h, txns
+
+    def kinds(self, h, **kw):
+        r = h.check("bank", **kw)
+        return r["valid"], sorted({a["type"] for a in r["anomalies"]})
+
+    def balance_read(self, h, p, value, t0, t1):
+        h.read(p, "u1", value, t0, t1)
+        h.ev[-2]["f"] = h.ev[-1]["f"] = "balance"
+        return h
+
+    def test_valid(self):
+        h, txns = self.good()
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+        # The indeterminate recharge s2 may have happened (once).
+        h, txns = self.good()
+        txns = self.chain(*[(t["type"], t["amount"],
+                             {k: v for k, v in t.items() if k in (
+                                 "serial", "order", "resource", "period")})
+                            for t in txns] +
+                          [("Recharge", 50, {"serial": "s2"})])
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+
+    def test_lost_recharge(self):
+        h, txns = self.good()
+        txns = self.chain(("Order", -200, {"order": "o1", "resource": "m1"}))
+        v, k = self.kinds(self.final(h, txns))
+        self.assertIs(v, False)
+        self.assertIn("lost-ack", k)
+
+    def test_double_recharge(self):
+        h, txns = self.good()
+        txns = txns + self.chain(("Recharge", 500, {"serial": "s1"}))
+        txns[-1]["id"] = "txn-00000009"
+        txns[-1]["balance"] = txns[-2]["balance"] + 500
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["duplicate"])
+
+    def test_money_created(self):
+        h, txns = self.good()
+        txns[3]["balance"] += 7
+        v, k = self.kinds(self.final(h, txns))
+        self.assertIn("chain-broken", k)
+        h, txns = self.good()
+        self.assertIn("balance-mismatch",
+                      self.kinds(self.final(h, txns, balance=1))[1])
+
+    def test_reads(self):
+        # stale: 500 was the balance before the acked renewal (done at 40)
+        h, txns = self.good()
+        self.balance_read(h, 2, 500, 95, 96)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["stale-read"])
+        # future: 300 is only after the renewal, invoked at 30
+        h, txns = self.good()
+        self.balance_read(h, 2, 300, 21, 22)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["future-read"])
+        # impossible: no prefix has 301
+        h, txns = self.good()
+        self.balance_read(h, 2, 301, 95, 96)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["impossible-balance"])
+        # non-monotonic: 295 (after charge 1) then 300 (before it)
+        h, txns = self.good()
+        self.balance_read(h, 2, 295, 100, 101)
+        self.balance_read(h, 2, 300, 102, 103)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["stale-read"])
+        # charges land between reads: 295 (in good()), then 290
+        h, txns = self.good()
+        self.balance_read(h, 2, 295, 100, 101)
+        self.balance_read(h, 2, 290, 102, 103)
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+
+    def test_retry_and_reuse(self):
+        h = self.base()
+        self.rc(h, 0, "s1", 10, 10, 20, typ="info")
+        self.rc(h, 5, "s1", 10, 30, 40, typ="fail", rc=161)
+        txns = self.chain(("Recharge", 10, {"serial": "s1"}))
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+        # 161 means an earlier attempt applied: it must be there
+        self.assertIn("lost-ack", self.kinds(self.final(h, []))[1])
+        # 161 with no earlier attempt that could have applied
+        h = self.base()
+        self.rc(h, 0, "s1", 10, 10, 20, typ="fail", rc=161)
+        self.assertIn("spurious-exists",
+                      self.kinds(self.final(h, self.chain(
+                          ("Recharge", 10, {"serial": "s1"}))))[1])
+        # failed on every attempt but applied
+        h = self.base()
+        self.rc(h, 0, "s1", 10, 10, 20, typ="fail", rc=191)
+        self.assertEqual(self.kinds(self.final(h, self.chain(
+            ("Recharge", 10, {"serial": "s1"}))))[1],
+            ["failed-value-visible"])
+        # a used serial with another amount must be refused with 161
+        h, txns = self.good()
+        h.inv(3, "reuse", "u1", {"serial": "s1", "amount": 7}, 95)
+        h.ok(3, 96)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["reuse-accepted"])
+        # ... but a refused connection (never sent) or 191 says nothing
+        h, txns = self.good()
+        h.inv(3, "reuse", "u1", {"serial": "s1", "amount": 7}, 95)
+        h._done(3, "fail", 96, error="connect: Connection refused")
+        h.inv(3, "reuse", "u1", {"serial": "s1", "amount": 7}, 97)
+        h.fail(3, 98, rc=191)
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+        # a recharge nobody sent
+        h, txns = self.good()
+        txns = txns + [{"id": "txn-00000009", "type": "Recharge",
+                        "amount": 3, "balance": txns[-1]["balance"] + 3,
+                        "serial": "zz"}]
+        self.assertEqual(self.kinds(self.final(h, txns))[1], ["phantom"])
+
+    def test_charges(self):
+        h, txns = self.good()
+        txns[3]["period"] = 1
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["double-charge"])
+        h, txns = self.good()
+        txns[3]["period"] = 3
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["charge-gap"])
+        h, txns = self.good()
+        txns[3]["amount"] = -6
+        txns[3]["balance"] -= 1
+        self.assertIn("wrong-amount", self.kinds(self.final(h, txns))[1])
+
+    def test_refusal(self):
+        # a renewal of 400 refused at 300: fine; of 200: wrongly refused
+        h, txns = self.good()
+        h.inv(4, "renew", "u1", {"resource": "m1", "amount": 400,
+                                 "quantity": 4}, 95)
+        h.fail(4, 96, rc=171)
+        self.assertEqual(self.kinds(self.final(h, txns)), (True, []))
+        h, txns = self.good()
+        h.inv(4, "renew", "u1", {"resource": "m1", "amount": 200,
+                                 "quantity": 2}, 95)
+        h.fail(4, 96, rc=171)
+        self.assertEqual(self.kinds(self.final(h, txns))[1],
+                         ["wrongly-refused"])
+
+    def test_orders_in_doubt(self):
+        # an indeterminate renewal may debit once, not twice
+        h, txns = self.good()
+        h.inv(4, "renew", "u1", {"resource": "m1", "amount": 100,
+                                 "quantity": 1}, 95)
+        h.info(4, 96)
+        one = txns + [{"id": "txn-00000009", "type": "Order",
+                       "amount": -100, "balance": txns[-1]["balance"] - 100,
+                       "order": "o9", "resource": "m1"}]
+        self.assertEqual(self.kinds(self.final(h, one)), (True, []))
+        two = one + [{"id": "txn-00000010", "type": "Order",
+                      "amount": -100, "balance": one[-1]["balance"] - 100,
+                      "order": "o10", "resource": "m1"}]
+        self.assertEqual(self.kinds(self.final(h, two))[1], ["phantom"])
+
+    def test_replicas_and_missing(self):
+        h, txns = self.good()
+        h = self.final(h, txns, nodes=("n1",))
+        h.inv(1000002, "final", None, None, 1010, node="n2")
+        h.ok(1000002, 1011, {"balances": {"u1": 290},
+                             "txns": {"u1": txns[:-1]}})
+        self.assertIn("replicas-differ", self.kinds(h)[1])
+        h, txns = self.good()
+        h = self.final(h, txns, nodes=("n1",))
+        self.assertEqual(self.kinds(h, expect_nodes=["n1", "n3"])[1],
+                         ["final-read-missing"])
+
 
 class ReplicasLogsTest(unittest.TestCase):
     def obs(self, n, idx, dg):
@@ -330,6 +583,15 @@ class ReplicasLogsTest(unittest.TestCase):
         r = replicas.check(lag)
         self.assertEqual([a["type"] for a in r["anomalies"]],
                          ["not-converged"])
+        # Divergence seen only during the run (observations) counts too.
+        during = dict(ok, observed=[self.obs("n1", 3, "x1"),
+                                    self.obs("n2", 3, "x1"),
+                                    self.obs("n2", 4, "y1"),
+                                    self.obs("n1", 4, "y2")])
+        r = replicas.check(during)
+        self.assertEqual([a["type"] for a in r["anomalies"]],
+                         ["divergence"])
+        self.assertEqual(r["anomalies"][0]["AppliedIndex"], 4)
 
     def test_logs(self):
         with tempfile.TemporaryDirectory() as d:
@@ -402,12 +664,21 @@ class CliTest(unittest.TestCase):
         self.assertIn("anomaly nonlinearizable", p.stdout)
         p = self.run_check("set", [{"process": 0}])
         self.assertEqual(p.returncode, 2)
+        good = sim.bank_history(2)
+        p = self.run_check("bank", good)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("bank: valid", p.stdout)
+        bad = mutate.bank_double_recharge(good, random.Random(2))
+        p = self.run_check("bank", bad)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("anomaly duplicate", p.stdout)
 
 
 GENERATORS = {
     "register": sim.register_history,
     "set": sim.set_history,
     "idempotency": sim.idempotency_history,
+    "bank": sim.bank_history,
 }
 
 

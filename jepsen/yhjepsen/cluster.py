@@ -51,10 +51,14 @@ class Node:
         self.cwd = os.path.join(cluster.run_dir, "cwd", self.name)
         self.faketime = os.path.join(cluster.run_dir, "faketime", self.name)
         self.proc = None
+        self.last_rc = None  # status of its last exit on its own
         self.paused = False
         self.expect_exit = False
         self.join = False
         self.corrupted = False
+        # Files the corrupt nemesis damaged in this data dir (until wiped):
+        # only such a node may be replaced when it refuses to start.
+        self.damaged = []
         self.removing = False  # RemoveNode sent: it may exit by itself
         self.tmpfs = False
 
@@ -66,8 +70,10 @@ class Node:
 class Cluster:
     def __init__(self, run_dir, bin_dir, net, n_nodes, members, log,
                  snapshot_threshold=256, snapshot_trailing=64,
-                 election_timeout=1000, heartbeat_timeout=100,
+                 election_timeout=None, heartbeat_timeout=None,
                  log_level="info", faketime=False, tmpfs_mb=0, t0_ns=None):
+        """@election_timeout/@heartbeat_timeout None: yunhand's defaults
+        (cluster/node.c cluster_config_defaults), as in production."""
         self.run_dir = run_dir
         self.yunhand = os.path.join(bin_dir, "yunhand")
         self.net = net
@@ -137,6 +143,7 @@ class Cluster:
                                    expected=(rc == 0 and n.removing),
                                    removing=n.removing,
                                    corrupted=n.corrupted)
+                        n.last_rc = rc
                         n.proc = None
                         n.paused = False
 
@@ -152,7 +159,8 @@ class Cluster:
             pn = self.nodes[p]
             lines.append("peer = %d,%s,%s" % (p, pn.raft_addr, pn.api_addr))
         for k, v in self.opts.items():
-            lines.append("%s = %s" % (k, v))
+            if v is not None:
+                lines.append("%s = %s" % (k, v))
         if join:
             lines.append("join = 1")
         with open(n.conf, "w") as fh:
@@ -260,8 +268,20 @@ class Cluster:
             fh.write("%+ds\n" % int(offset_s) if int(offset_s) else "+0\n")
         os.replace(tmp, n.faketime)
 
+    def log_since_start(self, i):
+        """The node's log since the harness last started it."""
+        n = self.nodes[i]
+        try:
+            with open(n.log, "rb") as fh:
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        k = text.rfind("==== harness: start %s " % n.name)
+        return text[k:] if k >= 0 else text
+
     def wipe(self, i):
         n = self.nodes[i]
+        n.damaged = []
         for name in os.listdir(n.data_dir):
             p = os.path.join(n.data_dir, name)
             if os.path.isdir(p) and not os.path.islink(p):
@@ -351,13 +371,16 @@ class Cluster:
             time.sleep(0.2)
         return None
 
-    def call_any(self, method, req, timeout=30.0, prefer=None, op_to=3.0):
-        """Call on any running node until one answers with a result or a
-        definite error; returns the result map, raises the last error."""
+    def call_any(self, method, req, timeout=30.0, prefer=None, op_to=3.0,
+                 exclude=()):
+        """Call on any running node (not in @exclude) until one answers
+        with a result or a definite error; returns the result map, raises
+        the last error."""
         deadline = time.monotonic() + timeout
         last = None
         order = list(prefer or []) + [i for i in sorted(self.nodes)
                                       if i not in (prefer or [])]
+        order = [i for i in order if i not in exclude]
         k = 0
         while time.monotonic() < deadline:
             ids = [i for i in order if i in self.running_ids()]

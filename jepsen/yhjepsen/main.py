@@ -1,8 +1,8 @@
 """Yunhan Jepsen-style harness: entry point.
 
-  main.py --quick                 checker self-tests + register, set and
-                                  idempotency under kill, pause and
-                                  isolate-leader (bounded to ~8 minutes)
+  main.py --quick                 checker self-tests + register, set,
+                                  idempotency and bank under kill, pause
+                                  and isolate-leader (bounded to ~8 min)
   main.py --full [--runs N]       every nemesis (and combinations) x all
                                   workloads, N >= 3 runs each; writes the
                                   summary table to docs/jepsen.md
@@ -92,8 +92,8 @@ def not_ok(name, why):
 # ------------------------------------------------------------ self-tests
 SELFTESTS = [
     ("checker unit tests", "test_checkers.py",
-     ["RegisterTest", "SetTest", "IdempotencyTest", "ReplicasLogsTest",
-      "CliTest"]),
+     ["RegisterTest", "SetTest", "IdempotencyTest", "BankTest",
+      "ReplicasLogsTest", "CliTest"]),
     ("checker mutation test", "test_checkers.py", ["MutationTest"]),
     ("client signing and framing", "test_client.py", None),
     ("netns setup, partitions, proxy, teardown", "test_netns.py", None),
@@ -192,7 +192,9 @@ def default_params(args, nemesis_name, seed, workloads=None):
             "time": args.time, "seed": seed, "nodes": 3,
             "snapshot_threshold": args.snapshot_threshold,
             "snapshot_trailing": args.snapshot_trailing,
-            "tmpfs_mb": args.tmpfs_mb, "keep_data": args.keep_data}
+            "tmpfs_mb": args.tmpfs_mb, "keep_data": args.keep_data,
+            "election_timeout": args.election_timeout,
+            "heartbeat_timeout": args.heartbeat_timeout}
 
 
 def report_run(res, label):
@@ -203,7 +205,7 @@ def report_run(res, label):
         st = r.get("stats", {})
         if r["valid"] is True:
             extra = ""
-            if name in ("register", "set", "idempotency"):
+            if name in ("register", "set", "idempotency", "bank"):
                 extra = " (%s ok, %s fail, %s info)" % (
                     st.get("ok", st.get("acked", "?")),
                     st.get("fail", st.get("failed", "?")),
@@ -368,7 +370,7 @@ def main():
     g.add_argument("--report", metavar="RUNS_DIR",
                    help="rewrite docs/jepsen.md from existing run dirs")
     ap.add_argument("--nemesis", help="one nemesis (see --list)")
-    ap.add_argument("--workload", default="register,set,idempotency")
+    ap.add_argument("--workload", default="register,set,idempotency,bank")
     ap.add_argument("--time", type=float,
                     help="seconds of load per run (60; positive "
                     "controls 30)")
@@ -382,6 +384,12 @@ def main():
     ap.add_argument("--snapshot-threshold", type=int, default=256)
     ap.add_argument("--snapshot-trailing", type=int, default=64)
     ap.add_argument("--tmpfs-mb", type=int, default=256)
+    ap.add_argument("--election-timeout", type=int, metavar="MS",
+                    help="yunhand election timeout (default: yunhand's own,"
+                    " cluster/node.c)")
+    ap.add_argument("--heartbeat-timeout", type=int, metavar="MS",
+                    help="yunhand heartbeat timeout (default: yunhand's "
+                    "own)")
     ap.add_argument("--bin", help="directory with yunhand (default: the "
                     "repo's bin/, or RUNDIR/bin with --replay)")
     ap.add_argument("--runs-dir", default=os.path.join(JEPSEN, "runs"))
@@ -405,7 +413,7 @@ def main():
             args.bin = os.path.join(os.path.abspath(args.replay), "bin")
     if args.list:
         print("nemeses: %s" % " ".join(nemesis.NEMESES))
-        print("workloads: register set idempotency")
+        print("workloads: register set idempotency bank")
         return 0
     if args.report:
         from yhjepsen import report
@@ -455,7 +463,7 @@ def main():
             params = json.load(fh)
         plans.append(("replay %s" % params["nemesis"], params))
     elif args.quick:
-        # Three runs, each with all three workloads at once, one nemesis
+        # Three runs, each with all four workloads at once, one nemesis
         # each: the time left in the 8-minute budget is split between them.
         left = QUICK_BUDGET_S - (time.monotonic() - t_begin)
         per = max(20.0, min(args.time, (left - 3 * 45) / 3))

@@ -26,6 +26,20 @@ Idempotency:
   duplicate-retry a retry of a token answered "already exists" (161).
   failed-visible  every attempt of an acked token turned into a definite
                   failure.
+Bank (the final states are changed on every node alike, keeping each
+transaction chain consistent, so only the accounting can tell):
+  lost-recharge   an acked recharge's transaction removed (later balances
+                  and the final balance lowered by its amount).
+  double-recharge an acked recharge applied a second time (appended).
+  money-created   from one transaction on, every balance of a tenant and its
+                  final balance raised: one step of the chain creates money.
+  read-created    a balance read returns more than any prefix of the log.
+  stale-read      a balance read returns a balance that only positions
+                  before an operation acked before the read began have.
+  failed-visible  an acked single-attempt recharge turned into a definite
+                  failure (its transaction stays).
+  double-charge   a billing period of a resource charged again (appended).
+  lost-order      an acked renewal's debit removed.
 """
 
 import copy
@@ -276,6 +290,182 @@ def idem_failed_visible(events, rng):
     return ev
 
 
+def _bank_finals(events):
+    return [i for i, e in enumerate(events) if e["f"] == "final" and
+            e["type"] == "ok" and isinstance(e.get("value"), dict)]
+
+
+def _bank_ref(events):
+    fin = _bank_finals(events)
+    return fin, (events[fin[0]]["value"] if fin else None)
+
+
+def _bank_remove(events, tenant, match):
+    """Remove the first transaction of @tenant matching @match from every
+    final state, keeping the chain consistent."""
+    ev = copy.deepcopy(events)
+    for i in _bank_finals(ev):
+        v = ev[i]["value"]
+        txns = v["txns"][tenant]
+        j = next(k for k, t in enumerate(txns) if match(t))
+        gone = txns.pop(j)
+        for t in txns[j:]:
+            t["balance"] -= gone["amount"]
+        v["balances"][tenant] -= gone["amount"]
+    return ev
+
+
+def _bank_append(events, tenant, t):
+    ev = copy.deepcopy(events)
+    for i in _bank_finals(ev):
+        v = ev[i]["value"]
+        txns = v["txns"][tenant]
+        nt = dict(t, id="txn-99999999",
+                  balance=(txns[-1]["balance"] if txns else 0) + t["amount"])
+        txns.append(nt)
+        v["balances"][tenant] = nt["balance"]
+    return ev
+
+
+def _bank_recharges(events):
+    """{serial: (tenant, [ops])} of the recharges."""
+    out = {}
+    for o in _ops(events):
+        if o["f"] == "recharge":
+            ev = events[o["inv"]]
+            out.setdefault(ev["value"]["serial"], (ev["key"], []))[1].append(
+                o)
+    return out
+
+
+def _bank_acked(events):
+    return sorted((sn, t) for sn, (t, ops) in _bank_recharges(events).items()
+                  if any(o["type"] == "ok" for o in ops))
+
+
+def bank_lost_recharge(events, rng):
+    acked = _bank_acked(events)
+    if not acked or not _bank_finals(events):
+        return None
+    sn, tenant = rng.choice(acked)
+    return _bank_remove(events, tenant, lambda t: t.get("serial") == sn)
+
+
+def bank_double_recharge(events, rng):
+    acked = _bank_acked(events)
+    fin, ref = _bank_ref(events)
+    if not acked or ref is None:
+        return None
+    sn, tenant = rng.choice(acked)
+    t = next(x for x in ref["txns"][tenant] if x.get("serial") == sn)
+    return _bank_append(events, tenant, t)
+
+
+def bank_money_created(events, rng):
+    fin, ref = _bank_ref(events)
+    if ref is None:
+        return None
+    cands = [(u, j) for u, txns in sorted(ref["txns"].items())
+             for j in range(len(txns))]
+    if not cands:
+        return None
+    u, j = rng.choice(cands)
+    x = rng.randint(1, 1000)
+    ev = copy.deepcopy(events)
+    for i in fin:
+        v = ev[i]["value"]
+        for t in v["txns"][u][j:]:
+            t["balance"] += x
+        v["balances"][u] += x
+    return ev
+
+
+def bank_read_created(events, rng):
+    fin, ref = _bank_ref(events)
+    reads = [o for o in _ops(events) if o["f"] == "balance" and
+             o["type"] == "ok"]
+    if ref is None or not reads:
+        return None
+    r = rng.choice(reads)
+    u = events[r["inv"]]["key"]
+    top = max([0] + [t["balance"] for t in ref["txns"].get(u, [])])
+    ev = copy.deepcopy(events)
+    ev[r["comp"]]["value"] = top + 1 + rng.randint(0, 100)
+    return ev
+
+
+def bank_stale_read(events, rng):
+    from .checkers import bankcheck
+    from . import history
+    fin, ref = _bank_ref(events)
+    if ref is None:
+        return None
+    ops = history.pair(events)
+    p = bankcheck.parse(ops)
+    comp = {}
+    for o in _ops(events):
+        if o["f"] == "balance" and o["type"] == "ok":
+            comp[(events[o["inv"]]["process"], o["t0"])] = o["comp"]
+    cands = []
+    for u, txns in sorted(ref["txns"].items()):
+        b = [0] + [t["balance"] for t in txns]
+        lows, highs = bankcheck.bounds(p, u, bankcheck.positions(p, txns))
+        w = bankcheck.Windows(lows, highs, len(txns))
+        for r in p["reads"]:
+            if r.key != u or r.type != "ok":
+                continue
+            lo = w.lo(r.invoke_time)
+            later = set(b[lo:])
+            olds = [x for x in b[:lo] if x not in later]
+            if olds:
+                cands.append((comp[(r.process, r.invoke_time)], olds))
+    if not cands:
+        return None
+    idx, olds = rng.choice(cands)
+    ev = copy.deepcopy(events)
+    ev[idx]["value"] = rng.choice(olds)
+    return ev
+
+
+def bank_failed_visible(events, rng):
+    cands = [ops[0] for sn, (u, ops) in
+             sorted(_bank_recharges(events).items())
+             if len(ops) == 1 and ops[0]["type"] == "ok" and
+             not sn.startswith("init")]
+    if not cands:
+        return None
+    o = rng.choice(cands)
+    ev = copy.deepcopy(events)
+    c = ev[o["comp"]]
+    c["type"] = "fail"
+    c["value"] = ev[o["inv"]]["value"]
+    c["error"] = {"RetCode": 121, "Message": "injected"}
+    return ev
+
+
+def bank_double_charge(events, rng):
+    fin, ref = _bank_ref(events)
+    if ref is None:
+        return None
+    cands = [(u, t) for u, txns in sorted(ref["txns"].items())
+             for t in txns if t.get("type") == "Charge"]
+    if not cands:
+        return None
+    u, t = rng.choice(cands)
+    return _bank_append(events, u, t)
+
+
+def bank_lost_order(events, rng):
+    orders = [o for o in _ops(events) if o["f"] == "renew" and
+              o["type"] == "ok"]
+    if not orders or not _bank_finals(events):
+        return None
+    o = rng.choice(orders)
+    oid = o["value"]["order"]
+    u = events[o["inv"]]["key"]
+    return _bank_remove(events, u, lambda t: t.get("order") == oid)
+
+
 MUTATIONS = {
     "register": {
         "stale-read": reg_stale_read,
@@ -293,5 +483,15 @@ MUTATIONS = {
         "duplicate": idem_duplicate,
         "duplicate-retry": idem_duplicate_retry,
         "failed-visible": idem_failed_visible,
+    },
+    "bank": {
+        "lost-recharge": bank_lost_recharge,
+        "double-recharge": bank_double_recharge,
+        "money-created": bank_money_created,
+        "read-created": bank_read_created,
+        "stale-read": bank_stale_read,
+        "failed-visible": bank_failed_visible,
+        "double-charge": bank_double_charge,
+        "lost-order": bank_lost_order,
     },
 }

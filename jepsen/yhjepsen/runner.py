@@ -23,14 +23,16 @@ from .checkers import logs as logs_checker
 from .checkers import replicas as replicas_checker
 from .client import ApiError, TransportError
 from .cluster import Cluster, ClusterError
+from .nemesis import faults
 from .nemesis.faults import FILLER
+from .workloads.bank import Bank
 from .workloads.idempotency import Idempotency
 from .workloads.register import Register
 from .workloads.set import SetWorkload
 
 WORKLOADS = {"register": Register, "set": SetWorkload,
-             "idempotency": Idempotency}
-MUTATING = ("write", "cas", "add", "create")
+             "idempotency": Idempotency, "bank": Bank}
+MUTATING = ("write", "cas", "add", "create", "recharge", "renew")
 
 
 def sha256_file(path):
@@ -56,9 +58,19 @@ class Ctx:
         self.blocked = set()
         self.private = {}
         self.meta = {}
+        # (node, AppliedIndex, Digest) seen during the run (cluster monitor,
+        # corrupt nemesis): two digests for one index is divergence.
+        self.observed = []
+        self.obs_lock = threading.Lock()
 
     def now(self):
         return time.monotonic_ns() - self.t0
+
+    def observe(self, node_id, index, digest):
+        with self.obs_lock:
+            self.observed.append({"node": "n%d" % node_id,
+                                  "AppliedIndex": index, "Digest": digest,
+                                  "time": self.now()})
 
     def client_nodes(self):
         c = self.cluster
@@ -144,6 +156,8 @@ class Run:
                 snapshot_trailing=p["snapshot_trailing"],
                 faketime="faketime" in req,
                 tmpfs_mb=p["tmpfs_mb"] if "tmpfs" in req else 0,
+                election_timeout=p.get("election_timeout"),
+                heartbeat_timeout=p.get("heartbeat_timeout"),
                 t0_ns=ctx.t0)
             for i in range(1, p["nodes"] + 1):
                 ctx.cluster.start(i)
@@ -188,6 +202,10 @@ class Run:
             alive = [th.name for th in workers if th.is_alive()]
             if alive:
                 error = "workers did not stop: %s" % ",".join(alive)
+            # Workloads whose state changes by itself (billing ticks) stop
+            # it, so that every node's final state is the same.
+            for wl in wls:
+                wl.quiesce()
             replicas_data = self.poll_replicas()
             for wl in wls:
                 for i in sorted(ctx.cluster.members):
@@ -212,6 +230,7 @@ class Run:
                 ctx.proxy.stop()
             if ctx.net is not None:
                 ctx.net.teardown()
+        replicas_data["observed"] = list(ctx.observed)
         self.write_json("replicas.json", replicas_data)
         return self.check(recs, nem, error, replicas_data)
 
@@ -240,8 +259,12 @@ class Run:
                         row["error"] = "no answer"
                     else:
                         for k in ("State", "Term", "LeaderID", "CommitIndex",
-                                  "AppliedIndex"):
+                                  "AppliedIndex", "Digest"):
                             row[k] = d.get(k)
+                        if isinstance(d.get("AppliedIndex"), int) and \
+                                isinstance(d.get("Digest"), str):
+                            self.ctx.observe(i, d["AppliedIndex"],
+                                             d["Digest"])
                     fh.write(json.dumps(row, sort_keys=True) + "\n")
                 fh.flush()
 
@@ -265,6 +288,18 @@ class Run:
                 c.start(i)
         if c.wait_leader(30) is None:
             raise ClusterError("no leader 30 s after healing")
+        # A node whose data dir the corrupt nemesis damaged may refuse to
+        # start (or have stopped itself since): replace it, as an operator
+        # would.  An undamaged node that refuses is not touched: the final
+        # reads then fail, as they should.
+        for i in sorted(c.members):
+            if c.nodes[i].damaged and faults.settle(ctx, i) == "exited":
+                why = faults.refused_start(ctx, i)
+                self.log("n%d refuses to start (%s): replacing it" % (i, why))
+                self.notes.append({"type": "replaced", "node": "n%d" % i,
+                                   "damaged": list(c.nodes[i].damaged),
+                                   "refusal": why,
+                                   "result": faults.replace_node(ctx, i)})
         # A membership change answered "unknown" may have happened after
         # all: from here on, trust the cluster's own configuration.
         voters = c.voters()
@@ -360,6 +395,10 @@ class Run:
                                if a["type"] == "lost-ack")
         res["failover_ms"] = failover_times(nem.events if nem else [],
                                             all_events)
+        res["catchup_ms"] = [
+            {"fault": ev["fault"], "node": ev["node"], "ms": ev["ms"]}
+            for ev in (nem.events if nem else [])
+            if ev.get("event") == "catchup" and not ev.get("interrupted")]
         res["nemesis_errors"] = nem.errors if nem else []
         res["notes"] = self.notes + res["checks"]["logs"].get("notes", [])
         res["valid"] = (error is None and

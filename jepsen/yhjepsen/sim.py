@@ -248,3 +248,194 @@ def idempotency_history(seed, workers=5, ntokens=200, p_info=0.15,
                          "time": t, "node": n, "token": None})
         t += 1000
     return s.events
+
+
+def bank_history(seed, tenants=3, workers=5, nops=300, p_info=0.08,
+                 p_fail=0.03, charge_every=400000):
+    """A linearizable bank: recharges (unique serials, an indeterminate one
+    retried with the same serial: 161 if it had been applied), reuses of
+    acked serials (161), renewals (171 when short), balance reads, and
+    per-period charges applied by nobody's request; then the final state of
+    every node."""
+    s = _Sim(seed)
+    rng = s.rng
+    uids = ["uid-%08d" % (k + 1) for k in range(tenants)]
+    month = {"bsi-m%d" % k: {"tenant": u, "unit": 100 + 50 * k}
+             for k, u in enumerate(uids)}
+    dyn = {"bsi-d%d" % k: {"tenant": u, "charge": 1 + k}
+           for k, u in enumerate(uids)}
+    bal = {u: 0 for u in uids}
+    txns = {u: [] for u in uids}
+    serials = {}
+    ctr = {"txn": 0, "order": 0, "serial": 0, "ops": 0}
+    periods = {r: 0 for r in dyn}
+    acked = []
+    next_pid = [workers]
+    end = [0]
+    setup_pid = 2000000
+
+    def txn(u, typ, amount, **kw):
+        ctr["txn"] += 1
+        bal[u] += amount
+        t = {"id": "txn-%08d" % ctr["txn"], "type": typ, "amount": amount,
+             "balance": bal[u]}
+        t.update(kw)
+        txns[u].append(t)
+        return t
+
+    def order(u, res, amount):
+        ctr["order"] += 1
+        oid = "order-%08d" % ctr["order"]
+        if amount > 0:
+            txn(u, "Order", -amount, order=oid, resource=res)
+        return oid
+
+    # setup: initial recharges and the prepaid creates, sequential
+    t = 1
+    for k, u in enumerate(uids):
+        sn = "init-%d" % k
+        s.emit(t, setup_pid, "invoke", "recharge", u,
+               {"serial": sn, "amount": 300}, "n1")
+        tx = txn(u, "Recharge", 300, serial=sn)
+        serials[sn] = u
+        s.emit(t + 1, setup_pid, "ok", "recharge", u,
+               {"serial": sn, "amount": 300, "txn": tx["id"],
+                "balance": tx["balance"]}, "n1")
+        for res, amount in (("bsi-m%d" % k, month["bsi-m%d" % k]["unit"]),
+                            ("bsi-d%d" % k, 0)):
+            s.emit(t + 2, setup_pid, "invoke", "create", u,
+                   {"resource": "?", "amount": amount, "quantity": 1}, "n1")
+            oid = order(u, res, amount)
+            s.emit(t + 3, setup_pid, "ok", "create", u,
+                   {"resource": res, "amount": amount, "quantity": 1,
+                    "order": oid}, "n1")
+            t += 4
+    s.emit(t, setup_pid, "invoke", "setup", None, None, "n1")
+    s.emit(t + 1, setup_pid, "ok", "setup", None,
+           {"tenants": uids, "month": month, "dynamic": dyn}, "n1")
+    t0 = t + 10
+
+    def charge(t, res):
+        if ctr["ops"] >= nops:
+            return
+        periods[res] += 1
+        d = dyn[res]
+        txn(d["tenant"], "Charge", -d["charge"], resource=res,
+            period=periods[res])
+        s.at(t + rng.randint(charge_every // 2, charge_every), charge, res)
+
+    def done(t, w, typ, f, u, value, node, err=None):
+        s.emit(t, w["pid"], typ, f, u, value, node, error=err)
+        end[0] = max(end[0], t)
+        if typ == "info":
+            w["pid"] = next_pid[0]
+            next_pid[0] += 1
+
+    def recharge_attempt(t, w, u, sn, amount, n_try):
+        node = NODES[(w["slot"] + n_try) % 3]
+        body = {"serial": sn, "amount": amount}
+        s.emit(t, w["pid"], "invoke", "recharge", u, body, node)
+        s.at(t + s.lat(), recharge_apply, w, u, sn, amount, n_try, node)
+
+    def recharge_apply(t, w, u, sn, amount, n_try, node):
+        body = {"serial": sn, "amount": amount}
+        r = rng.random()
+        fin = t + s.lat()
+        if r < p_fail:
+            done(fin, w, "fail", "recharge", u, body, node, {"RetCode": 191})
+            s.at(fin + s.lat(), invoke, w)
+            return
+        if r < p_fail + p_info:
+            if sn not in serials and rng.random() < 0.5:
+                serials[sn] = u
+                txn(u, "Recharge", amount, serial=sn)
+            done(fin, w, "info", "recharge", u, body, node, "timeout")
+            if n_try < 3:
+                s.at(fin + s.lat(), recharge_attempt, w, u, sn, amount,
+                     n_try + 1)
+            else:
+                s.at(fin + s.lat(), invoke, w)
+            return
+        if sn in serials:
+            done(fin, w, "fail", "recharge", u, body, node, {"RetCode": 161})
+        else:
+            serials[sn] = u
+            tx = txn(u, "Recharge", amount, serial=sn)
+            acked.append(sn)
+            done(fin, w, "ok", "recharge", u,
+                 dict(body, txn=tx["id"], balance=tx["balance"]), node)
+        s.at(fin + s.lat(), invoke, w)
+
+    def simple(t, w, f, u, value, node):
+        r = rng.random()
+        fin = t + s.lat()
+        if f == "balance":
+            if r < p_info:
+                done(fin, w, "info", f, u, None, node, "timeout")
+            else:
+                done(fin, w, "ok", f, u, bal[u], node)
+        elif f == "reuse":
+            done(fin, w, "fail", f, u, value, node, {"RetCode": 161})
+        else:  # renew
+            applies = bal[u] >= value["amount"] and bal[u] >= 0
+            if r < p_info:
+                if applies and rng.random() < 0.5:
+                    order(u, value["resource"], value["amount"])
+                done(fin, w, "info", f, u, value, node, "timeout")
+            elif not applies:
+                done(fin, w, "fail", f, u, value, node, {"RetCode": 171})
+            else:
+                oid = order(u, value["resource"], value["amount"])
+                done(fin, w, "ok", f, u, dict(value, order=oid), node)
+        s.at(fin + s.lat(), invoke, w)
+
+    def invoke(t, w):
+        if ctr["ops"] >= nops:
+            return
+        ctr["ops"] += 1
+        u = rng.choice(uids)
+        node = NODES[w["slot"] % 3]
+        r = rng.random()
+        if r < 0.35:
+            ctr["serial"] += 1
+            recharge_attempt(t, w, u, "sn-%d" % ctr["serial"],
+                             rng.randint(1, 400), 0)
+            return
+        if r < 0.42 and acked:
+            f, value = "reuse", {"serial": rng.choice(acked),
+                                 "amount": rng.randint(401, 800)}
+        elif r < 0.7:
+            k = uids.index(u)
+            q = rng.randint(1, 3)
+            res = "bsi-m%d" % k
+            f, value = "renew", {"resource": res, "quantity": q,
+                                 "amount": month[res]["unit"] * q}
+        else:
+            f, value = "balance", None
+        s.emit(t, w["pid"], "invoke", f, u, value, node)
+        s.at(t + s.lat(), simple, w, f, u, value, node)
+
+    for res in sorted(dyn):
+        s.at(t0 + rng.randint(0, charge_every), charge, res)
+    for i in range(workers):
+        s.at(t0 + rng.randint(0, 100000), invoke, {"pid": i, "slot": i})
+    s.run()
+    t = end[0] + 1000000
+    final = {"balances": dict(bal),
+             "txns": {u: [dict(x) for x in v] for u, v in txns.items()}}
+    for i, n in enumerate(NODES):
+        pid = 1000000 + i
+        s.events.append({"process": pid, "type": "invoke", "f": "final",
+                         "key": None, "value": None, "time": t, "node": n,
+                         "token": None})
+        t += 1000
+        s.events.append({"process": pid, "type": "ok", "f": "final",
+                         "key": None, "value": json_copy(final), "time": t,
+                         "node": n, "token": None})
+        t += 1000
+    return s.events
+
+
+def json_copy(v):
+    import json
+    return json.loads(json.dumps(v))

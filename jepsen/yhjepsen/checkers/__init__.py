@@ -5,9 +5,9 @@ import json
 import os
 
 from .. import history
-from . import idemcheck, linear, logs, replicas, setcheck
+from . import bankcheck, idemcheck, linear, logs, replicas, setcheck
 
-WORKLOADS = ("register", "set", "idempotency", "replicas", "logs")
+WORKLOADS = ("register", "set", "idempotency", "bank", "replicas", "logs")
 
 
 def check_events(workload, events, expect_nodes=None, max_steps=2000000):
@@ -18,11 +18,13 @@ def check_events(workload, events, expect_nodes=None, max_steps=2000000):
         return setcheck.check(ops, expect_nodes)
     if workload == "idempotency":
         return idemcheck.check(ops, expect_nodes)
+    if workload == "bank":
+        return bankcheck.check(ops, expect_nodes)
     raise ValueError("no history checker for workload %r" % workload)
 
 
 def check_path(workload, path, expect_nodes=None, max_steps=2000000):
-    """Check a history file (register/set/idempotency), a replicas.json
+    """Check a history file (register/set/idempotency/bank), a replicas.json
     (replicas) or a run directory (logs; for replicas a run directory
     works too)."""
     if workload == "logs":

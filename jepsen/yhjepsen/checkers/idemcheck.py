@@ -106,7 +106,8 @@ def check(ops, expect_nodes=None):
                            % r.key, "op": r.describe()})
         elif r.type == "fail":
             rc = _retcode(r.error)
-            if rc != RETCODE_TOKEN and rc not in RETCODE_TRANSIENT:
+            # rc None: a refused connection, the request never left.
+            if rc not in (None, RETCODE_TOKEN) + RETCODE_TRANSIENT:
                 anomalies.append({
                     "type": "reuse-accepted", "token": r.key,
                     "message": "token %s reused with another body got "

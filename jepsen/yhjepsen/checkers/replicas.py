@@ -5,12 +5,16 @@ Input (replicas.json written by the runner):
   {"nodes": ["n1", ...],
    "rounds": [[{"node": "n1", "AppliedIndex": int, "Digest": hex,
                 "CommitIndex": int, "State": str, "Term": int}
-               | {"node": "n1", "error": str}, ...], ...]}
-Rounds are polls of every node, repeated until they agree or a deadline.
+               | {"node": "n1", "error": str}, ...], ...],
+   "observed": [{"node", "AppliedIndex", "Digest", "time"}, ...]}
+Rounds are polls of every node, repeated until they agree or a deadline;
+"observed" (optional) are (index, digest) pairs the nodes reported during
+the run (the cluster monitor's polls, the corrupt nemesis's checks).
 
 Valid iff some round has every node answering with one AppliedIndex and one
 Digest, and no two nodes ever reported different digests for the same
-AppliedIndex (that is divergence even if a later round agrees).
+AppliedIndex, in the rounds or during the run (that is divergence even if a
+later round agrees).
 """
 
 
@@ -36,6 +40,10 @@ def check(data):
                 len(set(answers.values())) == 1):
             converged = {"round": i, "AppliedIndex": answers[nodes[0]][0],
                          "Digest": answers[nodes[0]][1]}
+    for ob in data.get("observed") or []:
+        idx, dg = ob.get("AppliedIndex"), ob.get("Digest")
+        if isinstance(idx, int) and isinstance(dg, str):
+            seen.setdefault(idx, {}).setdefault(dg, set()).add(ob["node"])
     for idx in sorted(seen):
         if len(seen[idx]) > 1:
             anomalies.append({
@@ -51,4 +59,5 @@ def check(data):
                        "Digest in %d polls" % (",".join(nodes),
                                                len(rounds))})
     return {"valid": not anomalies, "anomalies": anomalies,
-            "stats": {"rounds": len(rounds), "converged": converged}}
+            "stats": {"rounds": len(rounds), "converged": converged,
+                      "observed": len(data.get("observed") or [])}}

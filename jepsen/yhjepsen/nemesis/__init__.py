@@ -6,6 +6,12 @@ the cluster ("the leader", "a running node") are resolved when the fault
 starts, and every start/heal is written to nemesis.jsonl with the resolved
 targets.  A run's nemesis is one fault type or a combination (two faults at
 once).  See faults.py for the faults.
+
+Catch-up: after a heal that brings a node back (restart, resume, partition
+healed, node re-added), the time until that node has applied everything
+the leader had committed at the heal ({"event": "catchup", "ms"} in
+nemesis.jsonl; "interrupted" when the next fault started first, "ms" null
+when it did not catch up within CATCHUP_TIMEOUT).
 """
 
 import json
@@ -14,6 +20,8 @@ import threading
 import time
 
 from . import faults
+
+CATCHUP_TIMEOUT = 30.0
 
 # name -> list of fault names (a combination runs two of them at once)
 NEMESES = {
@@ -92,6 +100,8 @@ class Runner(threading.Thread):
         self.lock = threading.Lock()
         self.errors = []
         self.events = []
+        self.gen = 0          # fault entries started so far
+        self.measures = []    # catch-up threads
 
     def record(self, **kw):
         kw["time"] = self.ctx.now()
@@ -107,6 +117,7 @@ class Runner(threading.Thread):
             if self.stop_ev.wait(max(0.0, start + e["at"] -
                                      time.monotonic())):
                 break
+            self.gen += 1
             for spec in e["faults"]:
                 f = faults.FAULTS[spec["fault"]]
                 try:
@@ -127,6 +138,7 @@ class Runner(threading.Thread):
         while self.active:
             f, state = self.active.pop()
             try:
+                t_heal = self.ctx.now()
                 res = f.heal(self.ctx, state)
                 self.record(event="heal", fault=f.name, state=state,
                             result=res)
@@ -134,10 +146,52 @@ class Runner(threading.Thread):
                 self.errors.append("%s heal: %s" % (f.name, ex))
                 self.record(event="heal-failed", fault=f.name, state=state,
                             error=str(ex))
+                continue
+            nodes = f.healed(state, res)
+            if nodes:
+                th = threading.Thread(target=self.catchup, daemon=True,
+                                      args=(f.name, list(nodes), t_heal,
+                                            self.gen),
+                                      name="catchup-%s" % f.name)
+                th.start()
+                self.measures.append(th)
+
+    def catchup(self, fault, nodes, t_heal, gen):
+        """Time from the heal until every node in @nodes applied the
+        leader's commit index at the heal (or the first index a leader
+        reports, if there was none then)."""
+        c = self.ctx.cluster
+        deadline = time.monotonic() + CATCHUP_TIMEOUT
+        target = None
+        pending = set(nodes)
+        while pending and time.monotonic() < deadline and self.gen == gen:
+            if target is None:
+                ld = c.leader(0.5)
+                d = c.describe(ld, 0.5) if ld is not None else None
+                if d and d.get("State") == "leader" and \
+                        isinstance(d.get("CommitIndex"), int):
+                    target = d["CommitIndex"]
+                else:
+                    time.sleep(0.05)
+                    continue
+            for i in sorted(pending):
+                d = c.describe(i, 0.5)
+                if d and isinstance(d.get("AppliedIndex"), int) and \
+                        d["AppliedIndex"] >= target:
+                    self.record(event="catchup", fault=fault, node=i,
+                                target=target,
+                                ms=(self.ctx.now() - t_heal) // 1000000)
+                    pending.discard(i)
+            time.sleep(0.05)
+        for i in sorted(pending):
+            self.record(event="catchup", fault=fault, node=i, target=target,
+                        ms=None, interrupted=self.gen != gen)
 
     def stop(self, timeout=120):
         self.stop_ev.set()
         self.join(timeout)
         if self.is_alive():
             self.errors.append("nemesis did not stop in %ss" % timeout)
+        for th in self.measures:
+            th.join(CATCHUP_TIMEOUT + 5)
         self.fh.close()

@@ -1,16 +1,20 @@
 """The faults.  Each has plan(rng) -> params (chosen at schedule time from
-the seed), start(ctx, params) -> state (targets resolved now) and
-heal(ctx, state) -> result.  States are JSON-serialisable and go to
-nemesis.jsonl.  A state with "leader_fault": true marks a fault that took
-the leader away (used for the failover-time measurement)."""
+the seed), start(ctx, params) -> state (targets resolved now),
+heal(ctx, state) -> result, and healed(state, result) -> the nodes the heal
+brought back (their catch-up time is measured).  States are
+JSON-serialisable and go to nemesis.jsonl.  A state with "leader_fault":
+true marks a fault that took the leader away (used for the failover-time
+measurement)."""
 
 import errno
 import os
 import random
+import signal
 import threading
 import time
 
 from ..client import ApiError, TransportError
+from ..cluster import ClusterError
 
 
 def _pick(ids, r):
@@ -41,6 +45,16 @@ class Fault:
     def heal(self, ctx, state):
         return None
 
+    def healed(self, state, result):
+        return []
+
+
+class NodeFault(Fault):
+    """A fault on one node, state["node"], that its heal brings back."""
+
+    def healed(self, state, result):
+        return [state["node"]]
+
 
 # ---------------------------------------------------------------- network
 def _cut(ctx, pairs):
@@ -67,7 +81,7 @@ def _isolate(ctx, t):
     return sorted(pairs)
 
 
-class PartitionOne(Fault):
+class PartitionOne(NodeFault):
     """One node cut off from every other node (clients still reach it)."""
     name = "partition-one"
 
@@ -173,7 +187,7 @@ class Delay(Fault):
 
 
 # -------------------------------------------------------------- processes
-class Kill(Fault):
+class Kill(NodeFault):
     name = "kill"
     min_dur, max_dur = 3.0, 8.0
 
@@ -213,8 +227,11 @@ class KillAll(Fault):
         for i in state["nodes"]:
             ctx.cluster.start(i)
 
+    def healed(self, state, result):
+        return list(state["nodes"])
 
-class Pause(Fault):
+
+class Pause(NodeFault):
     name = "pause"
     min_dur, max_dur = 3.0, 8.0
 
@@ -300,12 +317,17 @@ def add_node(ctx, i, timeout=10):
     ctx.cluster.wipe(i)
     ctx.cluster.start(i, join=True)
     try:
+        # Not to the joiner itself: its state is still empty (no admin key
+        # yet), it answers 130.
+        ld = ctx.cluster.leader()
         ctx.cluster.call_any("AddNode", {"NodeID": i,
                                          "RaftAddress": n.raft_addr,
                                          "APIAddress": n.api_addr},
-                             timeout=timeout)
+                             timeout=timeout, exclude=(i,),
+                             prefer=[ld] if ld not in (None, i) else None)
         res = "added"
-    except (ApiError, TransportError, RuntimeError) as e:
+    except (ApiError, TransportError, RuntimeError,
+            ClusterError) as e:
         res = "AddNode: %s" % e
     voters = _cluster_voters(ctx)
     if voters is not None and i in voters:
@@ -322,9 +344,11 @@ def add_node(ctx, i, timeout=10):
 def remove_node(ctx, i, timeout=10):
     ctx.cluster.nodes[i].removing = True
     try:
-        ctx.cluster.call_any("RemoveNode", {"NodeID": i}, timeout=timeout)
+        ctx.cluster.call_any("RemoveNode", {"NodeID": i}, timeout=timeout,
+                             exclude=(i,))
         res = "removed"
-    except (ApiError, TransportError, RuntimeError) as e:
+    except (ApiError, TransportError, RuntimeError,
+            ClusterError) as e:
         voters = _cluster_voters(ctx)
         if voters is None or i in voters:
             raise RuntimeError("RemoveNode %d: %s" % (i, e))
@@ -364,6 +388,9 @@ class Membership(Fault):
             return remove_node(ctx, state["node"])
         return add_node(ctx, state["node"])
 
+    def healed(self, state, result):
+        return [state["node"]] if state["mode"] == "shrink" else []
+
 
 class Transfer(Fault):
     """TransferLeader to a random other voter, repeatedly, under load."""
@@ -391,7 +418,8 @@ class Transfer(Fault):
                                          timeout=3, prefer=[ld] if ld
                                          else None)
                     log.append([round(ctx.now() / 1e9, 3), ld, t, "ok"])
-                except (ApiError, TransportError, RuntimeError) as e:
+                except (ApiError, TransportError, RuntimeError,
+                        ClusterError) as e:
                     log.append([round(ctx.now() / 1e9, 3), ld, t,
                                 str(e)[:100]])
         th = threading.Thread(target=loop, daemon=True)
@@ -411,7 +439,7 @@ class Transfer(Fault):
 FILLER = "yhj-filler"
 
 
-class DiskFull(Fault):
+class DiskFull(NodeFault):
     """Fill the small tmpfs holding a node's data dir."""
     name = "disk-full"
     needs = {"tmpfs"}
@@ -451,16 +479,136 @@ class DiskFull(Fault):
         return "running"
 
 
+# Files of a yunhand data dir by what they hold: state/ (LMDB), raft/
+# (libraft closed and open segments, snapshots and their .meta; the
+# metadata1/2 files hold term and vote and are left alone: losing a vote
+# breaks any Raft), archive/ (copies of compacted segments, read only by
+# `yunhan replay`).  A kind is picked first, so the few files that matter
+# are hit as often as the many archive segments.
+CORRUPT_KINDS = (("state", 3), ("snapshot", 2), ("segment", 2),
+                 ("open-segment", 2), ("archive", 1))
+TRUNCATABLE = ("snapshot", "segment", "open-segment")
+
+
+def corruptible(data_dir):
+    """{kind: [relative paths]} of the non-empty files of a data dir."""
+    out = {k: [] for k, _w in CORRUPT_KINDS}
+    for root, _dirs, names in os.walk(data_dir):
+        for f in names:
+            p = os.path.join(root, f)
+            rel = os.path.relpath(p, data_dir)
+            if (f.startswith("metadata") or f == FILLER or
+                    f.endswith(".lock") or f == "lock.mdb" or
+                    os.path.getsize(p) == 0):
+                continue
+            if rel.startswith("state" + os.sep):
+                out["state"].append(rel)
+            elif rel.startswith("archive" + os.sep):
+                out["archive"].append(rel)
+            elif f.startswith("snapshot-"):
+                out["snapshot"].append(rel)
+            elif f.startswith("open-"):
+                out["open-segment"].append(rel)
+            else:
+                out["segment"].append(rel)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def refused_start(ctx, i):
+    """Why node @i exited since its last start (exit status or signal, and
+    its last error line), or None while it runs."""
+    n = ctx.cluster.nodes[i]
+    if n.proc is not None:
+        return None
+    rc = n.last_rc
+    how = ("signal %s" % signal.Signals(-rc).name
+           if isinstance(rc, int) and rc < 0 else "status %r" % (rc,))
+    text = ctx.cluster.log_since_start(i)
+    errs = [line.strip() for line in text.splitlines()
+            if line.startswith("error ") or "refusing" in line]
+    return "%s: %s" % (how, errs[-1][:300] if errs else "no error line")
+
+
+def settle(ctx, i, timeout=20.0):
+    """Wait until node @i either exited or serves (answers DescribeCluster
+    with an AppliedIndex at least the leader's commit index when we
+    started).  Returns "exited", "serving" or "running" (neither in time)."""
+    c = ctx.cluster
+    deadline = time.monotonic() + timeout
+    target = None
+    while time.monotonic() < deadline:
+        if c.nodes[i].proc is None:
+            return "exited"
+        if target is None:
+            ld = c.leader(0.5)
+            if ld is not None and ld != i:
+                d = c.describe(ld, 0.5)
+                if d and isinstance(d.get("CommitIndex"), int):
+                    target = d["CommitIndex"]
+        d = c.describe(i, 0.5)
+        if (target is not None and d and
+                isinstance(d.get("AppliedIndex"), int) and
+                d["AppliedIndex"] >= target):
+            return "serving"
+        time.sleep(0.1)
+    return "exited" if c.nodes[i].proc is None else "running"
+
+
+def replace_node(ctx, i):
+    """What an operator does with a node whose damaged data dir it refuses:
+    RemoveNode, wipe the data dir, start it empty with join = 1, AddNode
+    (it then gets the leader's snapshot and log)."""
+    return "%s; %s" % (remove_node(ctx, i), add_node(ctx, i))
+
+
+def digest_check(ctx, i, timeout=20.0):
+    """Poll node @i and the other members until @i reports an AppliedIndex
+    some other member reported too: the same Digest there means it
+    converged to the same state.  Every observation also goes to
+    ctx.observed (the replicas checker sees divergence at any index).
+    Returns {"verified_at", "ms"} | {"diverged": ...} | {"unverified"}."""
+    c = ctx.cluster
+    t0 = time.monotonic()
+    mine, theirs = {}, {}
+    while time.monotonic() - t0 < timeout:
+        others = [m for m in sorted(c.members) if m != i and
+                  c.nodes[m].proc is not None]
+        for m in [i] + others:
+            d = c.describe(m, 0.5)
+            if not d or not isinstance(d.get("AppliedIndex"), int) or \
+                    not isinstance(d.get("Digest"), str):
+                continue
+            idx, dg = d["AppliedIndex"], d["Digest"]
+            ctx.observe(m, idx, dg)
+            (mine if m == i else theirs).setdefault(idx, {})[dg] = m
+        common = sorted(set(mine) & set(theirs))
+        for idx in common:
+            if set(mine[idx]) != set(theirs[idx]):
+                return {"diverged": {"index": idx, "node": mine[idx],
+                                     "others": theirs[idx]}}
+        if common:
+            return {"verified_at": common[-1],
+                    "ms": int((time.monotonic() - t0) * 1000)}
+        time.sleep(0.02)
+    return {"unverified": "no common AppliedIndex observed in %ss" %
+            timeout}
+
+
 class Corrupt(Fault):
-    """Flip bytes in one file of a stopped follower, restart it.  The raft
-    metadata files (term and vote) are left alone: losing a vote breaks any
-    Raft; everything else must be detected or survived.  A node that refuses
-    to start is replaced (RemoveNode, wipe, join, AddNode) at heal."""
+    """Damage one file of a stopped follower (bit flips, or truncation of a
+    segment or snapshot) and restart it.  The node must refuse to start or
+    recover, never serve divergent data.  At heal the harness acts as an
+    operator: a node that refused to start (exited, its last error line is
+    recorded) is replaced (RemoveNode, wipe, join = 1, AddNode); then the
+    node must report the same Digest as another member at a common
+    AppliedIndex."""
     name = "corrupt"
     min_dur, max_dur = 5.0, 8.0
 
     def plan(self, rng):
-        return {"r": round(rng.random(), 6), "seed": rng.randrange(1 << 30)}
+        kinds = [k for k, w in CORRUPT_KINDS for _ in range(w)]
+        return {"r": round(rng.random(), 6), "seed": rng.randrange(1 << 30),
+                "kind": rng.choice(kinds), "truncate": rng.random() < 0.4}
 
     def start(self, ctx, params):
         c = ctx.cluster
@@ -469,46 +617,52 @@ class Corrupt(Fault):
         t = _pick(cands, params["r"])
         c.kill(t)
         n = c.nodes[t]
-        files = []
-        for root, _dirs, names in os.walk(n.data_dir):
-            for f in names:
-                p = os.path.join(root, f)
-                if (f.startswith("metadata") or f == FILLER or
-                        f.endswith(".lock") or os.path.getsize(p) == 0):
-                    continue
-                files.append(p)
+        files = corruptible(n.data_dir)
         rng = random.Random(params["seed"])
-        flips = []
-        victim = None
-        if files:
-            victim = rng.choice(sorted(files))
+        kind = params.get("kind", "state")
+        if not files.get(kind):
+            present = [k for k, _w in CORRUPT_KINDS if files[k]]
+            kind = rng.choice(present) if present else None
+        state = {"node": t, "kind": kind, "file": None}
+        if kind is not None:
+            rel = rng.choice(files[kind])
+            victim = os.path.join(n.data_dir, rel)
             size = os.path.getsize(victim)
-            with open(victim, "r+b") as fh:
-                for _ in range(rng.randint(1, 8)):
-                    off = rng.randrange(size)
-                    fh.seek(off)
-                    old = fh.read(1)[0]
-                    new = old ^ (1 << rng.randrange(8))
-                    fh.seek(off)
-                    fh.write(bytes([new]))
-                    flips.append([off, old, new])
+            state["file"] = rel
+            if params.get("truncate") and kind in TRUNCATABLE:
+                new = rng.randrange(size)
+                os.truncate(victim, new)
+                state["truncated"] = [size, new]
+            else:
+                flips = []
+                with open(victim, "r+b") as fh:
+                    for _ in range(rng.randint(1, 8)):
+                        off = rng.randrange(size)
+                        fh.seek(off)
+                        old = fh.read(1)[0]
+                        new = old ^ (1 << rng.randrange(8))
+                        fh.seek(off)
+                        fh.write(bytes([new]))
+                        flips.append([off, old, new])
+                state["flips"] = flips
+            n.damaged.append(rel)
         n.corrupted = True
         c.start(t)
-        return {"node": t,
-                "file": os.path.relpath(victim, n.data_dir) if victim
-                else None, "flips": flips}
+        return state
 
     def heal(self, ctx, state):
         c = ctx.cluster
         t = state["node"]
-        time.sleep(1.0)
-        if c.nodes[t].proc is not None:
-            c.nodes[t].corrupted = False
-            return "still running"
-        res = remove_node(ctx, t)
+        res = {"outcome": settle(ctx, t)}
+        if res["outcome"] == "exited":
+            res["refusal"] = refused_start(ctx, t)
+            res["replaced"] = replace_node(ctx, t)
         c.nodes[t].corrupted = False
-        return "refused to start; replaced: %s; %s" % (res,
-                                                         add_node(ctx, t))
+        res["digest"] = digest_check(ctx, t)
+        return res
+
+    def healed(self, state, result):
+        return [state["node"]]
 
 
 FAULTS = {f.name: f for f in (

@@ -110,6 +110,9 @@ class Workload:
     def setup(self):
         pass
 
+    def quiesce(self):
+        """After the workers stopped, before the replicas are compared."""
+
     def op(self, proc):
         raise NotImplementedError
 
