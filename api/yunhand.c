@@ -39,7 +39,8 @@ static void usage(FILE *out)
             "               [--admin-key-file FILE] [--cluster-secret-file "
             "FILE]\n"
             "               [--snapshot-threshold N] [--snapshot-trailing N]\n"
-            "               [--segment-size BYTES]\n"
+            "               [--segment-size BYTES] "
+            "[--install-snapshot-timeout MS]\n"
             "               [--election-timeout MS] [--heartbeat-timeout MS]\n"
             "               [--log-level error|warn|info|debug] [--pid-file "
             "FILE]\n"
@@ -172,6 +173,12 @@ static int set_opt(struct opts *o, const char *key, const char *val)
             return -1;
         }
         c->snapshot_trailing = (unsigned)x;
+    } else if (strcmp(key, "install-snapshot-timeout") == 0) {
+        if (parse_uint(val, 3600000, &x) != 0 || x < 100) {
+            fprintf(stderr, "yunhand: bad install-snapshot-timeout (ms)\n");
+            return -1;
+        }
+        c->install_snapshot_timeout_ms = (unsigned)x;
     } else if (strcmp(key, "segment-size") == 0) {
         /* raft_uv wants a multiple of its block size (4 KiB here). */
         if (parse_uint(val, 1u << 30, &x) != 0 || x < 65536 || x % 4096) {

@@ -43,6 +43,7 @@ struct cluster_config
     unsigned snapshot_trailing;  /* entries kept after one */
     size_t segment_size;         /* raft_uv segment size in bytes */
     unsigned election_timeout_ms;
+    unsigned install_snapshot_timeout_ms; /* see cluster_config_defaults */
     unsigned heartbeat_timeout_ms;
     size_t map_size; /* LMDB map size (0 = default) */
 };

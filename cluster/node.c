@@ -33,6 +33,13 @@ void cluster_config_defaults(struct cluster_config *cfg)
     cfg->snapshot_threshold = 65536;
     cfg->snapshot_trailing = 8192;
     cfg->segment_size = 64u << 20;
+    /* libraft 0.15: a follower busy taking its own snapshot drops an
+     * InstallSnapshot without answering, and the leader then sends it
+     * nothing (not even heartbeats) until this timeout: 30 s by default,
+     * which stalled followers for 30 s in jepsen partitions. It must stay
+     * above the time to send and install the largest snapshot (a 250 MB
+     * state: ~1 s over loopback + 2.4 s restore). */
+    cfg->install_snapshot_timeout_ms = 8000;
     /* Randomized by libraft in [600, 1200) ms: failover well under the 2 s
      * goal, while ten heartbeats fit in it even on a loaded 2-core host. */
     cfg->election_timeout_ms = 600;
@@ -478,6 +485,8 @@ int cluster_open(struct cluster **out,
     raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
     raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_install_snapshot_timeout(&c->raft,
+                                      cfg->install_snapshot_timeout_ms);
     raft_set_pre_vote(&c->raft, true);
 
     if (!cfg->join) {
