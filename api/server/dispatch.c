@@ -1330,8 +1330,12 @@ static void forward_unauthenticated(struct req_ctx *r,
     msgpack_pack_object(&pk, *auth);
     rc = api__forward(r->conn->s, call, r->src);
     if (rc != 0) {
-        api__call_error(call, YH_EAUTH,
-                        "authentication failed: unknown PublicKey");
+        /* No leader to ask (an election, or a node that joined and holds
+         * no state yet): the key may well exist, so this is no definite
+         * authentication failure. */
+        api__call_error(call, YH_EUNAVAIL,
+                        "this node does not know the PublicKey and no "
+                        "leader is known to check it; retry");
     }
 }
 
