@@ -262,26 +262,6 @@ int fsm__cert_delete_check(struct fsm_ctx *c)
 
 int fsm__cert_delete_apply(struct fsm_ctx *c)
 {
-    char id[FSM_ID_SIZE];
-    struct fsm_rec r;
-    int rc;
-
     TRY(fsm__cert_delete_check(c));
-    fsm__arg_str(c, "SSLID", 1, FSM_ID_SIZE - 1, id, NULL);
-    fsm__rec_init(&r);
-    rc = fsm__net_load(c, CERT_PREFIX, "certificate", id, &r);
-    if (rc == 0) {
-        rc = fsm__if_revision(c, &r);
-    }
-    if (rc == 0) {
-        rc = fsm__net_users(c, 'C', id, "certificate");
-    }
-    if (rc == 0) {
-        rc = fsm__res_drop(c, id);
-    }
-    if (rc == 0) {
-        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
-    }
-    fsm__rec_free(&r);
-    return rc;
+    return fsm__net_delete_unused(c, "SSLID", CERT_PREFIX, "certificate");
 }

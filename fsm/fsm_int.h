@@ -1417,6 +1417,14 @@ int fsm__count_add(struct fsm_ctx *c,
                    int64_t delta);
 /* Delete resource record @id (absent is fine). */
 int fsm__res_drop(struct fsm_ctx *c, const char *id);
+/* Delete the record named by parameter @param (prefix @prefix, called
+ * @what in messages): IfRevision, refused (162) while an index row of kind
+ * 'C' names it as used, then fsm__res_drop. Certificates and remote VPN
+ * gateways. */
+int fsm__net_delete_unused(struct fsm_ctx *c,
+                           const char *param,
+                           const char *prefix,
+                           const char *what);
 /* "@key": [children of @parent from @offset, at most @limit] ("C" rows):
  * @fn packs one (NULL: its public fields). */
 typedef int fsm_child_pack_fn(struct fsm_ctx *c,

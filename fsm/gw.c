@@ -637,3 +637,31 @@ int fsm__children_pack(struct fsm_ctx *c,
     fsm__ids_free(&l);
     return rc;
 }
+
+int fsm__net_delete_unused(struct fsm_ctx *c,
+                           const char *param,
+                           const char *prefix,
+                           const char *what)
+{
+    char id[FSM_ID_SIZE];
+    struct fsm_rec r;
+    int rc;
+
+    TRY(fsm__arg_str(c, param, 1, FSM_ID_SIZE - 1, id, NULL));
+    fsm__rec_init(&r);
+    rc = fsm__net_load(c, prefix, what, id, &r);
+    if (rc == 0) {
+        rc = fsm__if_revision(c, &r);
+    }
+    if (rc == 0) {
+        rc = fsm__net_users(c, 'C', id, what);
+    }
+    if (rc == 0) {
+        rc = fsm__res_drop(c, id);
+    }
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    }
+    fsm__rec_free(&r);
+    return rc;
+}
