@@ -108,6 +108,17 @@ struct cluster
     struct yh_buf result; /* scratch for fsm_apply */
     struct yh_buf event;
     char errmsg[YH_ERRMSG_SIZE];
+
+    /* Deferred apply on followers (defer.c): a FIFO of committed entries,
+     * [dq_head, dq_next) applied but not committed to LMDB yet,
+     * [dq_next, dq_tail) waiting. Absolute counters; slot = i & (cap-1). */
+    struct cluster_deferred **dq;
+    unsigned dq_cap;
+    uint64_t dq_head, dq_next, dq_tail;
+    size_t dq_bytes;
+    unsigned dq_uncommitted; /* applied since the last commit */
+    int draining;            /* re-entrancy guard */
+    uv_idle_t drain;         /* applies the queue between I/O */
 };
 
 /* submit.c */
@@ -119,6 +130,31 @@ void cluster__complete_tag(struct cluster *c,
                            size_t len);
 void cluster__expire(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
+
+/* node.c: apply one committed entry (result to its proposer, event to
+ * watchers). */
+int cluster__apply_one(struct cluster *c,
+                       uint64_t index,
+                       const void *data,
+                       size_t len);
+
+/* defer.c */
+int cluster__defer_push(struct cluster *c,
+                        uint64_t index,
+                        const void *data,
+                        size_t len);
+/* Apply queued entries in order; @budget_ns 0 = all. Non-zero: an apply
+ * failed and the queue was rewound to retry (or the process exited). */
+int cluster__defer_drain(struct cluster *c, uint64_t budget_ns);
+unsigned cluster__defer_waiting(const struct cluster *c);
+/* After a rolled-back batch: 0 if the queue can re-apply what was lost. */
+int cluster__defer_rewind(struct cluster *c);
+/* After a successful commit: drop the entries it made durable. */
+void cluster__defer_committed(struct cluster *c);
+int cluster__defer_should_commit(const struct cluster *c);
+void cluster__defer_start(struct cluster *c);
+void cluster__defer_clear(struct cluster *c);
+void cluster__defer_free(struct cluster *c);
 
 /* node.c: run the check handle's work on the next loop turn without
  * waiting for I/O. Raft callbacks use it instead of calling back into raft

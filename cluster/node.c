@@ -91,24 +91,56 @@ static uint64_t wall_ns(void)
 
 /* ---- fsm glue ---------------------------------------------------------- */
 
+int cluster__apply_one(struct cluster *c,
+                       uint64_t index,
+                       const void *data,
+                       size_t len)
+{
+    uint64_t tag = 0;
+    int skipped = 0;
+    int rc;
+
+    yh_buf_reset(&c->result);
+    yh_buf_reset(&c->event);
+    rc = fsm_apply(c->fsm, index, data, len, &c->result, &c->event, &tag,
+                   &skipped);
+    if (rc != 0 || skipped) {
+        return rc;
+    }
+    if (tag != 0 && (tag >> 48) == c->cfg.id) {
+        cluster__complete_tag(c, tag, c->result.data, c->result.len);
+    }
+    if (c->event_cb != NULL && c->event.len > 0) {
+        c->event_cb(c->event_arg, index, c->event.data, c->event.len);
+    }
+    return 0;
+}
+
+/* A follower queues the entry (defer.c) so that libraft can acknowledge the
+ * append first; the leader, whose proposers wait for results, applies at
+ * once after anything still queued from before it was elected. */
 static int glue_apply(struct raft_fsm *rf,
                       const struct raft_buffer *buf,
                       void **result)
 {
     struct cluster *c = rf->data;
     uint64_t index = raft_last_applied(&c->raft) + 1;
-    uint64_t tag = 0;
-    int skipped = 0;
     int rc;
 
     *result = NULL;
-    yh_buf_reset(&c->result);
-    yh_buf_reset(&c->event);
-    rc = fsm_apply(c->fsm, index, buf->base, buf->len, &c->result, &c->event,
-                   &tag, &skipped);
+    if (!c->closing && !c->draining && raft_state(&c->raft) != RAFT_LEADER &&
+        cluster__defer_push(c, index, buf->base, buf->len) == 0) {
+        cluster__defer_start(c);
+        return 0;
+    }
+    rc = cluster__defer_drain(c, 0);
+    if (rc == 0) {
+        rc = cluster__apply_one(c, index, buf->base, buf->len);
+    }
     if (rc != 0) {
         static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
-        if (fsm_applied_index(c->fsm) + 1 != index) {
+        if (fsm_applied_index(c->fsm) + 1 != index &&
+            cluster__defer_rewind(c) != 0) {
             /* The rollback took entries libraft already counts as applied
              * and will never feed again: retrying would diverge. Stop; on
              * restart raft re-feeds from the last committed LMDB index. */
@@ -123,16 +155,24 @@ static int glue_apply(struct raft_fsm *rf,
                    c->cfg.id, index, yh_strerror(rc));
         return RAFT_IOERR;
     }
-    if (skipped) {
-        return 0;
-    }
-    if (tag != 0 && (tag >> 48) == c->cfg.id) {
-        cluster__complete_tag(c, tag, c->result.data, c->result.len);
-    }
-    if (c->event_cb != NULL && c->event.len > 0) {
-        c->event_cb(c->event_arg, index, c->event.data, c->event.len);
-    }
     return 0;
+}
+
+/* Apply everything queued and commit it: before the state is read as
+ * current, snapshotted, replaced or closed. */
+static int settle(struct cluster *c)
+{
+    int rc = cluster__defer_drain(c, 0);
+
+    if (rc == 0) {
+        rc = fsm_flush(c->fsm);
+        if (rc == 0) {
+            cluster__defer_committed(c);
+        } else if (cluster__defer_rewind(c) == 0) {
+            cluster__defer_start(c);
+        }
+    }
+    return rc;
 }
 
 /* Synchronous part, on the loop: commit the open batch and pin a read
@@ -148,6 +188,11 @@ static int glue_snapshot(struct raft_fsm *rf,
     *bufs = NULL;
     *n_bufs = 0;
     if (c->snap != NULL) {
+        return RAFT_BUSY;
+    }
+    /* libraft counts queued entries as applied: the snapshot must hold
+     * them. */
+    if (settle(c) != 0) {
         return RAFT_BUSY;
     }
     /* Before raft_uv can drop the segments this snapshot covers. A failure
@@ -226,7 +271,9 @@ static int glue_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     int loaded = 0;
     int rc;
 
-    rc = fsm_flush(c->fsm);
+    /* The snapshot supersedes whatever is still queued. */
+    rc = settle(c);
+    cluster__defer_clear(c);
     if (rc == 0) {
         rc = fsm_restore(c->fsm, buf->base, buf->len, &loaded);
     }
@@ -293,11 +340,17 @@ static void check_cb(uv_check_t *h)
     cluster__admin_run_deferred(c);
     cluster__flush_writes(c);
     cluster__flush_reads(c);
-    rc = fsm_flush(c->fsm);
-    if (rc != 0) {
+    if (!cluster__defer_should_commit(c)) {
+        /* Still draining: commit in bigger batches, not every slice. */
+    } else if ((rc = fsm_flush(c->fsm)) == 0) {
+        cluster__defer_committed(c);
+    } else {
         static struct yh_ratelimit rl = YH_RATELIMIT_INIT(5, 10);
         YH_WARN_RL(&rl, "n%" PRIu64 " commit batch: %s", c->cfg.id,
                    yh_strerror(rc));
+        if (cluster__defer_rewind(c) == 0) {
+            cluster__defer_start(c);
+        }
     }
     if (c->tick_cb != NULL) {
         c->tick_cb(c->tick_arg);
@@ -331,6 +384,11 @@ static void timer_cb(uv_timer_t *t)
                 (unsigned long long)c->raft.current_term);
     }
     c->was_leader = leader;
+    if (leader) {
+        settle(c);
+    } else {
+        cluster__defer_start(c); /* retries a failed slice */
+    }
     maybe_bootstrap_admin(c);
     if (leader) {
         /* Billing ticks, expiries, lease timeouts: keyed commands, so a
@@ -513,6 +571,8 @@ int cluster_open(struct cluster **out,
     c->timer.data = c;
     uv_idle_init(loop, &c->kick);
     c->kick.data = c;
+    uv_idle_init(loop, &c->drain);
+    c->drain.data = c;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
 
     YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64, cfg->id,
@@ -539,8 +599,14 @@ err:
     return rc;
 }
 
+/* Every reader of the state comes through here: entries still queued on a
+ * follower are applied first (one settle per call at most; re-entrant calls
+ * from inside an apply see the state as it is). */
 struct fsm *cluster_fsm(struct cluster *c)
 {
+    if (c->dq_next < c->dq_tail && !c->draining && !c->closing) {
+        cluster__defer_drain(c, 0);
+    }
     return c->fsm;
 }
 
@@ -608,8 +674,9 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     c->closing = 1;
     c->close_cb = cb;
     c->close_arg = arg;
-    c->n_closing = 4; /* raft, check, timer, kick */
-    fsm_flush(c->fsm);
+    c->n_closing = 5; /* raft, check, timer, kick, drain */
+    settle(c);
+    cluster__defer_free(c);
     cluster__fail_all(c);
     uv_check_stop(&c->check);
     uv_timer_stop(&c->timer);
@@ -617,5 +684,7 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     uv_close((uv_handle_t *)&c->timer, handle_closed);
     uv_idle_stop(&c->kick);
     uv_close((uv_handle_t *)&c->kick, handle_closed);
+    uv_idle_stop(&c->drain);
+    uv_close((uv_handle_t *)&c->drain, handle_closed);
     raft_close(&c->raft, raft_closed);
 }
