@@ -655,8 +655,8 @@ static void make_group(struct fsmtest *x,
 {
     assert_int_equal(
         fsmtest_call(x, "CreateScalingGroup", t, "Name", "web", "Min", "1",
-                     "Max", "3", "Desired", "1", "Cooldown", "60", "VServerID",
-                     "vserver-1", "Template.ZoneID", k->zone,
+                     "Max", "3", "Desired", "1", "Cooldown", "60",
+                     "Template.ZoneID", k->zone,
                      "Template.ImageID", k->image, "Template.CPU", "1",
                      "Template.Memory", "512", NULL),
         0);
