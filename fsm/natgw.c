@@ -12,7 +12,8 @@
  * belong to the gateway, not to one EIP: unbinding the EIP and binding
  * another keeps them. A gateway holds at most 1,000 rules; rule records
  * live in resources with their gateway's TenantID, indexed by "C" \0
- * NATGWID \0 RuleID rows (in RuleID order). */
+ * NATGWID \0 RuleID rows (in RuleID order). The whitelist of Whitelist
+ * mode is natwl.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

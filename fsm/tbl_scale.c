@@ -30,7 +30,14 @@
  *     A rejection is recorded as an event and starts a Cooldown before the
  *     next attempt: no retry storm.
  * The group keeps its last FSM_AUTO_EVENTS events. Deleting a group
- * leaves its machines alone. */
+ * leaves its machines alone (and their backends).
+ *
+ * ModifyScalingGroup changes Name, Min, Max, Desired (an unnamed Desired
+ * is clamped into the new bounds) and Cooldown; the leader's next steps
+ * follow. Policies are listed (DescribeScalingPolicy), changed
+ * (ModifyScalingPolicy, checked as at create) and deleted
+ * (DeleteScalingPolicy: the group's PolicyIDs forget it, and a pending
+ * _ScalePolicy for it is refused). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>

@@ -23,7 +23,13 @@
  * log index (fsm__auto_run): a frozen tenant's timer runs nothing, and the
  * firing records why. Every firing is one log entry whose operation-log
  * Message says what ran and with what result; the timer keeps the last
- * FSM_AUTO_EVENTS firings in History. */
+ * FSM_AUTO_EVENTS firings in History.
+ *
+ * ModifyTimer changes the Name, disables (State Disabled: no due row,
+ * NextDue 0) or enables a timer, or changes its schedule (Interval and
+ * StartTime of a repeating timer, At of a once timer). A new schedule's
+ * first due time is on the grid StartTime + k*Interval, at or after the
+ * change and after LastDue: a due time that fired never fires again. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

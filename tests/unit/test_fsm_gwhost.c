@@ -6,7 +6,8 @@
  * ReportState ordering (an older generation never overwrites a newer
  * one), Unknown hosts, the pre-shared key sealed to the host (never in
  * clear in a spec, a Describe or the oplog), a certificate's private key
- * never in a spec, the host told when a gateway is deleted or purged
+ * only sealed to the host in a spec, the NAT whitelist (validation, spec,
+ * NIC and purge hooks), the host told when a gateway is deleted or purged
  * (oplog Gone), suspension and recovery, and determinism. */
 #include <setjmp.h>
 #include <stdarg.h>
