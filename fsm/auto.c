@@ -77,6 +77,63 @@ static int tenant_frozen(struct fsm_ctx *c, const char *tenant, int *frozen)
     return rc == YH_ENOTFOUND ? 0 : rc;
 }
 
+/* Whether @id is listed in @c's Concerns already. */
+static int concern_listed(const struct fsm_ctx *c, const char *id)
+{
+    size_t off = 0, n = strlen(id);
+    msgpack_unpacked u;
+    int found = 0;
+
+    msgpack_unpacked_init(&u);
+    while (!found && msgpack_unpack_next(&u, (const char *)c->concerns_buf.data,
+                                         c->concerns_buf.len,
+                                         &off) == MSGPACK_UNPACK_SUCCESS) {
+        found = u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == n &&
+                memcmp(u.data.via.str.ptr, id, n) == 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    return found;
+}
+
+/* What a successful run @s changed for hosts goes into @c's oplog record:
+ * the resources its apply listed in Concerns (machines whose network
+ * changed, gateways whose spec changed) and the resource it created or
+ * changed if an agent realises it (a machine, a gateway), so that
+ * WatchCommands sends their specs to their hosts although the entry's
+ * ResourceID names the timer or the scaling group. */
+static int concerns_merge(struct fsm_ctx *c, const struct fsm_ctx *s)
+{
+    size_t off = 0;
+    msgpack_unpacked u;
+    int rc = 0;
+
+    msgpack_unpacked_init(&u);
+    while (rc == 0 &&
+           msgpack_unpack_next(&u, (const char *)s->concerns_buf.data,
+                               s->concerns_buf.len,
+                               &off) == MSGPACK_UNPACK_SUCCESS) {
+        char id[FSM_KEY_SIZE];
+        if (u.data.type != MSGPACK_OBJECT_STR ||
+            u.data.via.str.size >= sizeof id) {
+            continue;
+        }
+        memcpy(id, u.data.via.str.ptr, u.data.via.str.size);
+        id[u.data.via.str.size] = '\0';
+        if (!concern_listed(c, id)) {
+            yh_mp_pack_str(&c->concerns.pk, id);
+            c->n_concerns++;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    if (s->resource_id[0] != '\0' &&
+        fsm_host_resource_type(s->resource_id)[0] != '\0' &&
+        !concern_listed(c, s->resource_id)) {
+        yh_mp_pack_str(&c->concerns.pk, s->resource_id);
+        c->n_concerns++;
+    }
+    return c->concerns.oom ? YH_ENOMEM : rc;
+}
+
 int fsm__auto_run(struct fsm_ctx *c,
                   const char *action,
                   const struct fsm_actor *as,
@@ -134,6 +191,9 @@ int fsm__auto_run(struct fsm_ctx *c,
         goto out;
     }
     rc = s.fields.oom ? YH_ENOMEM : 0;
+    if (rc == 0 && s.code == 0) {
+        rc = concerns_merge(c, &s);
+    }
     run_result(&s, out);
 out:
     fsm__ctx_release(&s);

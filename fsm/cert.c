@@ -7,9 +7,11 @@
  * verdict on every replica, so apply re-checks what the leader checked.
  * The record keeps the certificate text and what is read from it
  * (CommonName, SHA-256 Fingerprint, NotBefore, NotAfter); the key is kept
- * in the internal field "_PrivateKey", which no Describe, oplog record or
- * agent spec ever shows. A certificate used by a vserver ("C" \0 SSLID \0
- * VServerID rows) cannot be deleted. */
+ * in the internal field "_PrivateKey", which no Describe or oplog record
+ * ever shows; the load balancer's agent spec carries it only sealed to
+ * its host (gwhost.c). Like any request parameter the clear key is in the
+ * CreateCertificate command of the replicated log. A certificate used by
+ * a vserver ("C" \0 SSLID \0 VServerID rows) cannot be deleted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

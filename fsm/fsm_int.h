@@ -1629,13 +1629,69 @@ int fsm__gw_spec_pack(struct fsm *f,
                       const char *id,
                       const struct fsm_rec *r,
                       const char *host);
-/* Seal @n (<= 128) bytes of @text for connection @conn with a host's
- * @private_key (see gwhost.c): hex ciphertext (2n+1) and hex MAC. */
+/* Seal @n (<= 32768) bytes of @text for connection (or certificate)
+ * @conn with a host's @private_key (see gwhost.c): hex ciphertext (2n+1)
+ * and hex MAC. */
 int fsm__gw_seal(const char *private_key,
                  const char *conn,
                  const char *text,
                  size_t n,
                  char *ct_hex,
                  char mac_hex[65]);
+
+/* ---- issue 5 gaps: NAT whitelist, autoscaling behind a load balancer,
+ * policy/group/timer changes, sealed certificate keys ----
+ *
+ *   natwl.c      the SNAT whitelist of a NAT gateway
+ *   tbl_scale.c  DeleteScalingPolicy, DescribeScalingPolicy,
+ *                ModifyScalingPolicy, ModifyScalingGroup; a group's
+ *                machines registered with its vserver (lb.c helpers)
+ *   tbl_timer.c  ModifyTimer
+ *   gwhost.c     a HTTPS vserver's certificate and sealed key in the LB's
+ *                spec */
+int fsm__natwl_check(struct fsm_ctx *c);
+int fsm__natwl_add_apply(struct fsm_ctx *c);  /* AddWhiteListResource */
+int fsm__natwl_del_apply(struct fsm_ctx *c);  /* DeleteWhiteListResource */
+int fsm__natwl_describe(struct fsm_ctx *c);   /* DescribeWhiteListResource */
+int fsm__natwl_mode_check(struct fsm_ctx *c); /* EnableWhiteList */
+int fsm__natwl_mode_apply(struct fsm_ctx *c);
+/* NAT gateway @gw goes: its whitelist rows. */
+int fsm__natwl_gw_release(struct fsm_ctx *c, const char *gw);
+/* Machine @vm is purged: it leaves every whitelist (the gateways'
+ * specs change). */
+int fsm__natwl_vm_release(struct fsm_ctx *c, const char *vm);
+/* Machine @vm's NICs changed: the gateways listing it get a new spec. */
+int fsm__natwl_vm_touch(struct fsm_ctx *c, const char *vm);
+/* "WhiteList": [{ResourceID, IPs}] of NAT gateway @gw (record @r), one
+ * pair (gwhost.c). */
+int fsm__natwl_spec_pack(struct fsm *f,
+                         MDB_txn *txn,
+                         msgpack_packer *pk,
+                         const char *gw,
+                         const struct fsm_rec *r);
+
+/* lb.c, for scaling groups: 0 and @lb/@vpc/@tenant of vserver @vs if it
+ * is the actor's and its load balancer is live (150/162 otherwise). */
+int fsm__vs_owner(struct fsm_ctx *c,
+                  const char *vs,
+                  char lb[FSM_ID_SIZE],
+                  char vpc[FSM_ID_SIZE],
+                  char tenant[FSM_ID_SIZE]);
+/* Delete machine @vm's backends of vserver @vs on @port (0: any port);
+ * the load balancer's spec changes. No rejection. */
+int fsm__rs_vm_vs_release(struct fsm_ctx *c,
+                          const char *vm,
+                          const char *vs,
+                          int64_t port);
+
+int fsm__asp_delete_check(struct fsm_ctx *c);
+int fsm__asp_delete_apply(struct fsm_ctx *c); /* DeleteScalingPolicy */
+int fsm__asp_describe(struct fsm_ctx *c);     /* DescribeScalingPolicy */
+int fsm__asp_modify_check(struct fsm_ctx *c);
+int fsm__asp_modify_apply(struct fsm_ctx *c); /* ModifyScalingPolicy */
+int fsm__asg_modify_check(struct fsm_ctx *c);
+int fsm__asg_modify_apply(struct fsm_ctx *c); /* ModifyScalingGroup */
+int fsm__timer_modify_check(struct fsm_ctx *c);
+int fsm__timer_modify_apply(struct fsm_ctx *c); /* ModifyTimer */
 
 #endif

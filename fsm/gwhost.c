@@ -49,9 +49,11 @@
  *   MAC        = hex(HMAC-SHA256(K, "mac" raw ciphertext))
  * A connection's key never changes and its ID is never reused, so each
  * keystream encrypts one text; the same state gives the same bytes. The
- * clear key is in no spec, Describe, result or oplog record. A
- * certificate's private key is never in a spec (the vserver names its
- * SSLID only). */
+ * clear key is in no spec, Describe, result or oplog record. An HTTPS
+ * vserver's certificate is in its load balancer's spec (Certificate, the
+ * PEM text) with its private key sealed the same way (CertificateKeySealed,
+ * the SSLID in place of the connection's ID: IDs are never reused and a
+ * certificate's key never changes); never in clear. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +67,8 @@
 
 YH_LOG_MODULE("fsm");
 
-#define PSK_MAX 128 /* vpn.c */
+#define PSK_MAX 128    /* vpn.c */
+#define SEAL_MAX 32768 /* a certificate's key (cert.c) */
 #define SUBNETS_MAX 20
 #define SEAL_LABEL "yunhan-psk-seal-v1"
 
@@ -557,6 +560,8 @@ static int rs_pack(struct spec *s,
     return 0;
 }
 
+static int pack_cert(struct spec *s, msgpack_packer *pk, const char *ssl);
+
 static int vs_pack(struct spec *s,
                    msgpack_packer *pk,
                    const char *id,
@@ -573,7 +578,8 @@ static int vs_pack(struct spec *s,
                                          "SSLID",
                                          NULL};
 
-    pack_fields(pk, r, fields, 1);
+    pack_fields(pk, r, fields, 3);
+    TRY(pack_cert(s, pk, fsm__rec_s(r, "SSLID")));
     return pack_children(s, pk, "Backends", id, "rs-", rs_pack);
 }
 
@@ -635,12 +641,16 @@ int fsm__gw_seal(const char *private_key,
                  char mac_hex[2 * YH_SHA256_SIZE + 1])
 {
     uint8_t k[YH_SHA256_SIZE], blk[YH_SHA256_SIZE], mac[YH_SHA256_SIZE];
-    uint8_t ct[PSK_MAX];
+    uint8_t *ct;
     struct yh_part parts[3];
     int rc = 0;
 
-    if (n > sizeof ct) {
+    if (n > SEAL_MAX) {
         return YH_EINVAL;
+    }
+    ct = malloc(n > 0 ? n : 1);
+    if (ct == NULL) {
+        return YH_ENOMEM;
     }
     parts[0].p = SEAL_LABEL;
     parts[0].n = sizeof SEAL_LABEL; /* with its NUL: the 0x00 separator */
@@ -676,7 +686,8 @@ int fsm__gw_seal(const char *private_key,
     }
     OPENSSL_cleanse(k, sizeof k);
     OPENSSL_cleanse(blk, sizeof blk);
-    OPENSSL_cleanse(ct, sizeof ct);
+    OPENSSL_cleanse(ct, n);
+    free(ct);
     return rc;
 }
 
@@ -707,6 +718,63 @@ static int pack_psk(struct spec *s,
     yh_mp_pack_kv_str(pk, "Ciphertext", ct);
     yh_mp_pack_kv_str(pk, "MAC", mac);
     return 0;
+}
+
+/* Free certificate record @r leaving no copy of its key in freed
+ * memory. */
+static void cert_free(struct fsm_rec *r)
+{
+    for (unsigned i = 0; i < r->n; i++) {
+        if (strcmp(r->f[i].k, "_PrivateKey") == 0 && r->f[i].s != NULL) {
+            OPENSSL_cleanse(r->f[i].s, strlen(r->f[i].s));
+        }
+    }
+    fsm__rec_free(r);
+}
+
+/* "Certificate" (PEM, "" without one) and "CertificateKeySealed" (its key
+ * sealed to the host like a pre-shared key, with the SSLID in place of
+ * the connection's ID; nil without a certificate or a host key). */
+static int pack_cert(struct spec *s, msgpack_packer *pk, const char *ssl)
+{
+    struct fsm_rec r;
+    const char *key;
+    char *ct = NULL, mac[2 * YH_SHA256_SIZE + 1];
+    size_t n;
+    int rc = 0;
+
+    fsm__rec_init(&r);
+    if (ssl[0] != '\0') {
+        rc = load(s, ssl, &r);
+    }
+    if (rc == YH_ENOTFOUND) {
+        rc = 0; /* in use: never deleted; be lenient */
+    }
+    if (rc == 0) {
+        rc = host_key(s);
+    }
+    yh_mp_pack_kv_str(pk, "Certificate", fsm__rec_s(&r, "Certificate"));
+    yh_mp_pack_str(pk, "CertificateKeySealed");
+    key = fsm__rec_s(&r, "_PrivateKey");
+    n = strlen(key);
+    if (rc != 0 || !s->have_key || n == 0 || n > SEAL_MAX) {
+        msgpack_pack_nil(pk);
+        cert_free(&r);
+        return rc;
+    }
+    ct = malloc(2 * n + 1);
+    rc = ct == NULL ? YH_ENOMEM : fsm__gw_seal(s->priv, ssl, key, n, ct, mac);
+    if (rc == 0) {
+        msgpack_pack_map(pk, 3);
+        yh_mp_pack_kv_str(pk, "PublicKey", s->pub);
+        yh_mp_pack_kv_str(pk, "Ciphertext", ct);
+        yh_mp_pack_kv_str(pk, "MAC", mac);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    free(ct);
+    cert_free(&r);
+    return rc;
 }
 
 static int conn_pack(struct spec *s,
@@ -743,9 +811,12 @@ unsigned fsm__gw_spec_pairs(const struct fsm_rec *r)
 {
     const char *type = fsm__rec_s(r, "ResourceType");
 
-    /* EIPID, EIPAddr, Bandwidth, then Subnets and Rules (NAT), Subnets
-     * and VServers (LB), Connections (VPN) */
-    return strcmp(type, "VPNGateway") == 0 ? 4 : 5;
+    /* EIPID, EIPAddr, Bandwidth, then Subnets, Rules and WhiteList
+     * (NAT), Subnets and VServers (LB), Connections (VPN) */
+    if (strcmp(type, "VPNGateway") == 0) {
+        return 4;
+    }
+    return strcmp(type, "NATGW") == 0 ? 6 : 5;
 }
 
 int fsm__gw_spec_pack(struct fsm *f,
@@ -770,6 +841,9 @@ int fsm__gw_spec_pack(struct fsm *f,
         rc = pack_subnets(&s, pk, "Subnets", subnets, n);
         if (rc == 0) {
             rc = pack_children(&s, pk, "Rules", id, "natrule-", rule_pack);
+        }
+        if (rc == 0) {
+            rc = fsm__natwl_spec_pack(f, txn, pk, id, r); /* natwl.c */
         }
     } else if (rc == 0 && strcmp(type, "LB") == 0) {
         char subnet[1][FSM_ID_SIZE];

@@ -733,3 +733,59 @@ int fsm__rs_vm_release(struct fsm_ctx *c, const char *vm)
     fsm__ids_free(&l);
     return rc;
 }
+
+/* ---- for scaling groups (tbl_scale.c) ---- */
+
+int fsm__vs_owner(struct fsm_ctx *c,
+                  const char *vs,
+                  char lb[FSM_ID_SIZE],
+                  char vpc[FSM_ID_SIZE],
+                  char tenant[FSM_ID_SIZE])
+{
+    struct fsm_rec v, l;
+    int rc;
+
+    fsm__rec_init(&v);
+    fsm__rec_init(&l);
+    rc = fsm__net_load(c, VS_PREFIX, "vserver", vs, &v);
+    if (rc == 0) {
+        rc = fsm__gw_load(c, LB_PREFIX, "load balancer", fsm__rec_s(&v, "LBID"),
+                          &l);
+    }
+    if (rc == 0) {
+        snprintf(lb, FSM_ID_SIZE, "%s", fsm__rec_s(&l, "LBID"));
+        snprintf(vpc, FSM_ID_SIZE, "%s", fsm__rec_s(&l, "VPCID"));
+        snprintf(tenant, FSM_ID_SIZE, "%s", fsm__rec_s(&l, "TenantID"));
+    }
+    fsm__rec_free(&v);
+    fsm__rec_free(&l);
+    return rc;
+}
+
+int fsm__rs_vm_vs_release(struct fsm_ctx *c,
+                          const char *vm,
+                          const char *vs,
+                          int64_t port)
+{
+    struct fsm_ids l = {NULL, 0, 0};
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = fsm__net_ids(c, 'Q', vm, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, l.v[i], strlen(l.v[i]),
+                           &r);
+        if (rc == YH_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc == 0 && strcmp(fsm__rec_s(&r, "VServerID"), vs) == 0 &&
+            (port == 0 || fsm__rec_i(&r, "Port") == port)) {
+            rc = rs_drop(c, l.v[i], &r, 1);
+        }
+    }
+    fsm__rec_free(&r);
+    fsm__ids_free(&l);
+    return rc;
+}

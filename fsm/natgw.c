@@ -12,7 +12,8 @@
  * belong to the gateway, not to one EIP: unbinding the EIP and binding
  * another keeps them. A gateway holds at most 1,000 rules; rule records
  * live in resources with their gateway's TenantID, indexed by "C" \0
- * NATGWID \0 RuleID rows (in RuleID order). */
+ * NATGWID \0 RuleID rows (in RuleID order). The whitelist of Whitelist
+ * mode is natwl.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +152,7 @@ int fsm__natgw_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "Mode", a.mode);
     fsm__rec_set_l(&r, "SubnetIDs", a.subnets, a.n_subnets);
     fsm__rec_set_i(&r, "RuleCount", 0);
+    fsm__rec_set_i(&r, "WhiteListCount", 0);
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     for (unsigned i = 0; rc == 0 && i < a.n_subnets; i++) {
         rc = fsm__net_link(c, 'w', a.subnets[i], id);
@@ -263,6 +265,9 @@ int fsm__natgw_release(struct fsm_ctx *c, const struct fsm_rec *r)
         }
     }
     fsm__ids_free(&l);
+    if (rc == 0) {
+        rc = fsm__natwl_gw_release(c, id); /* natwl.c */
+    }
     return rc;
 }
 

@@ -164,6 +164,9 @@ int fsm__nic_attach_apply(struct fsm_ctx *c)
         rc = fsm__concern_rec(c, a.vm, &m);
     }
     if (rc == 0) {
+        rc = fsm__natwl_vm_touch(c, a.vm); /* whitelisting NAT gateways */
+    }
+    if (rc == 0) {
         msgpack_pack_int64(fsm__field(c, "Revision"), (int64_t)c->index);
     }
 out:
@@ -227,6 +230,9 @@ int fsm__nic_detach_apply(struct fsm_ctx *c)
         rc = fsm__concern(c, vm);
     }
     if (rc == 0) {
+        rc = fsm__natwl_vm_touch(c, vm); /* whitelisting NAT gateways */
+    }
+    if (rc == 0) {
         msgpack_pack_int64(fsm__field(c, "Revision"), (int64_t)c->index);
     }
     fsm__rec_free(&n);
@@ -256,6 +262,9 @@ int fsm__vm_net_release(struct fsm_ctx *c, const char *vm)
     fsm__ids_free(&l);
     if (rc == 0) {
         rc = fsm__rs_vm_release(c, vm);
+    }
+    if (rc == 0) {
+        rc = fsm__natwl_vm_release(c, vm); /* natwl.c */
     }
     return rc;
 }

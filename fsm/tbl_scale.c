@@ -2,9 +2,12 @@
  *
  * A group holds a machine template (the CreateVMInstance parameters),
  * Min <= Desired <= Max, a Cooldown (s) and the machines it created
- * (VMIDs). VServerID, a load-balancer virtual server, is only stored:
- * load balancers are not built yet, so nothing registers the machines
- * with it. A policy moves Desired by Adjustment (clamped to Min..Max) when
+ * (VMIDs). With a VServerID (a load-balancer virtual server of the
+ * owner, in the VPC of the template's machines), every machine the group
+ * creates becomes a backend of it (CreateRS as the owner, with the group's
+ * Port and Weight) in the same step, and leaves it when the group scales
+ * it in or when it leaves the group (deleted by hand: at the next step).
+ * A policy moves Desired by Adjustment (clamped to Min..Max) when
  * the average of MetricName over the group's machines compares true
  * against Threshold; the average uses each live machine's newest sample
  * taken after the second of the group's last scaling step and at most
@@ -27,7 +30,14 @@
  *     A rejection is recorded as an event and starts a Cooldown before the
  *     next attempt: no retry storm.
  * The group keeps its last FSM_AUTO_EVENTS events. Deleting a group
- * leaves its machines alone. */
+ * leaves its machines alone (and their backends).
+ *
+ * ModifyScalingGroup changes Name, Min, Max, Desired (an unnamed Desired
+ * is clamped into the new bounds) and Cooldown; the leader's next steps
+ * follow. Policies are listed (DescribeScalingPolicy), changed
+ * (ModifyScalingPolicy, checked as at create) and deleted
+ * (DeleteScalingPolicy: the group's PolicyIDs forget it, and a pending
+ * _ScalePolicy for it is refused). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,6 +165,7 @@ struct asg_args
 {
     char name[NAME_MAX_LEN + 1];
     char vserver[FSM_ID_SIZE];
+    int64_t port, weight; /* of the backends in vserver */
     int64_t min, max, desired, cooldown;
     struct yh_buf tpl; /* packed map */
 };
@@ -167,6 +178,21 @@ static int asg_args(struct fsm_ctx *c, const char *tenant, struct asg_args *a)
 
     TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, a->name, NULL));
     TRY(fsm__arg_str(c, "VServerID", 0, FSM_ID_SIZE - 1, a->vserver, NULL));
+    if (a->vserver[0] != '\0') {
+        TRY(fsm__arg_int(c, "Port", 1, 1, 65535, &a->port, NULL));
+        TRY(fsm__arg_int_or(c, "Weight", 1, 100, 1, &a->weight));
+    } else {
+        int pp, wp;
+        TRY(fsm__arg_int(c, "Port", 0, 1, 65535, &a->port, &pp));
+        TRY(fsm__arg_int(c, "Weight", 0, 1, 100, &a->weight, &wp));
+        if (pp || wp) {
+            return fsm__reject(c, YH_EINVAL,
+                               "invalid parameter '%s': only with 'VServerID'",
+                               pp ? "Port" : "Weight");
+        }
+        a->port = 0;
+        a->weight = 0;
+    }
     TRY(fsm__arg_int(c, "Min", 1, 0, SIZE_MAX_VMS, &a->min, NULL));
     TRY(fsm__arg_int(c, "Max", 1, 1, SIZE_MAX_VMS, &a->max, NULL));
     if (a->max < a->min) {
@@ -201,6 +227,67 @@ int fsm__asg_create_check(struct fsm_ctx *c)
     return rc;
 }
 
+/* The template's VPC: VPCID, or SubnetID's ("" if neither). */
+static int template_vpc(struct fsm_ctx *c,
+                        const struct yh_buf *tpl,
+                        char vpc[FSM_ID_SIZE])
+{
+    msgpack_unpacked u;
+    char subnet[FSM_ID_SIZE] = "";
+    struct fsm_rec s;
+    int rc = 0;
+
+    vpc[0] = '\0';
+    msgpack_unpacked_init(&u);
+    if (fsm__mp_decode(tpl->data, tpl->len, &u) == 0 &&
+        u.data.type == MSGPACK_OBJECT_MAP) {
+        fsm__rec_str(&u.data, "VPCID", vpc, FSM_ID_SIZE);
+        fsm__rec_str(&u.data, "SubnetID", subnet, sizeof subnet);
+    }
+    msgpack_unpacked_destroy(&u);
+    if (vpc[0] != '\0' || subnet[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&s);
+    if (strncmp(subnet, "subnet-", 7) == 0) {
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, subnet, strlen(subnet),
+                           &s);
+    }
+    if (rc == 0) {
+        snprintf(vpc, FSM_ID_SIZE, "%s", fsm__rec_s(&s, "VPCID"));
+    }
+    fsm__rec_free(&s);
+    return rc == YH_ENOTFOUND ? 0 : rc;
+}
+
+/* VServerID: the actor's vserver (150), its load balancer live (162), of
+ * the group's tenant and of the VPC of the template's machines (121). */
+static int vserver_ok(struct fsm_ctx *c,
+                      const struct asg_args *a,
+                      const char *tenant)
+{
+    char lb[FSM_ID_SIZE], vpc[FSM_ID_SIZE], owner[FSM_ID_SIZE];
+    char tvpc[FSM_ID_SIZE];
+
+    TRY(fsm__vs_owner(c, a->vserver, lb, vpc, owner));
+    if (strcmp(owner, tenant) != 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'VServerID': '%s' belongs to "
+                           "another tenant",
+                           a->vserver);
+    }
+    TRY(template_vpc(c, &a->tpl, tvpc));
+    if (strcmp(tvpc, vpc) != 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'VServerID': load balancer "
+                           "'%s' is in VPC '%s', the template's machines in "
+                           "%s%s%s",
+                           lb, vpc, tvpc[0] ? "'" : "no VPC", tvpc,
+                           tvpc[0] ? "'" : "");
+    }
+    return 0;
+}
+
 int fsm__asg_create_apply(struct fsm_ctx *c)
 {
     struct asg_args a;
@@ -213,6 +300,9 @@ int fsm__asg_create_apply(struct fsm_ctx *c)
     rc = fsm__owner_arg(c, tenant);
     if (rc == 0) {
         rc = asg_args(c, tenant, &a);
+    }
+    if (rc == 0 && a.vserver[0] != '\0') {
+        rc = vserver_ok(c, &a, tenant);
     }
     if (rc == 0) {
         rc = fsm__new_id(c, ASG_PREFIX, id);
@@ -228,6 +318,8 @@ int fsm__asg_create_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "Desired", a.desired);
     fsm__rec_set_i(&r, "Cooldown", a.cooldown);
     fsm__rec_set_s(&r, "VServerID", a.vserver);
+    fsm__rec_set_i(&r, "Port", a.port);
+    fsm__rec_set_i(&r, "Weight", a.weight);
     fsm__rec_set_bin(&r, "_Template", a.tpl.data, a.tpl.len);
     fsm__rec_set_l(&r, "VMIDs", NULL, 0);
     fsm__rec_set_l(&r, "PolicyIDs", NULL, 0);
@@ -449,6 +541,270 @@ int fsm__asg_delete_apply(struct fsm_ctx *c)
     return rc;
 }
 
+/* ---- policies: Delete, Describe, Modify ---- */
+
+/* Policy @id of the actor's tenant (150 otherwise). */
+static int asp_load(struct fsm_ctx *c, const char *id, struct fsm_rec *r)
+{
+    int rc = strncmp(id, ASP_PREFIX "-", sizeof ASP_PREFIX) == 0
+                 ? fsm__rec_load(c->f, c->txn, FSM_TBL_AUTO, id, strlen(id), r)
+                 : YH_ENOTFOUND;
+
+    if (rc == 0 && !fsm__owns(c, fsm__rec_s(r, "TenantID"))) {
+        rc = YH_ENOTFOUND;
+    }
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "scaling policy '%s' not found",
+                           id);
+    }
+    return rc;
+}
+
+int fsm__asp_delete_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+
+    return fsm__arg_str(c, "ScalingPolicyID", 1, FSM_ID_SIZE - 1, id, NULL);
+}
+
+int fsm__asp_delete_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE], gid[FSM_ID_SIZE];
+    char pols[POLICIES_MAX][FSM_ID_SIZE], keep[POLICIES_MAX][FSM_ID_SIZE];
+    struct fsm_rec p, g;
+    unsigned n, k = 0;
+    int rc;
+
+    TRY(fsm__arg_str(c, "ScalingPolicyID", 1, FSM_ID_SIZE - 1, id, NULL));
+    fsm__rec_init(&p);
+    fsm__rec_init(&g);
+    rc = asp_load(c, id, &p);
+    if (rc == 0) {
+        snprintf(gid, sizeof gid, "%s", fsm__rec_s(&p, "ScalingGroupID"));
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_AUTO, gid, strlen(gid), &g);
+        if (rc == 0) {
+            n = list_of(&g, "PolicyIDs", pols, POLICIES_MAX);
+            for (unsigned i = 0; i < n; i++) {
+                if (strcmp(pols[i], id) != 0) {
+                    snprintf(keep[k++], FSM_ID_SIZE, "%s", pols[i]);
+                }
+            }
+            fsm__rec_set_l(&g, "PolicyIDs", keep, k);
+            fsm__rec_set_i(&g, "Revision", (int64_t)c->index);
+            rc = fsm__rec_save(c, FSM_TBL_AUTO, gid, strlen(gid), &g);
+        } else if (rc == YH_ENOTFOUND) {
+            rc = 0; /* its group is gone already */
+        }
+    }
+    if (rc == 0) {
+        rc = fsm__cdel(c, FSM_TBL_AUTO, id, strlen(id));
+    }
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    }
+    fsm__rec_free(&p);
+    fsm__rec_free(&g);
+    return rc;
+}
+
+static int asp_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    const char *group = arg;
+
+    (void)c;
+    return group[0] == '\0' ||
+           strcmp(fsm__rec_s(r, "ScalingGroupID"), group) == 0;
+}
+
+int fsm__asp_describe(struct fsm_ctx *c)
+{
+    char group[FSM_ID_SIZE];
+    struct fsm_desc d = {
+        FSM_TBL_AUTO, ASP_PREFIX "-", "ScalingPolicyIDs", 0, asp_keep,
+        NULL,         group};
+
+    TRY(fsm__arg_str(c, "ScalingGroupID", 0, FSM_ID_SIZE - 1, group, NULL));
+    return fsm__describe(c, &d);
+}
+
+/* ModifyScalingPolicy: the given fields, each checked as at create. */
+struct asp_mod
+{
+    char id[FSM_ID_SIZE];
+    char name[NAME_MAX_LEN + 1], metric[32], cmp[8];
+    int64_t threshold, adj;
+    int has_name, has_metric, has_cmp, has_threshold, has_adj;
+};
+
+static int asp_mod_args(struct fsm_ctx *c, struct asp_mod *m)
+{
+    TRY(fsm__arg_str(c, "ScalingPolicyID", 1, FSM_ID_SIZE - 1, m->id, NULL));
+    TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, m->name, &m->has_name));
+    TRY(fsm__arg_str(c, "MetricName", 0, sizeof m->metric - 1, m->metric,
+                     &m->has_metric));
+    if (m->has_metric && !fsm__metric_known(m->metric)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'MetricName': one of "
+                           "CPUUtilization, MemUsage, NICIn, NICOut, IORead, "
+                           "IOWrite, DiskUsage");
+    }
+    TRY(fsm__arg_str(c, "Comparison", 0, sizeof m->cmp - 1, m->cmp,
+                     &m->has_cmp));
+    if (m->has_cmp && fsm__cmp_parse(m->cmp) < 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'Comparison': GT, GE, LT or LE");
+    }
+    TRY(fsm__arg_int(c, "Threshold", 0, 0, VALUE_MAX, &m->threshold,
+                     &m->has_threshold));
+    TRY(fsm__arg_int(c, "Adjustment", 0, -ADJ_MAX, ADJ_MAX, &m->adj,
+                     &m->has_adj));
+    if (m->has_adj && m->adj == 0) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter 'Adjustment': +N or -N, not 0");
+    }
+    if (!m->has_name && !m->has_metric && !m->has_cmp && !m->has_threshold &&
+        !m->has_adj) {
+        return fsm__reject(c, YH_EMISSING,
+                           "missing parameter: one of 'Name', 'MetricName', "
+                           "'Comparison', 'Threshold', 'Adjustment'");
+    }
+    return 0;
+}
+
+int fsm__asp_modify_check(struct fsm_ctx *c)
+{
+    struct asp_mod m;
+
+    memset(&m, 0, sizeof m);
+    return asp_mod_args(c, &m);
+}
+
+int fsm__asp_modify_apply(struct fsm_ctx *c)
+{
+    struct asp_mod m;
+    struct fsm_rec p;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    TRY(asp_mod_args(c, &m));
+    fsm__rec_init(&p);
+    rc = asp_load(c, m.id, &p);
+    if (rc == 0) {
+        if (m.has_name) {
+            fsm__rec_set_s(&p, "Name", m.name);
+        }
+        if (m.has_metric) {
+            fsm__rec_set_s(&p, "MetricName", m.metric);
+        }
+        if (m.has_cmp) {
+            fsm__rec_set_s(&p, "Comparison", m.cmp);
+        }
+        if (m.has_threshold) {
+            fsm__rec_set_i(&p, "Threshold", m.threshold);
+        }
+        if (m.has_adj) {
+            fsm__rec_set_i(&p, "Adjustment", m.adj);
+        }
+        fsm__rec_set_i(&p, "Revision", (int64_t)c->index);
+        rc = fsm__rec_save(c, FSM_TBL_AUTO, m.id, strlen(m.id), &p);
+    }
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", m.id);
+    }
+    fsm__rec_free(&p);
+    return rc;
+}
+
+/* ---- ModifyScalingGroup ---- */
+
+struct asg_mod
+{
+    char id[FSM_ID_SIZE];
+    char name[NAME_MAX_LEN + 1];
+    int64_t min, max, desired, cooldown;
+    int has_name, has_min, has_max, has_desired, has_cooldown;
+};
+
+static int asg_mod_args(struct fsm_ctx *c, struct asg_mod *m)
+{
+    TRY(fsm__arg_str(c, "ScalingGroupID", 1, FSM_ID_SIZE - 1, m->id, NULL));
+    TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, m->name, &m->has_name));
+    TRY(fsm__arg_int(c, "Min", 0, 0, SIZE_MAX_VMS, &m->min, &m->has_min));
+    TRY(fsm__arg_int(c, "Max", 0, 1, SIZE_MAX_VMS, &m->max, &m->has_max));
+    TRY(fsm__arg_int(c, "Desired", 0, 0, SIZE_MAX_VMS, &m->desired,
+                     &m->has_desired));
+    TRY(fsm__arg_int(c, "Cooldown", 0, 0, COOLDOWN_MAX, &m->cooldown,
+                     &m->has_cooldown));
+    if (!m->has_name && !m->has_min && !m->has_max && !m->has_desired &&
+        !m->has_cooldown) {
+        return fsm__reject(c, YH_EMISSING,
+                           "missing parameter: one of 'Name', 'Min', 'Max', "
+                           "'Desired', 'Cooldown'");
+    }
+    return 0;
+}
+
+int fsm__asg_modify_check(struct fsm_ctx *c)
+{
+    struct asg_mod m;
+
+    memset(&m, 0, sizeof m);
+    return asg_mod_args(c, &m);
+}
+
+int fsm__asg_modify_apply(struct fsm_ctx *c)
+{
+    struct asg_mod m;
+    struct fsm_rec g;
+    int64_t min, max, desired;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    TRY(asg_mod_args(c, &m));
+    fsm__rec_init(&g);
+    rc = asg_load(c, m.id, &g);
+    if (rc != 0) {
+        goto out;
+    }
+    min = m.has_min ? m.min : fsm__rec_i(&g, "Min");
+    max = m.has_max ? m.max : fsm__rec_i(&g, "Max");
+    if (max < min) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter '%s': Max %" PRId64
+                         " below Min %" PRId64,
+                         m.has_max ? "Max" : "Min", max, min);
+        goto out;
+    }
+    /* an unnamed Desired follows the new bounds */
+    desired =
+        m.has_desired ? m.desired : clamp(fsm__rec_i(&g, "Desired"), min, max);
+    if (desired < min || desired > max) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'Desired': %" PRId64
+                         " outside Min..Max %" PRId64 "..%" PRId64,
+                         desired, min, max);
+        goto out;
+    }
+    if (m.has_name) {
+        fsm__rec_set_s(&g, "Name", m.name);
+    }
+    if (m.has_cooldown) {
+        fsm__rec_set_i(&g, "Cooldown", m.cooldown);
+    }
+    fsm__rec_set_i(&g, "Min", min);
+    fsm__rec_set_i(&g, "Max", max);
+    fsm__rec_set_i(&g, "Desired", desired);
+    fsm__rec_set_i(&g, "Revision", (int64_t)c->index);
+    rc = fsm__rec_save(c, FSM_TBL_AUTO, m.id, strlen(m.id), &g);
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", m.id);
+        msgpack_pack_int64(fsm__field(c, "Desired"), desired);
+    }
+out:
+    fsm__rec_free(&g);
+    return rc;
+}
+
 /* ---- steps (proposed by the leader) ---- */
 
 /* The group of a step, at the step's Seq (161 otherwise). */
@@ -581,6 +937,69 @@ out:
     return rc;
 }
 
+/* The group's machine @vm becomes a backend of its vserver: CreateRS as
+ * the owner (a rejection writes nothing and is reported in @rs). */
+static int rs_register(struct fsm_ctx *c,
+                       const struct fsm_rec *g,
+                       const struct fsm_actor *owner,
+                       const char *vm,
+                       struct fsm_run *rs)
+{
+    struct yh_buf b = YH_BUF_INIT;
+    struct fsm_out o;
+    msgpack_unpacked u;
+    int rc;
+
+    fsm__out_init(&o, &b);
+    msgpack_pack_map(&o.pk, 4);
+    yh_mp_pack_kv_str(&o.pk, "VServerID", fsm__rec_s(g, "VServerID"));
+    yh_mp_pack_kv_str(&o.pk, "BindResourceID", vm);
+    yh_mp_pack_kv_int(&o.pk, "Port", fsm__rec_i(g, "Port"));
+    yh_mp_pack_kv_int(&o.pk, "Weight", fsm__rec_i(g, "Weight"));
+    msgpack_unpacked_init(&u);
+    rc = o.oom ? YH_ENOMEM : fsm__mp_decode(b.data, b.len, &u);
+    if (rc == 0) {
+        rc = fsm__auto_run(c, "CreateRS", owner, fsm__rec_s(g, "TenantID"),
+                           &u.data, NULL, rs);
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&b);
+    return rc;
+}
+
+/* Whether the group has a vserver to register its machines with (groups
+ * made before Port existed have none). */
+static int has_vserver(const struct fsm_rec *g)
+{
+    return fsm__rec_s(g, "VServerID")[0] != '\0' && fsm__rec_i(g, "Port") > 0;
+}
+
+/* Machines of the list that are no longer live (deleted by hand, still in
+ * the recycle bin) leave the group's vserver. */
+static int dead_release(struct fsm_ctx *c,
+                        const struct fsm_rec *g,
+                        char (*live)[FSM_ID_SIZE],
+                        unsigned n_live)
+{
+    char all[SIZE_MAX_VMS + 1][FSM_ID_SIZE];
+    unsigned n_all = list_of(g, "VMIDs", all, SIZE_MAX_VMS + 1);
+
+    if (!has_vserver(g)) {
+        return 0;
+    }
+    for (unsigned i = 0; i < n_all; i++) {
+        int alive = 0;
+        for (unsigned j = 0; j < n_live && !alive; j++) {
+            alive = strcmp(all[i], live[j]) == 0;
+        }
+        if (!alive) {
+            TRY(fsm__rs_vm_vs_release(c, all[i], fsm__rec_s(g, "VServerID"),
+                                      fsm__rec_i(g, "Port")));
+        }
+    }
+    return 0;
+}
+
 int fsm__scale_reconcile_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE], op[16], vm[FSM_ID_SIZE] = "";
@@ -588,18 +1007,19 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
     struct yh_buf tmp = YH_BUF_INIT, ev = YH_BUF_INIT;
     const msgpack_object *stamp = NULL;
     struct fsm_actor owner;
-    struct fsm_run run;
+    struct fsm_run run, rs;
     struct fsm_rec g;
     struct fsm_out o;
     msgpack_unpacked u;
     unsigned n_live, n_all;
     int64_t desired, prep = 0, now = now_s(c);
-    int out_op;
+    int out_op, rs_tried = 0;
     int rc;
 
     fsm__rec_init(&g);
     msgpack_unpacked_init(&u);
     memset(&run, 0, sizeof run);
+    memset(&rs, 0, sizeof rs);
     rc = step_group(c, id, &g);
     if (rc == 0 && fsm__arg_str(c, "Op", 1, sizeof op - 1, op, NULL) != 0) {
         rc = YH_EPROTO;
@@ -673,6 +1093,13 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
             snprintf(vm, sizeof vm, "%s", run.resource_id);
             snprintf(live[n_live++], FSM_ID_SIZE, "%s", vm);
         }
+        if (run.code == 0 && has_vserver(&g)) {
+            rc = rs_register(c, &g, &owner, vm, &rs);
+            rs_tried = 1;
+            if (rc != 0) {
+                goto out;
+            }
+        }
     } else {
         snprintf(vm, sizeof vm, "%s", live[n_live - 1]); /* the newest */
         rc = fsm__auto_args("\x80", 1, "VMID", vm, NULL, NULL, &tmp, &u);
@@ -686,13 +1113,32 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
         if (run.code == 0) {
             n_live--;
         }
+        if (run.code == 0 && has_vserver(&g)) {
+            rc = fsm__rs_vm_vs_release(c, vm, fsm__rec_s(&g, "VServerID"),
+                                       fsm__rec_i(&g, "Port"));
+            if (rc != 0) {
+                goto out;
+            }
+        }
     }
-    /* dead machines (deleted by hand) leave the list */
+    /* dead machines (deleted by hand) leave the list and the vserver */
+    rc = dead_release(c, &g, live, n_live);
+    if (rc != 0) {
+        goto out;
+    }
     fsm__rec_set_l(&g, "VMIDs", live, n_live);
     if (run.code != 0) {
         fsm__rec_set_i(&g, "LastFailTime", now);
     }
-    if (run.code == 0) {
+    if (run.code == 0 && rs_tried && rs.code == 0) {
+        snprintf(c->msg, sizeof c->msg,
+                 "%s %s (desired %" PRId64 "), backend %s of %s", op, vm,
+                 desired, rs.resource_id, fsm__rec_s(&g, "VServerID"));
+    } else if (run.code == 0 && rs_tried) {
+        snprintf(c->msg, sizeof c->msg,
+                 "%s %s (desired %" PRId64 "); not a backend of %s: %d %.160s",
+                 op, vm, desired, fsm__rec_s(&g, "VServerID"), rs.code, rs.msg);
+    } else if (run.code == 0) {
         snprintf(c->msg, sizeof c->msg, "%s %s (desired %" PRId64 ")", op, vm,
                  desired);
     } else {
@@ -701,7 +1147,7 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
                  run.code, run.msg);
     }
     fsm__out_init(&o, &ev);
-    msgpack_pack_map(&o.pk, 6);
+    msgpack_pack_map(&o.pk, 6 + 3 * rs_tried);
     yh_mp_pack_kv_int(&o.pk, "Time", now);
     yh_mp_pack_kv_str(&o.pk, "Type",
                       run.code == 0 ? op
@@ -711,6 +1157,11 @@ int fsm__scale_reconcile_apply(struct fsm_ctx *c)
     yh_mp_pack_kv_int(&o.pk, "RetCode", run.code);
     yh_mp_pack_kv_str(&o.pk, "Message", run.msg);
     yh_mp_pack_kv_int(&o.pk, "Desired", desired);
+    if (rs_tried) {
+        yh_mp_pack_kv_str(&o.pk, "RSID", rs.code == 0 ? rs.resource_id : "");
+        yh_mp_pack_kv_int(&o.pk, "RSRetCode", rs.code);
+        yh_mp_pack_kv_str(&o.pk, "RSMessage", rs.msg);
+    }
     rc = o.oom ? YH_ENOMEM : step_done(c, id, &g, &ev);
     if (rc == 0) {
         yh_mp_pack_str(fsm__field(c, "VMID"), vm);

@@ -23,7 +23,13 @@
  * log index (fsm__auto_run): a frozen tenant's timer runs nothing, and the
  * firing records why. Every firing is one log entry whose operation-log
  * Message says what ran and with what result; the timer keeps the last
- * FSM_AUTO_EVENTS firings in History. */
+ * FSM_AUTO_EVENTS firings in History.
+ *
+ * ModifyTimer changes the Name, disables (State Disabled: no due row,
+ * NextDue 0) or enables a timer, or changes its schedule (Interval and
+ * StartTime of a repeating timer, At of a once timer). A new schedule's
+ * first due time is on the grid StartTime + k*Interval, at or after the
+ * change and after LastDue: a due time that fired never fires again. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,6 +364,163 @@ int fsm__timer_delete_apply(struct fsm_ctx *c)
     if (rc == 0) {
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
     }
+    fsm__rec_free(&r);
+    return rc;
+}
+
+/* ---- ModifyTimer ---- */
+
+struct timer_mod
+{
+    char id[FSM_ID_SIZE];
+    char name[NAME_MAX_LEN + 1];
+    char state[16];
+    int64_t interval, start, at;
+    int has_name, has_state, has_interval, has_start, has_at;
+};
+
+static int timer_mod_args(struct fsm_ctx *c, struct timer_mod *m)
+{
+    static const char *const states[] = {"Active", "Disabled", NULL};
+    char word[16];
+
+    TRY(fsm__arg_str(c, "TimerID", 1, FSM_ID_SIZE - 1, m->id, NULL));
+    TRY(fsm__arg_str(c, "Name", 0, NAME_MAX_LEN, m->name, &m->has_name));
+    TRY(fsm__arg_str(c, "State", 0, sizeof word - 1, word, &m->has_state));
+    if (m->has_state) {
+        TRY(fsm__word_arg(c, "State", states, NULL, m->state, sizeof m->state));
+    }
+    TRY(fsm__arg_int(c, "Interval", 0, 1, INTERVAL_MAX, &m->interval,
+                     &m->has_interval));
+    TRY(fsm__arg_int(c, "StartTime", 0, 1, TIME_MAX, &m->start, &m->has_start));
+    TRY(fsm__arg_int(c, "At", 0, 1, TIME_MAX, &m->at, &m->has_at));
+    if (m->has_at && (m->has_interval || m->has_start)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid: 'At' (once) with 'Interval' or "
+                           "'StartTime' (repeating)");
+    }
+    if (!m->has_name && !m->has_state && !m->has_interval && !m->has_start &&
+        !m->has_at) {
+        return fsm__reject(c, YH_EMISSING,
+                           "missing parameter: one of 'Name', 'State', "
+                           "'Interval', 'StartTime', 'At'");
+    }
+    return 0;
+}
+
+int fsm__timer_modify_check(struct fsm_ctx *c)
+{
+    struct timer_mod m;
+
+    memset(&m, 0, sizeof m);
+    return timer_mod_args(c, &m);
+}
+
+/* The first due time of the grid @start + k*@interval that is >= @now and
+ * after @last (the last fired due time): a firing is never repeated. */
+static int64_t grid_next(int64_t start,
+                         int64_t interval,
+                         int64_t now,
+                         int64_t last)
+{
+    int64_t from = now > last + 1 ? now : last + 1;
+    int64_t next = start;
+
+    if (next < from) {
+        next += (from - start + interval - 1) / interval * interval;
+    }
+    return next;
+}
+
+int fsm__timer_modify_apply(struct fsm_ctx *c)
+{
+    char dk[24 + FSM_ID_SIZE];
+    struct timer_mod m;
+    struct fsm_rec r;
+    const char *state;
+    int64_t interval, start, at, next = 0, now = now_s(c);
+    int was_active, active, sched;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    TRY(timer_mod_args(c, &m));
+    fsm__rec_init(&r);
+    rc = timer_load(c, m.id, &r);
+    if (rc != 0) {
+        goto out;
+    }
+    state = fsm__rec_s(&r, "State");
+    interval = fsm__rec_i(&r, "Interval");
+    if ((m.has_state || m.has_interval || m.has_start || m.has_at) &&
+        strcmp(state, "Done") == 0) {
+        rc = fsm__reject(c, YH_ESTATE,
+                         "timer '%s' has fired and is done: create a new one",
+                         m.id);
+        goto out;
+    }
+    if (interval == 0 && (m.has_interval || m.has_start)) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter '%s': timer '%s' runs once (give "
+                         "'At')",
+                         m.has_interval ? "Interval" : "StartTime", m.id);
+        goto out;
+    }
+    if (interval > 0 && m.has_at) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'At': timer '%s' repeats (give "
+                         "'Interval'/'StartTime')",
+                         m.id);
+        goto out;
+    }
+    was_active = strcmp(state, "Active") == 0;
+    active = m.has_state ? strcmp(m.state, "Active") == 0 : was_active;
+    /* the schedule is recomputed when it or the state changes */
+    sched = m.has_interval || m.has_start || m.has_at || active != was_active;
+    if (interval > 0) {
+        interval = m.has_interval ? m.interval : interval;
+        start = m.has_start ? m.start : fsm__rec_i(&r, "StartTime");
+        next = grid_next(start, interval, now, fsm__rec_i(&r, "LastDue"));
+        at = 0;
+    } else {
+        start = at = m.has_at ? m.at : fsm__rec_i(&r, "At");
+        next = at;
+    }
+    /* every rejection is decided: the writes */
+    if (was_active) {
+        rc = fsm__cdel(c, FSM_TBL_AUTO, dk,
+                       due_key(dk, fsm__rec_i(&r, "NextDue"), m.id));
+        if (rc == YH_ENOTFOUND) {
+            rc = 0;
+        }
+    }
+    if (rc == 0 && active && sched) {
+        rc = fsm__cput(c, FSM_TBL_AUTO, dk, due_key(dk, next, m.id), "\x80", 1);
+    } else if (rc == 0 && active && was_active) {
+        /* only the name changes: the schedule stays */
+        next = fsm__rec_i(&r, "NextDue");
+        rc = fsm__cput(c, FSM_TBL_AUTO, dk, due_key(dk, next, m.id), "\x80", 1);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    if (m.has_name) {
+        fsm__rec_set_s(&r, "Name", m.name);
+    }
+    if (sched) {
+        fsm__rec_set_i(&r, "Interval", interval);
+        fsm__rec_set_i(&r, "StartTime", start);
+        fsm__rec_set_i(&r, "At", at);
+        fsm__rec_set_s(&r, "State", active ? "Active" : "Disabled");
+        fsm__rec_set_i(&r, "NextDue", active ? next : 0);
+    }
+    fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
+    rc = fsm__rec_save(c, FSM_TBL_AUTO, m.id, strlen(m.id), &r);
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", m.id);
+        yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(&r, "State"));
+        msgpack_pack_int64(fsm__field(c, "NextDue"), fsm__rec_i(&r, "NextDue"));
+    }
+out:
     fsm__rec_free(&r);
     return rc;
 }

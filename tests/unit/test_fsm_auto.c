@@ -655,10 +655,9 @@ static void make_group(struct fsmtest *x,
 {
     assert_int_equal(
         fsmtest_call(x, "CreateScalingGroup", t, "Name", "web", "Min", "1",
-                     "Max", "3", "Desired", "1", "Cooldown", "60", "VServerID",
-                     "vserver-1", "Template.ZoneID", k->zone,
-                     "Template.ImageID", k->image, "Template.CPU", "1",
-                     "Template.Memory", "512", NULL),
+                     "Max", "3", "Desired", "1", "Cooldown", "60",
+                     "Template.ZoneID", k->zone, "Template.ImageID", k->image,
+                     "Template.CPU", "1", "Template.Memory", "512", NULL),
         0);
     snprintf(g->id, sizeof g->id, "%s", fsmtest_res_str(x, "ScalingGroupID"));
     assert_int_equal(
@@ -860,6 +859,363 @@ static void scaling(void **state)
     assert_int_equal(fsmtest_tick(x, &tc), 0);
 }
 
+/* ---- autoscaling behind a load balancer ---- */
+
+/* The backends of the first vserver of load balancer @lb: count, and
+ * their machines in @vms (RSID order). */
+static unsigned lb_backends(struct fsmtest *x,
+                            const struct fsm_actor *t,
+                            const char *lb,
+                            char (*vms)[FSM_ID_SIZE])
+{
+    const msgpack_object *vs, *rss;
+
+    assert_int_equal(fsmtest_call(x, "DescribeLB", t, "LBIDs.0", lb, NULL), 0);
+    vs = info_arr(x, 0, "VServers");
+    assert_true(vs->via.array.size >= 1);
+    rss = yh_mp_get(&vs->via.array.ptr[0], "RSs");
+    assert_non_null(rss);
+    for (uint32_t i = 0; i < rss->via.array.size && vms != NULL; i++) {
+        const msgpack_object *r = &rss->via.array.ptr[i];
+        snprintf(vms[i], FSM_ID_SIZE, "%s", obj_str(r, "BindResourceID"));
+        assert_int_equal(obj_int(r, "Port"), 8080);
+        assert_int_equal(obj_int(r, "Weight"), 5);
+    }
+    return rss->via.array.size;
+}
+
+static void scaling_lb(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t, u;
+    struct infra k;
+    struct fsmtest_tick tc;
+    char tid[FSM_ID_SIZE], uid[FSM_ID_SIZE], vpc[FSM_ID_SIZE];
+    char sn[FSM_ID_SIZE], lb[FSM_ID_SIZE], vs[FSM_ID_SIZE], gid[FSM_ID_SIZE];
+    char vms[8][FSM_ID_SIZE], rs[8][FSM_ID_SIZE], lbu[FSM_ID_SIZE];
+    char vsu[FSM_ID_SIZE];
+    int64_t desired;
+
+    infra(x, &k);
+    fsmtest_make_tenant(x, "t@x.io", &t, tid);
+    fsmtest_make_tenant(x, "u@x.io", &u, uid);
+    assert_int_equal(fsmtest_call(x, "CreateVPC", &t, "Name", "v", "Network",
+                                  "10.1.0.0/16", NULL),
+                     0);
+    snprintf(vpc, sizeof vpc, "%s", fsmtest_res_str(x, "VPCID"));
+    assert_int_equal(fsmtest_call(x, "CreateSubnet", &t, "VPCID", vpc,
+                                  "Network", "10.1.1.0/24", NULL),
+                     0);
+    snprintf(sn, sizeof sn, "%s", fsmtest_res_str(x, "SubnetID"));
+    assert_int_equal(
+        fsmtest_call(x, "CreateLB", &t, "VPCID", vpc, "SubnetID", sn, NULL), 0);
+    snprintf(lb, sizeof lb, "%s", fsmtest_res_str(x, "LBID"));
+    assert_int_equal(
+        fsmtest_call(x, "CreateVServer", &t, "LBID", lb, "Protocol", "TCP",
+                     "FrontendPort", "80", NULL),
+        0);
+    snprintf(vs, sizeof vs, "%s", fsmtest_res_str(x, "VServerID"));
+    /* another tenant's vserver */
+    assert_int_equal(fsmtest_call(x, "CreateVPC", &u, "Name", "v", "Network",
+                                  "10.2.0.0/16", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CreateSubnet", &u, "VPCID",
+                                  fsmtest_res_str(x, "VPCID"), "Network",
+                                  "10.2.1.0/24", NULL),
+                     0);
+    {
+        char uvpc[FSM_ID_SIZE];
+        assert_int_equal(fsmtest_call(x, "DescribeVPC", &u, NULL), 0);
+        snprintf(uvpc, sizeof uvpc, "%s", fsmtest_info_str(x, 0, "VPCID"));
+        assert_int_equal(fsmtest_call(x, "DescribeSubnet", &u, NULL), 0);
+        assert_int_equal(
+            fsmtest_call(x, "CreateLB", &u, "VPCID", uvpc, "SubnetID",
+                         fsmtest_info_str(x, 0, "SubnetID"), NULL),
+            0);
+    }
+    snprintf(lbu, sizeof lbu, "%s", fsmtest_res_str(x, "LBID"));
+    assert_int_equal(
+        fsmtest_call(x, "CreateVServer", &u, "LBID", lbu, "Protocol", "TCP",
+                     "FrontendPort", "80", NULL),
+        0);
+    snprintf(vsu, sizeof vsu, "%s", fsmtest_res_str(x, "VServerID"));
+#define GROUP(actor, vsid, ...)                                            \
+    fsmtest_call(x, "CreateScalingGroup", actor, "Min", "1", "Max", "3",   \
+                 "Cooldown", "0", "VServerID", vsid, "Template.ZoneID",    \
+                 k.zone, "Template.ImageID", k.image, "Template.CPU", "1", \
+                 "Template.Memory", "512", __VA_ARGS__)
+    /* validation: Port with a vserver (and only with one), the vserver
+     * the owner's, its VPC the template's */
+    assert_int_equal(GROUP(&t, vs, "Template.SubnetID", sn, NULL), YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "CreateScalingGroup", &t, "Min", "1", "Max", "3",
+                     "Port", "80", "Template.ZoneID", k.zone,
+                     "Template.ImageID", k.image, "Template.CPU", "1",
+                     "Template.Memory", "512", NULL),
+        YH_EINVAL);
+    assert_int_equal(
+        GROUP(&t, "vserver-999", "Port", "8080", "Template.SubnetID", sn, NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        GROUP(&t, vsu, "Port", "8080", "Template.SubnetID", sn, NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(GROUP(&t, vs, "Port", "8080", NULL), YH_EINVAL);
+    assert_int_equal(GROUP(&t, vs, "Port", "8080", "Weight", "0",
+                           "Template.SubnetID", sn, NULL),
+                     YH_EINVAL);
+    assert_int_equal(GROUP(&t, vs, "Port", "8080", "Weight", "5",
+                           "Template.SubnetID", sn, NULL),
+                     0);
+#undef GROUP
+    snprintf(gid, sizeof gid, "%s", fsmtest_res_str(x, "ScalingGroupID"));
+    /* the first machine is a backend as soon as it exists */
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_res_int(x, "StepRetCode"), 0);
+    assert_int_equal(group_vms(x, &t, gid, vms, &desired), 1);
+    assert_int_equal(lb_backends(x, &t, lb, rs), 1);
+    assert_string_equal(rs[0], vms[0]);
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    /* ModifyScalingGroup: validation, then Desired 3 */
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Min", "4", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Desired", "4", NULL),
+                     YH_EINVAL);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID", gid, NULL),
+        YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &u, "ScalingGroupID",
+                                  gid, "Desired", "2", NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Desired", "3", NULL),
+                     0);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    assert_int_equal(group_vms(x, &t, gid, vms, &desired), 3);
+    assert_int_equal(lb_backends(x, &t, lb, rs), 3);
+    /* Max 2: Desired follows the bound, the newest machine goes and leaves
+     * the vserver */
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Max", "2", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "Desired"), 2);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_res_int(x, "StepRetCode"), 0);
+    assert_string_equal(fsmtest_res_str(x, "VMID"), vms[2]);
+    assert_int_equal(lb_backends(x, &t, lb, rs), 2);
+    assert_string_equal(rs[0], vms[0]);
+    assert_string_equal(rs[1], vms[1]);
+    /* a machine deleted by hand is replaced; it leaves the vserver */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &t, "VMID", vms[0], NULL), 0);
+    assert_int_equal(lb_backends(x, &t, lb, NULL), 2); /* until the step */
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(group_vms(x, &t, gid, vms, &desired), 2);
+    assert_int_equal(lb_backends(x, &t, lb, rs), 2);
+    assert_string_equal(rs[0], vms[0]);
+    assert_string_equal(rs[1], vms[1]);
+    /* the vserver deleted: the machine is still made, the backend
+     * rejection recorded in the event */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVServer", &t, "VServerID", vs, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Desired", "1", "Name", "smaller", NULL),
+                     0);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_res_int(x, "StepRetCode"), 0);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingGroup", &t, "ScalingGroupID",
+                                  gid, "Desired", "2", NULL),
+                     0);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_res_int(x, "StepRetCode"), 0);
+    assert_int_equal(group_vms(x, &t, gid, NULL, &desired), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "Name"), "smaller");
+    {
+        const msgpack_object *ev = info_arr(x, 0, "Events");
+        const msgpack_object *last = &ev->via.array.ptr[ev->via.array.size - 1];
+        assert_string_equal(obj_str(last, "Type"), "ScaleOut");
+        assert_int_equal(obj_int(last, "RSRetCode"), YH_ENOTFOUND);
+        assert_string_equal(obj_str(last, "RSID"), "");
+    }
+}
+
+/* DescribeScalingPolicy, ModifyScalingPolicy, DeleteScalingPolicy. */
+static void scaling_policies(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t, u;
+    struct infra k;
+    struct group g;
+    struct fsmtest_tick tc;
+    char vms[8][FSM_ID_SIZE];
+    int64_t desired;
+
+    infra(x, &k);
+    fsmtest_make_tenant(x, "t@x.io", &t, NULL);
+    fsmtest_make_tenant(x, "u@x.io", &u, NULL);
+    make_group(x, &k, &t, &g);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingPolicy", &t,
+                                  "ScalingGroupID", g.id, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "ScalingPolicyID"), g.up);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingPolicy", &u, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingPolicy", &t,
+                                  "ScalingPolicyIDs.0", g.down, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_int_equal(fsmtest_info_int(x, 0, "Adjustment"), -1);
+    /* Modify: validated like Create, the owner's only */
+    assert_int_equal(
+        fsmtest_call(x, "ModifyScalingPolicy", &t, "ScalingPolicyID", g.up,
+                     "Adjustment", "0", NULL),
+        YH_EINVAL);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyScalingPolicy", &t, "ScalingPolicyID", g.up,
+                     "Comparison", "EQ", NULL),
+        YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "ModifyScalingPolicy", &t,
+                                  "ScalingPolicyID", g.up, NULL),
+                     YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyScalingPolicy", &u, "ScalingPolicyID", g.up,
+                     "Threshold", "50", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyScalingPolicy", &t, "ScalingPolicyID", g.up,
+                     "Threshold", "50", "Adjustment", "2", NULL),
+        0);
+    /* the modified policy acts: 60 > 50 now scales out by 2 */
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(group_vms(x, &t, g.id, vms, &desired), 1);
+    x->time += 61 * SEC;
+    report_all(x, &k, vms, 1, 60);
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_res_int(x, "Desired"), 3);
+    /* Delete: the group forgets it; a pending step for it is refused */
+    assert_int_equal(fsmtest_call(x, "DeleteScalingPolicy", &u,
+                                  "ScalingPolicyID", g.down, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "DeleteScalingPolicy", &t,
+                                  "ScalingPolicyID", g.down, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "DeleteScalingPolicy", &t,
+                                  "ScalingPolicyID", g.down, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingGroup", &t,
+                                  "ScalingGroupIDs.0", g.id, NULL),
+                     0);
+    assert_int_equal(info_arr(x, 0, "PolicyIDs")->via.array.size, 1);
+    assert_int_equal(info_arr(x, 0, "Policies")->via.array.size, 1);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingPolicy", &t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    /* deleting the group deletes its remaining policy */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteScalingGroup", &t, "ScalingGroupID", g.id, NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "DescribeScalingPolicy", &t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+}
+
+/* ModifyTimer: disable/enable, a new interval or start, a once timer's
+ * At; never a due time fired twice. */
+static void timer_modify(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t, u;
+    struct fsmtest_tick tc;
+    char zone[FSM_ID_SIZE], d[FSM_ID_SIZE], timer[FSM_ID_SIZE];
+    char once[FSM_ID_SIZE], at[24];
+    int64_t due, now;
+
+    fsmtest_storage(x, zone);
+    fsmtest_make_tenant(x, "t@x.io", &t, NULL);
+    fsmtest_make_tenant(x, "u@x.io", &u, NULL);
+    make_disk(x, zone, &t, d);
+    assert_int_equal(
+        fsmtest_call(x, "CreateTimer", &t, "Action", "CreateSnapshot",
+                     "Interval", "60", "ResourceIDs.0", d, NULL),
+        0);
+    snprintf(timer, sizeof timer, "%s", fsmtest_res_str(x, "TimerID"));
+    due = fsmtest_res_int(x, "NextDue");
+    /* validation */
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer, NULL),
+                     YH_EMISSING);
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer,
+                                  "State", "Paused", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer, "At",
+                                  "2000000000", NULL),
+                     YH_EINVAL);
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &u, "TimerID", timer,
+                                  "State", "Disabled", NULL),
+                     YH_ENOTFOUND);
+    /* disabled: nothing fires */
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer,
+                                  "State", "disabled", NULL),
+                     0);
+    assert_string_equal(fsmtest_res_str(x, "State"), "Disabled");
+    assert_int_equal(fsmtest_res_int(x, "NextDue"), 0);
+    x->time = (uint64_t)(due + 200) * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    /* enabled: the next due time of the grid from now */
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer,
+                                  "State", "Active", "Name", "nightly", NULL),
+                     0);
+    now = (int64_t)(x->time / SEC);
+    assert_int_equal(fsmtest_res_int(x, "NextDue"), due + 240);
+    assert_true(fsmtest_res_int(x, "NextDue") >= now);
+    x->time = (uint64_t)(due + 240) * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(tc.codes[0], 0);
+    /* a new start in the past and a new interval: never the fired due
+     * time again */
+    snprintf(at, sizeof at, "%lld", (long long)(due + 240));
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer,
+                                  "StartTime", at, "Interval", "10", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "NextDue"), due + 250);
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    x->time += 10 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeTimer", &t, "TimerIDs.0", timer, NULL), 0);
+    assert_int_equal(fsmtest_info_int(x, 0, "FireCount"), 2);
+    assert_int_equal(fsmtest_info_int(x, 0, "Interval"), 10);
+    assert_string_equal(fsmtest_info_str(x, 0, "Name"), "nightly");
+    /* a once timer: a new At; Interval refused; done after firing */
+    snprintf(at, sizeof at, "%lld", (long long)(x->time / SEC + 100));
+    assert_int_equal(
+        fsmtest_call(x, "CreateTimer", &t, "Action", "CreateSnapshot", "At", at,
+                     "ResourceIDs.0", d, NULL),
+        0);
+    snprintf(once, sizeof once, "%s", fsmtest_res_str(x, "TimerID"));
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", once,
+                                  "Interval", "5", NULL),
+                     YH_EINVAL);
+    snprintf(at, sizeof at, "%lld", (long long)(x->time / SEC + 5));
+    assert_int_equal(
+        fsmtest_call(x, "ModifyTimer", &t, "TimerID", once, "At", at, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "NextDue"), strtoll(at, NULL, 10));
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", timer,
+                                  "State", "Disabled", NULL),
+                     0);
+    x->time += 5 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", once,
+                                  "State", "Active", NULL),
+                     YH_ESTATE);
+    assert_int_equal(fsmtest_call(x, "ModifyTimer", &t, "TimerID", once, "Name",
+                                  "done", NULL),
+                     0);
+    x->time += 600 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+}
+
 /* ---- determinism ---- */
 
 static void bootstrap_copy(struct fsmtest *y)
@@ -944,6 +1300,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(metric_ring, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(alarms, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(scaling_lb, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(scaling_policies, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(timer_modify, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(scaling, fsmtest_setup,
                                         fsmtest_teardown),

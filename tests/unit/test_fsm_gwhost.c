@@ -6,7 +6,8 @@
  * ReportState ordering (an older generation never overwrites a newer
  * one), Unknown hosts, the pre-shared key sealed to the host (never in
  * clear in a spec, a Describe or the oplog), a certificate's private key
- * never in a spec, the host told when a gateway is deleted or purged
+ * only sealed to the host in a spec, the NAT whitelist (validation, spec,
+ * NIC and purge hooks), the host told when a gateway is deleted or purged
  * (oplog Gone), suspension and recovery, and determinism. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -992,6 +993,318 @@ static void vpn_spec(void **state)
 
 /* ---- hosts going Unknown ---- */
 
+/* ---- the NAT whitelist ---- */
+
+static const msgpack_object *oarr_at(const msgpack_object *l, uint32_t i)
+{
+    assert_true(i < l->via.array.size);
+    return &l->via.array.ptr[i];
+}
+
+static void nat_whitelist(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    struct fsm_actor u;
+    char g[FSM_ID_SIZE], sn2[FSM_ID_SIZE], vm2[FSM_ID_SIZE], vm3[FSM_ID_SIZE];
+    char uvm[FSM_ID_SIZE], nic[FSM_ID_SIZE], ip[64], nip[64];
+    const msgpack_object *l, *ips;
+    int64_t g0;
+    struct spec s;
+
+    world(x, &w);
+    natgw(x, &w, NULL, g);
+    fsmtest_make_tenant(x, "u@x.io", &u, NULL);
+    assert_int_equal(fsmtest_call(x, "CreateSubnet", &w.t, "VPCID", w.vpc,
+                                  "Network", "10.1.2.0/24", NULL),
+                     0);
+    str_of(x, "SubnetID", sn2);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "512", "SubnetID", sn2, NULL),
+        0);
+    str_of(x, "VMID", vm2); /* not in a served subnet */
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory", "512",
+                                  "SubnetID", w.sn, NULL),
+                     0);
+    str_of(x, "VMID", vm3);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &u, "ZoneID", w.z, "ImageID", w.img,
+                     "CPU", "1", "Memory", "512", NULL),
+        0);
+    str_of(x, "VMID", uvm);
+    info(x, "DescribeVMInstance", "VMIDs.0", w.vm);
+    snprintf(ip, sizeof ip, "%s", fsmtest_info_str(x, 0, "InternalIP"));
+    /* validation: decided before any write */
+    assert_int_equal(
+        fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g, NULL),
+        YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                     "ResourceIDs.0", w.vm, "ResourceIDs.1", w.vm, NULL),
+        YH_EINVAL);
+    assert_int_equal(
+        fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                     "ResourceIDs.0", w.vm, "ResourceIDs.1", vm2, NULL),
+        YH_EINVAL);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "no address"));
+    assert_int_equal(fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                                  "ResourceIDs.0", uvm, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "AddWhiteListResource", &u, "NATGWID", g,
+                                  "ResourceIDs.0", uvm, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "AddWhiteListResource", &x->admin,
+                                  "NATGWID", g, "ResourceIDs.0", uvm, NULL),
+                     YH_EINVAL); /* another tenant's machine */
+    assert_int_equal(
+        fsmtest_call(x, "DescribeWhiteListResource", &w.t, "NATGWID", g, NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    /* add: the gateway's spec changes */
+    g0 = gen_of(x, g);
+    assert_int_equal(
+        fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                     "ResourceIDs.0", w.vm, "ResourceIDs.1", vm3, NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "WhiteListCount"), 2);
+    assert_int_equal(event_lists(x, "Concerns", g), 1);
+    assert_true(gen_of(x, g) > g0);
+    assert_int_equal(fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                                  "ResourceIDs.0", w.vm, NULL),
+                     YH_EEXIST);
+    assert_int_equal(gw_int(x, g, "WhiteListCount"), 2);
+    assert_int_equal(fsmtest_call(x, "DescribeWhiteListResource", &w.t,
+                                  "NATGWID", g, "Limit", "1", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(fsmtest_n_infos(x), 1);
+    assert_string_equal(fsmtest_res_str(x, "Mode"), "Automatic");
+    assert_string_equal(fsmtest_info_str(x, 0, "ResourceID"), w.vm);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeWhiteListResource", &u, "NATGWID", g, NULL),
+        YH_ENOTFOUND);
+    /* the mode */
+    assert_int_equal(fsmtest_call(x, "EnableWhiteList", &w.t, "NATGWID", g,
+                                  "IfOpen", "2", NULL),
+                     YH_EINVAL);
+    g0 = gen_of(x, g);
+    assert_int_equal(fsmtest_call(x, "EnableWhiteList", &w.t, "NATGWID", g,
+                                  "IfOpen", "1", NULL),
+                     0);
+    assert_string_equal(fsmtest_res_str(x, "Mode"), "Whitelist");
+    assert_int_equal(event_lists(x, "Concerns", g), 1);
+    assert_true(gen_of(x, g) > g0);
+    assert_int_equal(fsmtest_call(x, "EnableWhiteList", &w.t, "NATGWID", g,
+                                  "IfOpen", "true", NULL),
+                     YH_EEXIST);
+    assert_string_equal(gw_str(x, g, "Mode"), "Whitelist");
+    /* a NIC of a listed machine in a served subnet: its address too */
+    assert_int_equal(fsmtest_call(x, "CreateNIC", &w.t, "SubnetID", w.sn, NULL),
+                     0);
+    str_of(x, "NICID", nic);
+    info(x, "DescribeNIC", "NICIDs.0", nic);
+    snprintf(nip, sizeof nip, "%s", fsmtest_info_str(x, 0, "IP"));
+    g0 = gen_of(x, g);
+    assert_int_equal(
+        fsmtest_call(x, "AttachNIC", &w.t, "NICID", nic, "VMID", w.vm, NULL),
+        0);
+    assert_int_equal(event_lists(x, "Concerns", g), 1);
+    assert_true(gen_of(x, g) > g0);
+    assert_int_equal(spec_get(x, g, &s), 0);
+    assert_string_equal(ostr(&s.u.data, "Mode"), "Whitelist");
+    l = olist(&s.u.data, "WhiteList");
+    assert_int_equal(l->via.array.size, 2);
+    assert_string_equal(ostr(oarr_at(l, 0), "ResourceID"), w.vm);
+    ips = olist(oarr_at(l, 0), "IPs");
+    assert_int_equal(ips->via.array.size, 2);
+    assert_true(yh_mp_eq(&ips->via.array.ptr[0], ip));
+    assert_true(yh_mp_eq(&ips->via.array.ptr[1], nip));
+    assert_string_equal(ostr(oarr_at(l, 1), "ResourceID"), vm3);
+    keys_ok(&s.u.data);
+    spec_free(&s);
+    /* delete */
+    assert_int_equal(fsmtest_call(x, "DeleteWhiteListResource", &w.t, "NATGWID",
+                                  g, "ResourceIDs.0", vm2, NULL),
+                     YH_ENOTFOUND);
+    g0 = gen_of(x, g);
+    assert_int_equal(fsmtest_call(x, "DeleteWhiteListResource", &w.t, "NATGWID",
+                                  g, "ResourceIDs.0", vm3, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "WhiteListCount"), 1);
+    assert_true(gen_of(x, g) > g0);
+    /* the purge of a listed machine takes it out; the host hears */
+    assert_int_equal(fsmtest_call(x, "DetachNIC", &w.t, "NICID", nic, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", w.vm, NULL), 0);
+    assert_int_equal(gw_int(x, g, "WhiteListCount"), 1); /* recycled: kept */
+    g0 = gen_of(x, g);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", w.vm, NULL), 0);
+    assert_int_equal(event_lists(x, "Concerns", g), 1);
+    assert_true(gen_of(x, g) > g0);
+    assert_int_equal(gw_int(x, g, "WhiteListCount"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeWhiteListResource", &w.t, "NATGWID", g, NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    /* back to Automatic keeps the (empty) list; deleting the gateway with
+     * entries drops its rows */
+    assert_int_equal(fsmtest_call(x, "AddWhiteListResource", &w.t, "NATGWID", g,
+                                  "ResourceIDs.0", vm3, NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "EnableWhiteList", &w.t, "NATGWID", g,
+                                  "IfOpen", "0", NULL),
+                     0);
+    assert_string_equal(fsmtest_res_str(x, "Mode"), "Automatic");
+    assert_int_equal(fsmtest_call(x, "DeleteNATGW", &w.t, "NATGWID", g, NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm3, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", vm3, NULL), 0);
+    assert_int_equal(event_lists(x, "Concerns", g), 0);
+}
+
+/* ---- an HTTPS vserver's certificate and its key sealed to the host ---- */
+
+static void unseal_big(const char *priv,
+                       const char *subject,
+                       const msgpack_object *sealed,
+                       char **out)
+{
+    static const char label[] = "yunhan-psk-seal-v1";
+    const msgpack_object *v = yh_mp_get(sealed, "Ciphertext");
+    size_t cap = v->via.str.size / 2 + 1;
+    uint8_t k[32], blk[32], mac[32], want[32];
+    uint8_t *ct = malloc(cap);
+    char *hex = malloc(v->via.str.size + 1);
+    int n;
+
+    assert_non_null(ct);
+    assert_non_null(hex);
+    memcpy(hex, v->via.str.ptr, v->via.str.size);
+    hex[v->via.str.size] = '\0';
+    hmac(priv, strlen(priv), label, sizeof label, subject, strlen(subject), k);
+    n = unhex(hex, ct, cap);
+    unhex(ostr(sealed, "MAC"), want, sizeof want);
+    {
+        /* HMAC over "mac" || ciphertext, which can exceed hmac()'s buffer */
+        uint8_t *buf = malloc((size_t)n + 3);
+        unsigned ml = 0;
+        assert_non_null(buf);
+        memcpy(buf, "mac", 3);
+        memcpy(buf + 3, ct, (size_t)n);
+        assert_non_null(
+            HMAC(EVP_sha256(), k, 32, buf, (size_t)n + 3, mac, &ml));
+        free(buf);
+    }
+    assert_memory_equal(mac, want, 32);
+    *out = malloc((size_t)n + 1);
+    assert_non_null(*out);
+    for (int off = 0; off < n; off += 32) {
+        uint32_t i = (uint32_t)(off / 32);
+        uint8_t ctr[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16),
+                          (uint8_t)(i >> 8), (uint8_t)i};
+        hmac(k, 32, "enc", 3, ctr, 4, blk);
+        for (int j = 0; j < 32 && off + j < n; j++) {
+            (*out)[off + j] = (char)(ct[off + j] ^ blk[j]);
+        }
+    }
+    (*out)[n] = '\0';
+    free(ct);
+    free(hex);
+}
+
+static void lb_cert_sealed(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char lb[FSM_ID_SIZE], ssl[FSM_ID_SIZE], line[64];
+    char *cert, *key, *opened = NULL;
+    const msgpack_object *l, *v;
+    int hi = -1;
+    struct spec s;
+
+    world(x, &w);
+    make_cert(&cert, &key);
+    snprintf(line, sizeof line, "%.40s", strchr(key, '\n') + 1);
+    assert_int_equal(fsmtest_call(x, "CreateLB", &w.t, "VPCID", w.vpc,
+                                  "SubnetID", w.sn, NULL),
+                     0);
+    str_of(x, "LBID", lb);
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(gw_str(x, lb, "HostID"), w.h[i]) == 0) {
+            hi = i;
+        }
+    }
+    assert_true(hi >= 0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVServer", &w.t, "LBID", lb, "Protocol", "TCP",
+                     "FrontendPort", "22", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "CreateCertificate", &w.t, "Certificate",
+                                  cert, "PrivateKey", key, NULL),
+                     0);
+    str_of(x, "SSLID", ssl);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVServer", &w.t, "LBID", lb, "Protocol", "HTTPS",
+                     "FrontendPort", "443", "SSLID", ssl, NULL),
+        0);
+    assert_int_equal(spec_get(x, lb, &s), 0);
+    l = olist(&s.u.data, "VServers");
+    assert_int_equal(l->via.array.size, 2);
+    /* TCP: no certificate */
+    assert_string_equal(ostr(oarr_at(l, 0), "Certificate"), "");
+    v = yh_mp_get(oarr_at(l, 0), "CertificateKeySealed");
+    assert_non_null(v);
+    assert_int_equal(v->type, MSGPACK_OBJECT_NIL);
+    /* HTTPS: the PEM certificate and the key sealed to the host */
+    v = yh_mp_get(oarr_at(l, 1), "Certificate");
+    assert_non_null(v);
+    assert_int_equal(v->via.str.size, strlen(cert));
+    assert_memory_equal(v->via.str.ptr, cert, strlen(cert));
+    v = yh_mp_get(oarr_at(l, 1), "CertificateKeySealed");
+    assert_non_null(v);
+    assert_int_equal(v->type, MSGPACK_OBJECT_MAP);
+    assert_string_equal(ostr(v, "PublicKey"), w.hpub[hi]);
+    unseal_big(w.hpriv[hi], ssl, v, &opened);
+    assert_string_equal(opened, key);
+    /* another host's key does not open it */
+    {
+        static const char label[] = "yunhan-psk-seal-v1";
+        uint8_t k[32], mac[32], want[32];
+        hmac(w.hpriv[(hi + 1) % 3], strlen(w.hpriv[(hi + 1) % 3]), label,
+             sizeof label, ssl, strlen(ssl), k);
+        unhex(ostr(v, "MAC"), want, sizeof want);
+        hmac(k, 32, "mac", 3, "", 0, mac);
+        assert_memory_not_equal(mac, want, 32);
+    }
+    /* never in clear: not in the spec, a Describe or the oplog */
+    assert_false(raw_has(&s.raw, line));
+    assert_false(raw_has(&s.raw, "PRIVATE KEY"));
+    keys_ok(&s.u.data);
+    spec_free(&s);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeCertificate", &w.t, "SSLIDs.0", ssl, NULL), 0);
+    assert_null(yh_mp_get(fsmtest_info(x, 0), "PrivateKey"));
+    assert_false(oplog_has(x, line));
+    /* the same state, the same bytes */
+    {
+        struct spec s2;
+        assert_int_equal(spec_get(x, lb, &s), 0);
+        assert_int_equal(spec_get(x, lb, &s2), 0);
+        assert_int_equal(s.raw.len, s2.raw.len);
+        assert_memory_equal(s.raw.data, s2.raw.data, s.raw.len);
+        spec_free(&s);
+        spec_free(&s2);
+    }
+    free(opened);
+    free(cert);
+    free(key);
+}
+
 static void unknown(void **state)
 {
     struct fsmtest *x = *state;
@@ -1208,6 +1521,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(lb_spec, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(vpn_spec, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(nat_whitelist, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(lb_cert_sealed, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
                                         fsmtest_teardown),
