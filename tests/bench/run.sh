@@ -17,6 +17,31 @@ trap '"$YH" cluster down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 "$YH" cluster up --dir "$DIR" --nodes 3 --base-port "$PORT" >/dev/null || exit 1
 # shellcheck disable=SC1091
 . "$DIR/env"
+# cpu_bench ARGS...: run `yunhan bench ARGS`, then the CPU each node used per
+# acked write (utime+stime from /proc/PID/stat) and the machine's idle time
+# per write: where the two cores went.
+cpu_bench() {
+    local hz i0 i1 out acked
+    local -a before
+    hz=$(getconf CLK_TCK)
+    for n in 1 2 3; do
+        before[n]=$(awk '{print $14 + $15}' "/proc/$(cat "$DIR/n$n.pid")/stat")
+    done
+    i0=$(awk '/^cpu / {print $5 + $6}' /proc/stat)
+    out=$("$YH" bench "$@")
+    i1=$(awk '/^cpu / {print $5 + $6}' /proc/stat)
+    echo "$out"
+    acked=$(echo "$out" | awk '/^requests:/ {print $4}')
+    [ -n "$acked" ] && [ "$acked" -gt 0 ] || return 0
+    printf 'CPU per acked write:'
+    for n in 1 2 3; do
+        b=$(awk '{print $14 + $15}' "/proc/$(cat "$DIR/n$n.pid")/stat")
+        awk -v n="$n" -v t="$((b - before[n]))" -v hz="$hz" -v a="$acked" \
+            'BEGIN {printf " n%d %.1f us", n, t * 1e6 / hz / a}'
+    done
+    awk -v t="$((i1 - i0))" -v hz="$hz" -v a="$acked" -v c="$(nproc)" \
+        'BEGIN {printf ", machine idle %.1f us (of %d cores)\n", t * 1e6 / hz / a, c}'
+}
 mem() {
     awk '/^(VmRSS|RssAnon|RssFile|VmHWM)/ {printf "%s %d MB  ", $1, int($2 / 1024)}' \
         "/proc/$(cat "$DIR/n$1.pid")/status"
@@ -28,10 +53,10 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo '```'
 echo "# 128 connections x 16 pipelined, 256-byte ModifyNameAndRemark, ${SECS}s"
-"$YH" bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256
+cpu_bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256
 echo
 echo "# the same, every connection on the leader (a leader-aware client)"
-"$YH" bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256 --leader-only
+cpu_bench --connections 128 --pipeline 16 --seconds "$SECS" --size 256 --leader-only
 echo
 echo "# 1 connection, sequential, 256-byte writes, 10s"
 "$YH" bench --connections 1 --pipeline 1 --seconds 10 --size 256
