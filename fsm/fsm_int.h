@@ -1120,6 +1120,9 @@ int fsm__job_finish(struct fsm_ctx *c,
                     const struct fsm_rec *r,
                     int64_t gen,
                     int ok);
+/* End job @r's JobID as Failed with Message @why if it is still Running
+ * (a leader command took the machine elsewhere: _BillStop). */
+int fsm__job_fail(struct fsm_ctx *c, const struct fsm_rec *r, const char *why);
 /* Save machine @r with Revision = this index; answers its State. */
 int fsm__vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
 /* 162 if machine @r is being migrated (no other change meanwhile). */

@@ -1014,11 +1014,18 @@ int fsm__bill_stop_apply(struct fsm_ctx *c)
     if (fsm__rec_has(&r, "DesiredState")) {
         /* a machine (or a gateway, gwhost.c) is stopped, not just marked:
          * a new generation for its executor */
+        char msg[96];
         fsm__rec_set_s(&r, "DesiredState", "Stopped");
         fsm__rec_set_s(&r, "State", "Stopping");
         fsm__rec_set_i(&r, "Generation", (int64_t)c->index);
+        /* a job still running (a Start, a Resize...) can no longer
+         * complete: its generation is superseded by the stop */
+        snprintf(msg, sizeof msg, "stopped by billing (%s)", why);
+        rc = fsm__job_fail(c, &r, msg);
     }
-    rc = res_save(c, id, &r);
+    if (rc == 0) {
+        rc = res_save(c, id, &r);
+    }
     if (rc == 0) {
         yh_mp_pack_str(fsm__field(c, "SuspendReason"), why);
     }

@@ -1026,6 +1026,30 @@ int fsm__job_finish(struct fsm_ctx *c,
     return rc;
 }
 
+int fsm__job_fail(struct fsm_ctx *c, const struct fsm_rec *r, const char *why)
+{
+    char job[FSM_ID_SIZE];
+    struct fsm_rec j;
+    int rc;
+
+    snprintf(job, sizeof job, "%s", fsm__rec_s(r, "JobID"));
+    if (job[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&j);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_JOBS, job, strlen(job), &j);
+    if (rc == 0 && strcmp(fsm__rec_s(&j, "State"), "Running") == 0) {
+        fsm__rec_set_s(&j, "State", "Failed");
+        fsm__rec_set_i(&j, "FinishTime", now_s(c));
+        fsm__rec_set_s(&j, "Message", why);
+        rc = fsm__rec_save(c, FSM_TBL_JOBS, job, strlen(job), &j);
+    } else if (rc == YH_ENOTFOUND) {
+        rc = 0;
+    }
+    fsm__rec_free(&j);
+    return rc;
+}
+
 int fsm__report_state_apply(struct fsm_ctx *c)
 {
     static const char *const kinds[][2] = {

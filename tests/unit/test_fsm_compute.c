@@ -590,7 +590,7 @@ static void vm_billing(void **state)
 {
     struct fsmtest *x = *state;
     struct world w;
-    char vm[FSM_ID_SIZE];
+    char vm[FSM_ID_SIZE], job[FSM_ID_SIZE];
     struct fsmtest_tick tc;
 
     world(x, &w);
@@ -624,12 +624,21 @@ static void vm_billing(void **state)
     assert_int_equal(report(x, &w.agent[1], vm, "Running",
                             vm_int(x, &w.t, vm, "Generation")),
                      0);
+    /* a job still running when billing stops the machine */
+    assert_int_equal(
+        fsmtest_call(x, "RestartVMInstance", &w.t, "VMID", vm, NULL), 0);
+    snprintf(job, sizeof job, "%s", fsmtest_res_str(x, "JobID"));
     /* two periods: 500 - 600 < 0, then the grace, then the stop */
     x->time += 20 * SEC;
     assert_int_equal(fsmtest_tick(x, &tc), 2);
     x->time += 11 * SEC;
     assert_true(fsmtest_tick(x, &tc) >= 1);
     assert_string_equal(vm_str(x, &w.t, vm, "State"), "Stopping");
+    /* the restart can never complete: it failed, saying why */
+    assert_string_equal(job_state(x, &w.t, job), "Failed");
+    assert_string_equal(fsmtest_info_str(x, 0, "Message"),
+                        "stopped by billing (Arrears)");
+    assert_true(fsmtest_info_int(x, 0, "FinishTime") > 0);
     assert_string_equal(vm_str(x, &w.t, vm, "DesiredState"), "Stopped");
     assert_string_equal(vm_str(x, &w.t, vm, "SuspendReason"), "Arrears");
     assert_int_equal(fsmtest_call(x, "StartVMInstance", &w.t, "VMID", vm, NULL),
@@ -638,6 +647,7 @@ static void vm_billing(void **state)
                             vm_int(x, &w.t, vm, "Generation")),
                      0);
     assert_string_equal(vm_str(x, &w.t, vm, "State"), "Stopped");
+    assert_string_equal(job_state(x, &w.t, job), "Failed");
 }
 
 /* ---- determinism: a random stream of compute commands ---- */
