@@ -118,6 +118,8 @@ static const struct fsm_action actions[] = {
     {"CreateImage", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, fsm__image_create_check,
      NULL, fsm__image_create_apply, NULL},
     {"DescribeImage", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__image_describe},
+    {"DeleteImage", FSM_ACT_WRITE, 0, fsm__image_delete_check, NULL,
+     fsm__image_delete_apply, NULL},
     {"ReportState", FSM_ACT_WRITE, FSM_ACT_F_AGENT, fsm__report_state_check,
      NULL, fsm__report_state_apply, NULL},
     /* compute */

@@ -93,7 +93,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 3
+#define FSM_FORMAT_VERSION 4
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -818,6 +818,11 @@ int fsm__host_expire_apply(struct fsm_ctx *c);
 int fsm__image_create_check(struct fsm_ctx *c);
 int fsm__image_create_apply(struct fsm_ctx *c);
 int fsm__image_describe(struct fsm_ctx *c);
+/* DeleteImage (base: admin; custom: its tenant); 162 while a machine's
+ * "I" row (net table: "I" \0 ImageID \0 VMID, kept by create, reinstall
+ * and purge) names it. */
+int fsm__image_delete_check(struct fsm_ctx *c);
+int fsm__image_delete_apply(struct fsm_ctx *c);
 int fsm__aag_create_check(struct fsm_ctx *c);
 int fsm__aag_create_apply(struct fsm_ctx *c);
 int fsm__aag_describe(struct fsm_ctx *c);

@@ -628,6 +628,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         rc = fsm__vm_ip_take(c, &ip, id, &r);
     }
     if (rc == 0) {
+        rc = fsm__net_link(c, 'I', a.image, id); /* DeleteImage: in use */
+    }
+    if (rc == 0) {
         rc = fsm__usage_add(c, tenant, n, types, delta);
     }
     if (rc == 0) {
@@ -822,6 +825,8 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     if (strcmp(type, "VM") != 0) {
         return 0;
     }
+    TRY(fsm__net_unlink(c, 'I', fsm__rec_s(r, "ImageID"),
+                        fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_net_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_ip_release(c, r));

@@ -186,6 +186,15 @@ int fsm__vm_reinstall_apply(struct fsm_ctx *c)
         goto out;
     }
     /* the boot disk is re-created from the image by the executor */
+    if (strcmp(image, fsm__rec_s(&r, "ImageID")) != 0) {
+        rc = fsm__net_unlink(c, 'I', fsm__rec_s(&r, "ImageID"), id);
+        if (rc == 0) {
+            rc = fsm__net_link(c, 'I', image, id);
+        }
+        if (rc != 0) {
+            goto out;
+        }
+    }
     fsm__rec_set_s(&r, "ImageID", image);
     fsm__vm_pw_put(&r, &pw);
     fsm__rec_set_i(&r, "ReinstallGeneration", (int64_t)c->index);

@@ -1374,6 +1374,92 @@ static void determinism(void **state)
     fsmtest_free(y);
 }
 
+/* ---- DeleteImage ---- */
+
+static void image_delete(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], cimg[FSM_ID_SIZE];
+
+    world(x, &w);
+    vm_new(x, &w, &w.t, w.img, "1", vm);
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                                  "ResourceType", "Image", "Limit", "1", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine", NULL),
+                     0);
+    id_of(x, "ImageID", cimg);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine2", NULL),
+                     YH_EQUOTA);
+    /* validation, ownership */
+    assert_int_equal(fsmtest_call(x, "DeleteImage", &w.t, NULL), YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", "image-9", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "DeleteImage", &w.t, "ImageID", vm, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t2, "ImageID", cimg, NULL),
+        YH_ENOTFOUND);
+    /* a base image: the administrator only */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", w.big, NULL), YH_EPERM);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "base image"));
+    /* in use by a machine */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL),
+        YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), vm));
+    vm_new(x, &w, &w.t, cimg, "1", vm2);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL), YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), vm2));
+    /* reinstalled from another image: no longer in use */
+    stop(x, &w, vm2);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm2, "ImageID",
+                     w.img2, "Password", "second-pw-2", NULL),
+        0);
+    settle(x, &w, vm2);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeImage", &w.t, "ImageIDs.0", cimg, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL),
+        YH_ENOTFOUND);
+    /* its quota is free again; a create naming it finds nothing */
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine3", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     cimg, "CPU", "1", "Memory", "1024", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm2, "ImageID",
+                     cimg, "Password", "third-pw-3", NULL),
+        YH_ENOTFOUND);
+    /* an unused base image */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.big, NULL), 0);
+    /* a recycled machine still holds its image; purged, it does not */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1390,6 +1476,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrate_purged, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(image_delete, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),
