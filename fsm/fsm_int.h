@@ -19,6 +19,7 @@
  *   tbl_vm.c    VM instances, scheduler, jobs, executor reports
  *   tbl_storage.c storage pools, disk attachments, snapshots, clones,
  *               custom images
+ *   bootdisk.c  machines' boot disks as disk resources
  *   tick.c      fsm_leader_tick: periodic commands
  *   ipam.c      CIDR math, address allocation (free ranges in "net")
  *   tbl_net.c   VPCs, subnets, NICs
@@ -881,6 +882,46 @@ int fsm__vm_price(struct fsm_ctx *c,
 /* Purge hook: release what a resource holds outside its record (a VM's
  * host capacity). */
 int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r);
+
+/* ---- bootdisk.c: a machine's boot disk as a disk resource ("bsi-",
+ * Boot true, bound to its machine, billed with it) ---- */
+/* Append the boot disk's quota types of @s ("Disk" 1, "DiskGB:<set>" its
+ * size) at @n of @types/@delta (@buf: room for the type name); the new
+ * count. */
+int fsm__boot_quota(const struct fsm_vm_spec *s,
+                    const char **types,
+                    int64_t *delta,
+                    char (*buf)[48],
+                    unsigned n);
+/* Create the boot disk of machine @vm (record @m: TenantID, Name, ZoneID,
+ * ImageID set; gets BootDiskID) in @pool (picked before the first write),
+ * with the pool's usage. Usage counters are the caller's. */
+int fsm__boot_create(struct fsm_ctx *c,
+                     const char *vm,
+                     struct fsm_rec *m,
+                     const char *pool,
+                     const struct fsm_vm_spec *s);
+/* 162 "disk '@id' is the boot disk of ...: it cannot be @what on its own
+ * (@verb its machine)" if disk @d is a boot disk. */
+int fsm__boot_alone(struct fsm_ctx *c,
+                    const char *id,
+                    const struct fsm_rec *d,
+                    const char *what,
+                    const char *verb);
+/* Machine @m went to the recycle bin or came back: its boot disk too. */
+int fsm__boot_follow(struct fsm_ctx *c, const struct fsm_rec *m);
+/* Machine @m is purged: its boot disk goes (usage, pool room, record). */
+int fsm__boot_purge(struct fsm_ctx *c, const struct fsm_rec *m);
+/* Machine @m was reinstalled: its boot disk's ImageID follows. */
+int fsm__boot_image(struct fsm_ctx *c, const struct fsm_rec *m);
+/* ResizeDisk of boot disk @d to @size: the machine (loaded into @m when
+ * @check_only) is re-priced; with !@check_only its BootDiskSpace and
+ * price change and it is saved. */
+int fsm__boot_resize(struct fsm_ctx *c,
+                     const struct fsm_rec *d,
+                     int64_t size,
+                     struct fsm_rec *m,
+                     int check_only);
 
 /* ---- ipam.c: CIDR math and address allocation ---- */
 typedef unsigned __int128 fsm_u128;

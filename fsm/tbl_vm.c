@@ -542,7 +542,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
 {
     struct vm_args a;
     char tenant[FSM_ID_SIZE], host[FSM_ID_SIZE], id[FSM_ID_SIZE];
-    char arch[16];
+    char arch[16], pool[FSM_ID_SIZE];
     struct fsm_vm_pw pw;
     struct fsm_place p;
     const char *why;
@@ -586,7 +586,12 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "Memory", a.spec.mem);
     fsm__rec_set_i(&r, "GPU", a.spec.gpu);
     n = fsm__res_usage(&r, types, delta, buf);
+    /* the boot disk: a disk of the tenant's quotas, in a pool (bootdisk.c) */
+    n = (unsigned)fsm__boot_quota(&a.spec, types, delta, buf, n);
     rc = fsm__quota_check(c, tenant, n, types, delta);
+    if (rc == 0) {
+        rc = fsm__pool_pick(c, a.zone, a.spec.boot_set, a.spec.boot_gb, pool);
+    }
     if (rc == 0) {
         rc = fsm__vm_price(c, &a.spec, a.ct, &price);
     }
@@ -638,6 +643,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     }
     if (rc == 0) {
         rc = fsm__job_open(c, id, &r, "CreateVMInstance");
+    }
+    if (rc == 0) {
+        rc = fsm__boot_create(c, id, &r, pool, &a.spec);
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
@@ -804,6 +812,9 @@ int fsm__vm_delete_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = fsm__res_delete(c, id, &r);
     }
+    if (rc == 0) {
+        rc = fsm__boot_follow(c, &r); /* its boot disk too */
+    }
     fsm__rec_free(&r);
     return rc;
 }
@@ -827,6 +838,7 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     }
     TRY(fsm__net_unlink(c, 'I', fsm__rec_s(r, "ImageID"),
                         fsm__rec_s(r, "VMID")));
+    TRY(fsm__boot_purge(c, r)); /* before the attachments are released */
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_net_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_ip_release(c, r));

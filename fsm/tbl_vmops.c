@@ -196,6 +196,10 @@ int fsm__vm_reinstall_apply(struct fsm_ctx *c)
         }
     }
     fsm__rec_set_s(&r, "ImageID", image);
+    rc = fsm__boot_image(c, &r);
+    if (rc != 0) {
+        goto out;
+    }
     fsm__vm_pw_put(&r, &pw);
     fsm__rec_set_i(&r, "ReinstallGeneration", (int64_t)c->index);
     fsm__rec_set_s(&r, "State", "Reinstalling");

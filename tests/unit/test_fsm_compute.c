@@ -190,6 +190,7 @@ static void world(struct fsmtest *x, struct world *w)
     fsmtest_make_tenant(x, "t@x.io", &w->t, w->tid);
     fsmtest_make_tenant(x, "u@x.io", &w->t2, NULL);
     zone(x, "z1", "150", w->z);
+    fsmtest_pool(x, w->z, "Standard");
     host(x, w->z, "4", "8192", "x86_64", "0", w->h[0], &w->agent[0]);
     host(x, w->z, "8", "16384", "x86_64", "0", w->h[1], &w->agent[1]);
     host(x, w->z, "8", "16384", "aarch64", "2", w->h[2], &w->agent[2]);
@@ -681,6 +682,8 @@ static void determinism(void **state)
          "Price", "2");
     CALL(x, "CreateZone", &x->admin, "Name", "z", "CPUOvercommit", "200");
     snprintf(z, sizeof z, "%s", fsmtest_res_str(x, "ZoneID"));
+    CALL(x, "CreateStoragePool", &x->admin, "ZoneID", z, "SetType", "Standard",
+         "Backend", "ceph", "Pool", "std", "Capacity", "1000000");
     CALL(x, "CreateImage", &x->admin, "Name", "i", "Size", "5");
     snprintf(img, sizeof img, "%s", fsmtest_res_str(x, "ImageID"));
     for (int i = 0; i < 3; i++) {

@@ -85,6 +85,7 @@ static void world(struct fsmtest *x, struct world *w)
                                   "CPUOvercommit", "100", NULL),
                      0);
     id_of(x, "ZoneID", w->z);
+    fsmtest_pool(x, w->z, "Standard");
     host(x, w, 0, "x86_64", "0");
     host(x, w, 1, "x86_64", "0");
     host(x, w, 2, "x86_64", "0");
@@ -1197,6 +1198,8 @@ static void determinism(void **state)
     CALL(x, "ModifyBillingConfig", &x->admin, "HostLease", "60");
     CALL(x, "CreateZone", &x->admin, "Name", "z", "CPUOvercommit", "150");
     snprintf(z, sizeof z, "%s", fsmtest_res_str(x, "ZoneID"));
+    CALL(x, "CreateStoragePool", &x->admin, "ZoneID", z, "SetType", "Standard",
+         "Backend", "ceph", "Pool", "std", "Capacity", "1000000");
     for (int i = 0; i < 2; i++) {
         CALL(x, "CreateImage", &x->admin, "Name", "i", "Size", i ? "5" : "8");
         snprintf(img[i], FSM_ID_SIZE, "%s", fsmtest_res_str(x, "ImageID"));
