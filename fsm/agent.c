@@ -279,7 +279,7 @@ static int pack_spec(struct fsm *f,
         if (rc != 0) {
             goto out;
         }
-        n += 4; /* Disks, NICs, SecurityGroups, EIPs */
+        n += 5; /* Disks, NICs, SecurityGroups, EIPs, CredentialSealed */
     }
     for (unsigned i = 0; i < r->n; i++) {
         n += field_shown(&r->f[i]);
@@ -309,6 +309,9 @@ static int pack_spec(struct fsm *f,
         rc = pack_vm_disks(f, txn, &o.pk, disks);
         if (rc == 0) {
             rc = fsm__vm_net_pack(f, txn, &o.pk, id); /* nic.c */
+        }
+        if (rc == 0) {
+            fsm__pw_seal_pack(&o.pk, r); /* pwseal.c */
         }
     }
     if (rc == 0 && o.oom) {

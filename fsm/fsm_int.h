@@ -923,6 +923,37 @@ int fsm__boot_resize(struct fsm_ctx *c,
                      struct fsm_rec *m,
                      int check_only);
 
+/* ---- pwseal.c: a machine's password sealed to its host for its
+ * executor (stamp fields PwSeal*, record fields _PwSeal*, spec
+ * CredentialSealed) ---- */
+struct fsm_pw_seal
+{
+    int set;                /* a sealed password was stamped */
+    char host[FSM_ID_SIZE]; /* the host it is sealed to */
+    char key[FSM_KEY_SIZE]; /* that host's PublicKey */
+    char nonce[33];         /* hex */
+    char ct[257];           /* hex ciphertext */
+    char mac[65];           /* hex MAC */
+};
+/* Leader: seal the Password parameter (if given) to @host in the stamp
+ * (nothing if the host has no key). */
+int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host);
+/* Stamp of ReinstallVMInstance / ResetVMInstancePassword: the hash
+ * (fsm__vm_pw_stamp) and the seal to the machine's current host. */
+int fsm__pw_seal_stamp_vm(struct fsm_ctx *c);
+/* Apply: the stamped seal (s->set = 0 if none); 160 if it is not sealed
+ * to @host (the machine's host at this index). */
+int fsm__pw_seal_get(struct fsm_ctx *c,
+                     const char *host,
+                     struct fsm_pw_seal *s);
+/* Into the machine's record, with _PwSealGen = this index. */
+void fsm__pw_seal_put(struct fsm_ctx *c,
+                      struct fsm_rec *r,
+                      const struct fsm_pw_seal *s);
+/* "CredentialSealed": nil or {HostID, PublicKey, Nonce, Ciphertext, MAC,
+ * Generation} (agent.c). */
+void fsm__pw_seal_pack(msgpack_packer *pk, const struct fsm_rec *r);
+
 /* ---- ipam.c: CIDR math and address allocation ---- */
 typedef unsigned __int128 fsm_u128;
 #define FSM_SG_RULE_MAX 128 /* a rule string incl. NUL */
@@ -1678,6 +1709,14 @@ int fsm__gw_spec_pack(struct fsm *f,
                       const char *id,
                       const struct fsm_rec *r,
                       const char *host);
+/* The key a host's secrets are sealed with: its lowest PublicKey and that
+ * key's PrivateKey (*have = 0 if the host has none). */
+int fsm__host_key(struct fsm *f,
+                  MDB_txn *txn,
+                  const char *host,
+                  char pub[FSM_KEY_SIZE],
+                  char priv[FSM_KEY_SIZE],
+                  int *have);
 /* Seal @n (<= 128) bytes of @text for connection @conn with a host's
  * @private_key (see gwhost.c): hex ciphertext (2n+1) and hex MAC. */
 int fsm__gw_seal(const char *private_key,

@@ -535,7 +535,8 @@ int fsm__vm_create_stamp(struct fsm_ctx *c)
     create_place(&a, overcommit, arch, &p);
     TRY(fsm__place_pick(c, &p, host));
     yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
-    return fsm__vm_pw_stamp(c);
+    TRY(fsm__vm_pw_stamp(c));
+    return fsm__pw_seal_stamp(c, host); /* pwseal.c */
 }
 
 int fsm__vm_create_apply(struct fsm_ctx *c)
@@ -543,6 +544,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     struct vm_args a;
     char tenant[FSM_ID_SIZE], host[FSM_ID_SIZE], id[FSM_ID_SIZE];
     char arch[16], pool[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_vm_pw pw;
     struct fsm_place p;
     const char *why;
@@ -558,6 +560,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     TRY(fsm__owner_arg(c, tenant));
     TRY(fsm__stamp_str(c, "HostID", FSM_ID_SIZE - 1, host));
     TRY(fsm__vm_pw_get(c, 0, &pw));
+    TRY(fsm__pw_seal_get(c, host, &seal));
     TRY(placement_inputs(c, &a, &overcommit, arch, &image_gb));
     if (!a.boot_given) {
         a.spec.boot_gb = image_gb;
@@ -628,6 +631,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "JobID", "");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     fsm__vm_pw_put(&r, &pw);
+    fsm__pw_seal_put(c, &r, &seal);
     rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
     if (rc == 0 && ip.set) {
         rc = fsm__vm_ip_take(c, &ip, id, &r);

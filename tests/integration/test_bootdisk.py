@@ -11,7 +11,11 @@ RegisterHost / WatchCommands / ReportState, as in test_agent.py):
   base image, and works for an unused custom image;
 * a prepaid machine past its expiry is stopped by the leader: a job still
   running then ends Failed with a message, and the machine is recycled and
-  purged with its boot disk."""
+  purged with its boot disk;
+* a machine's password reaches its host's stream only sealed
+  (CredentialSealed), and the host's private key opens it."""
+import hashlib
+import hmac
 import os
 import sys
 import threading
@@ -199,6 +203,37 @@ rc, r = call(adm, "DeleteImage", ImageID=img)
 t.ok(rc == 0, "DeleteImage once no machine uses it", r)
 rc, r = call(ten, "CreateVMInstance", ZoneID=zone, ImageID=img, CPU=1, Memory=1024)
 t.ok(rc == 150, "a deleted image boots nothing", r)
+
+# ---- the password, sealed to the host ----
+PW = "integration-secret-pw-9"
+
+
+def unseal(sd):
+    k = hmac.new(hpriv.encode(), b"yunhan-psk-seal-v1\0pw:" + sd["Nonce"].encode(),
+                 hashlib.sha256).digest()
+    ct = bytes.fromhex(sd["Ciphertext"])
+    if hmac.new(k, b"mac" + ct, hashlib.sha256).hexdigest() != sd["MAC"]:
+        return None
+    ks = b"".join(hmac.new(k, b"enc" + i.to_bytes(4, "big"), hashlib.sha256).digest()
+                  for i in range((len(ct) + 31) // 32))
+    return bytes(a ^ b for a, b in zip(ct, ks)).decode()
+
+
+img3 = must(*call(adm, "CreateImage", Name="os3", Size=1), "image")["ImageID"]
+r = must(*call(ten, "CreateVMInstance", ZoneID=zone, ImageID=img3, CPU=1, Memory=1024,
+               Password=PW), "CreateVMInstance with a password")
+vm3 = r["VMID"]
+g3 = one(ten, "DescribeVMInstance", "VMIDs", vm3)["Generation"]
+s = spec_of(vm3, lambda s: s.get("Generation", 0) >= g3)
+sd = (s or {}).get("CredentialSealed") or {}
+t.ok(sd.get("HostID") == host and sd.get("PublicKey") == hpub and sd.get("Generation") == g3
+     and unseal(sd) == PW, "the host opens the sealed password with its private key", sd)
+t.ok(all(PW not in repr(x) for x in cmds), "the password is in no streamed spec in clear")
+ol = must(*call(adm, "DescribeOperationLog", ResourceID=vm3), "oplog")
+t.ok(PW not in repr(ol), "nor in the operation log")
+must(*report(vm3, "Running", g3), "report Running")
+must(*call(ten, "DeleteVMInstance", VMID=vm3), "delete")
+must(*call(ten, "PurgeResource", ResourceID=vm3), "purge")
 
 # ---- billing stops an expired machine with a running job ----
 img2 = must(*call(adm, "CreateImage", Name="os2", Size=2), "image")["ImageID"]

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "fsm/base/buf.h"
 #include "fsm/base/err.h"
@@ -1463,6 +1465,142 @@ static void image_delete(void **state)
         fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL), 0);
 }
 
+/* ---- the password sealed to the machine's host ---- */
+
+static void hmac(const void *k,
+                 size_t kl,
+                 const void *a,
+                 size_t al,
+                 const void *b,
+                 size_t bl,
+                 unsigned char out[32])
+{
+    unsigned char buf[512];
+    unsigned int n = 32;
+
+    assert_true(al + bl <= sizeof buf);
+    memcpy(buf, a, al);
+    memcpy(buf + al, b, bl);
+    assert_non_null(HMAC(EVP_sha256(), k, (int)kl, buf, al + bl, out, &n));
+}
+
+static void unhex(const char *h, unsigned char *out, size_t *n)
+{
+    *n = strlen(h) / 2;
+    for (size_t i = 0; i < *n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+        out[i] = (unsigned char)v;
+    }
+}
+
+/* What the host's executor does: open CredentialSealed of @vm's spec with
+ * the private key of the named PublicKey (which must be @vm's host's);
+ * its Generation in *gen. */
+static void pw_open(struct fsmtest *x, const char *vm, char *out, int64_t *gen)
+{
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], field[300], nonce[64];
+    unsigned char k[32], blk[32], mac[32], ct[128], want[32];
+    struct yh_buf raw = YH_BUF_INIT;
+    const msgpack_object *sd, *v;
+    msgpack_unpacked u;
+    struct fsm_key key;
+    size_t n, ml;
+
+    msgpack_unpacked_init(&u);
+    spec_get(x, vm, h, also, &u, &raw);
+    sd = yh_mp_get(&u.data, "CredentialSealed");
+    assert_non_null(sd);
+    assert_int_equal(sd->type, MSGPACK_OBJECT_MAP);
+#define SF(name)                                                 \
+    (v = yh_mp_get(sd, name), assert_non_null(v),                \
+     assert_int_equal(v->type, MSGPACK_OBJECT_STR),              \
+     snprintf(field, sizeof field, "%.*s", (int)v->via.str.size, \
+              v->via.str.ptr),                                   \
+     field)
+    assert_string_equal(SF("HostID"), h);
+    assert_int_equal(fsm_key_get(x->f, SF("PublicKey"), &key), 0);
+    assert_string_equal(key.actor.user_id, h);
+    snprintf(nonce, sizeof nonce, "pw:%s", SF("Nonce"));
+    hmac(key.private_key, strlen(key.private_key), "yunhan-psk-seal-v1",
+         sizeof "yunhan-psk-seal-v1", nonce, strlen(nonce), k);
+    unhex(SF("Ciphertext"), ct, &n);
+    hmac(k, 32, "mac", 3, ct, n, mac);
+    unhex(SF("MAC"), want, &ml);
+    assert_int_equal(ml, 32);
+    assert_memory_equal(mac, want, 32);
+    for (size_t off = 0; off < n; off += 32) {
+        unsigned char ctr[4] = {0, 0, 0, (unsigned char)(off / 32)};
+        hmac(k, 32, "enc", 3, ctr, 4, blk);
+        for (size_t j = 0; j < 32 && off + j < n; j++) {
+            out[off + j] = (char)(ct[off + j] ^ blk[j]);
+        }
+    }
+    out[n] = '\0';
+#undef SF
+    v = yh_mp_get(sd, "Generation");
+    assert_non_null(v);
+    *gen = v->via.i64;
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
+static void password_sealed(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], pw[160];
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t gen, g2;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "Password", "sealed-pass-1", NULL),
+                     0);
+    id_of(x, "VMID", vm);
+    gen = vm_int(x, vm, "Generation");
+    pw_hidden(x, vm, "sealed-pass-1");
+    pw_open(x, vm, pw, &g2);
+    assert_string_equal(pw, "sealed-pass-1");
+    assert_int_equal(g2, gen);
+    settle(x, &w, vm);
+    /* without a password: nothing sealed */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", vm2);
+    spec_get(x, vm2, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    /* a reset and a reinstall seal the new one (a new nonce each time) */
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "sealed-pass-two", NULL),
+                     0);
+    pw_hidden(x, vm, "sealed-pass-two");
+    pw_open(x, vm, pw, &g2);
+    assert_string_equal(pw, "sealed-pass-two");
+    assert_int_equal(g2, vm_int(x, vm, "CredentialGeneration"));
+    settle(x, &w, vm);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "Password",
+                     "a-much-longer-sealed-password-of-more-than-32-bytes",
+                     NULL),
+        0);
+    pw_hidden(x, vm, "a-much-longer-sealed-password-of-more-than-32-bytes");
+    pw_open(x, vm, pw, &g2);
+    assert_string_equal(pw,
+                        "a-much-longer-sealed-password-of-more-than-32-bytes");
+    assert_int_equal(g2, vm_int(x, vm, "ReinstallGeneration"));
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1481,6 +1619,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(image_delete, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(password_sealed, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),
