@@ -127,6 +127,8 @@ static int boot_load(struct fsm_ctx *c,
     return rc;
 }
 
+/* Only when the machine and the disk disagree about the recycle bin (a
+ * recovery of a merely suspended machine leaves the disk alone). */
 int fsm__boot_follow(struct fsm_ctx *c, const struct fsm_rec *m)
 {
     char id[FSM_ID_SIZE];
@@ -136,15 +138,15 @@ int fsm__boot_follow(struct fsm_ctx *c, const struct fsm_rec *m)
 
     fsm__rec_init(&d);
     rc = boot_load(c, m, id, &d, &found);
-    if (rc == 0 && found) {
+    if (rc == 0 && found &&
+        (strcmp(fsm__rec_s(m, "State"), "Recycled") == 0) !=
+            (strcmp(fsm__rec_s(&d, "State"), "Recycled") == 0)) {
         const char *state = fsm__rec_s(m, "State");
         if (strcmp(state, "Recycled") == 0) {
-            if (strcmp(fsm__rec_s(&d, "State"), "Recycled") != 0) {
-                fsm__rec_set_s(&d, "_PrevState", fsm__rec_s(&d, "State"));
-            }
+            fsm__rec_set_s(&d, "_PrevState", fsm__rec_s(&d, "State"));
             fsm__rec_set_s(&d, "State", "Recycled");
             fsm__rec_set_i(&d, "RecycleTime", fsm__rec_i(m, "RecycleTime"));
-        } else if (strcmp(fsm__rec_s(&d, "State"), "Recycled") == 0) {
+        } else {
             fsm__rec_set_s(&d, "State",
                            fsm__rec_s(&d, "_PrevState")[0] != '\0'
                                ? fsm__rec_s(&d, "_PrevState")

@@ -1117,6 +1117,12 @@ int fsm__report_state_apply(struct fsm_ctx *c)
                          kinds[kind][0], kinds[kind][1]);
         goto out;
     }
+    if (disk && fsm__rec_i(&r, "Boot") && strcmp(state, "Detached") == 0) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'State': a boot disk is never "
+                         "detached (Attached or Error)");
+        goto out;
+    }
     /* a disk is reported by the host of the machine it is (being)
      * attached to */
     if (disk) {

@@ -825,6 +825,7 @@ static void boot_disks(void **state)
     assert_int_equal(
         fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", snap, NULL), 0);
     assert_string_equal(DISK_STR(boot, "State"), "RollingBack");
+    assert_int_equal(report(x, &w.agent, boot, "Detached"), YH_EINVAL);
     assert_int_equal(report(x, &w.agent, boot, "Attached"), 0);
     assert_string_equal(DISK_STR(boot, "State"), "InUse");
     /* to the recycle bin and back with its machine */
