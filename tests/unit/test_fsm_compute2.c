@@ -1495,11 +1495,16 @@ static void unhex(const char *h, unsigned char *out, size_t *n)
 }
 
 /* What the host's executor does: open CredentialSealed of @vm's spec with
- * the private key of the named PublicKey (which must be @vm's host's);
- * its Generation in *gen. */
-static void pw_open(struct fsmtest *x, const char *vm, char *out, int64_t *gen)
+ * the private key of the named PublicKey (which must be of @want_host, or
+ * of @vm's host when NULL); its Generation in *gen. */
+static void pw_open(struct fsmtest *x,
+                    const char *vm,
+                    const char *want_host,
+                    char *out,
+                    int64_t *gen)
 {
     char h[FSM_ID_SIZE], also[FSM_ID_SIZE], field[300], nonce[64];
+    char sealed_to[FSM_ID_SIZE];
     unsigned char k[32], blk[32], mac[32], ct[128], want[32];
     struct yh_buf raw = YH_BUF_INIT;
     const msgpack_object *sd, *v;
@@ -1518,9 +1523,10 @@ static void pw_open(struct fsmtest *x, const char *vm, char *out, int64_t *gen)
      snprintf(field, sizeof field, "%.*s", (int)v->via.str.size, \
               v->via.str.ptr),                                   \
      field)
-    assert_string_equal(SF("HostID"), h);
+    snprintf(sealed_to, sizeof sealed_to, "%s", SF("HostID"));
+    assert_string_equal(sealed_to, want_host != NULL ? want_host : h);
     assert_int_equal(fsm_key_get(x->f, SF("PublicKey"), &key), 0);
-    assert_string_equal(key.actor.user_id, h);
+    assert_string_equal(key.actor.user_id, sealed_to);
     snprintf(nonce, sizeof nonce, "pw:%s", SF("Nonce"));
     hmac(key.private_key, strlen(key.private_key), "yunhan-psk-seal-v1",
          sizeof "yunhan-psk-seal-v1", nonce, strlen(nonce), k);
@@ -1550,7 +1556,7 @@ static void password_sealed(void **state)
     struct fsmtest *x = *state;
     struct world w;
     char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], pw[160];
-    char h[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], from[FSM_ID_SIZE];
     struct yh_buf raw = YH_BUF_INIT;
     msgpack_unpacked u;
     int64_t gen, g2;
@@ -1564,7 +1570,7 @@ static void password_sealed(void **state)
     id_of(x, "VMID", vm);
     gen = vm_int(x, vm, "Generation");
     pw_hidden(x, vm, "sealed-pass-1");
-    pw_open(x, vm, pw, &g2);
+    pw_open(x, vm, NULL, pw, &g2);
     assert_string_equal(pw, "sealed-pass-1");
     assert_int_equal(g2, gen);
     settle(x, &w, vm);
@@ -1583,7 +1589,7 @@ static void password_sealed(void **state)
                                   vm, "Password", "sealed-pass-two", NULL),
                      0);
     pw_hidden(x, vm, "sealed-pass-two");
-    pw_open(x, vm, pw, &g2);
+    pw_open(x, vm, NULL, pw, &g2);
     assert_string_equal(pw, "sealed-pass-two");
     assert_int_equal(g2, vm_int(x, vm, "CredentialGeneration"));
     settle(x, &w, vm);
@@ -1593,10 +1599,29 @@ static void password_sealed(void **state)
                      NULL),
         0);
     pw_hidden(x, vm, "a-much-longer-sealed-password-of-more-than-32-bytes");
-    pw_open(x, vm, pw, &g2);
+    pw_open(x, vm, NULL, pw, &g2);
     assert_string_equal(pw,
                         "a-much-longer-sealed-password-of-more-than-32-bytes");
     assert_int_equal(g2, vm_int(x, vm, "ReinstallGeneration"));
+    settle(x, &w, vm);
+    /* sealed by the leader to the host of then; moved before the apply */
+    snprintf(from, sizeof from, "%s", vm_str(x, vm, "HostID"));
+    {
+        struct yh_buf env = YH_BUF_INIT;
+        prepare(x, "ResetVMInstancePassword", &w.t, &env, "VMID", vm,
+                "Password", "sealed-pass-three", NULL);
+        absent(env.data, env.len, "sealed-pass-three");
+        assert_int_equal(
+            fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL),
+            0);
+        settle(x, &w, vm);
+        assert_string_not_equal(vm_str(x, vm, "HostID"), from);
+        assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
+        yh_buf_release(&env);
+    }
+    pw_open(x, vm, from, pw, &g2); /* still the reinstall's, old host */
+    assert_string_equal(pw,
+                        "a-much-longer-sealed-password-of-more-than-32-bytes");
     msgpack_unpacked_destroy(&u);
     yh_buf_release(&raw);
 }
