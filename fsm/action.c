@@ -118,6 +118,8 @@ static const struct fsm_action actions[] = {
     {"CreateImage", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, fsm__image_create_check,
      NULL, fsm__image_create_apply, NULL},
     {"DescribeImage", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__image_describe},
+    {"DeleteImage", FSM_ACT_WRITE, 0, fsm__image_delete_check, NULL,
+     fsm__image_delete_apply, NULL},
     {"ReportState", FSM_ACT_WRITE, FSM_ACT_F_AGENT, fsm__report_state_check,
      NULL, fsm__report_state_apply, NULL},
     /* compute */
@@ -141,9 +143,9 @@ static const struct fsm_action actions[] = {
     {"DescribeJob", FSM_ACT_READ, 0, NULL, NULL, NULL, fsm__job_describe},
     /* compute: operations beyond the lifecycle (tbl_vmops.c) */
     {"ReinstallVMInstance", FSM_ACT_WRITE, 0, fsm__vm_reinstall_check,
-     fsm__vm_pw_stamp, fsm__vm_reinstall_apply, NULL},
+     fsm__pw_seal_stamp_vm, fsm__vm_reinstall_apply, NULL},
     {"ResetVMInstancePassword", FSM_ACT_WRITE, 0, fsm__vm_pwreset_check,
-     fsm__vm_pw_stamp, fsm__vm_pwreset_apply, NULL},
+     fsm__pw_seal_stamp_vm, fsm__vm_pwreset_apply, NULL},
     {"MigrateVMInstance", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, fsm__vm_migrate_check,
      fsm__vm_migrate_stamp, fsm__vm_migrate_apply, NULL},
     /* network */

@@ -9,15 +9,17 @@
  * HostID naming the target. A disk concerns the host of the
  * machine it is bound to (VMID): while it is being attached, while it is
  * attached, and while it is being detached (the binding is dropped only
- * when the executor confirms the detach). A gateway (NAT gateway, load
- * balancer, VPN gateway) concerns the host it is placed on (gwhost.c) for
+ * when the executor confirms the detach); a machine's boot disk (Boot
+ * true, bootdisk.c) is bound to it for its whole life. A gateway (NAT gateway,
+ * load balancer, VPN gateway) concerns the host it is placed on (gwhost.c) for
  * as long as its record exists. A detached disk, a snapshot (no executor
  * acts on one: it has no Generation) and anything else concern no host.
  *
  * The spec is a msgpack map: a fixed head (ResourceID, ResourceType,
  * HostID, DesiredState, State, Generation, Revision), then the record's
  * other fields in record order, then what the executor needs from other
- * records (a disk's pool; a machine's disks, and its network: NICs,
+ * records (a disk's pool; a machine's disks, its boot disk marked Boot,
+ * and its network: NICs,
  * security groups with their rules, EIPs, nic.c; a gateway's EIP, subnets
  * and rules, vservers and backends, or connections, gwhost.c). Internal
  * fields ('_' prefix), binary fields and anything whose name looks like a
@@ -223,8 +225,14 @@ static int pack_vm_disks(struct fsm *f,
         if (rc != 0) {
             break;
         }
-        msgpack_pack_map(pk, 9);
+        msgpack_pack_map(pk, 10);
         yh_mp_pack_kv_str(pk, "DiskID", d->ids[i]);
+        yh_mp_pack_str(pk, "Boot");
+        if (fsm__rec_i(&r, "Boot")) {
+            msgpack_pack_true(pk);
+        } else {
+            msgpack_pack_false(pk);
+        }
         yh_mp_pack_kv_str(pk, "DesiredAttach", fsm__rec_s(&r, "DesiredAttach"));
         yh_mp_pack_kv_str(pk, "State", fsm__rec_s(&r, "State"));
         yh_mp_pack_kv_int(pk, "Generation", fsm__rec_i(&r, "Generation"));
@@ -271,7 +279,7 @@ static int pack_spec(struct fsm *f,
         if (rc != 0) {
             goto out;
         }
-        n += 4; /* Disks, NICs, SecurityGroups, EIPs */
+        n += 5; /* Disks, NICs, SecurityGroups, EIPs, CredentialSealed */
     }
     for (unsigned i = 0; i < r->n; i++) {
         n += field_shown(&r->f[i]);
@@ -301,6 +309,9 @@ static int pack_spec(struct fsm *f,
         rc = pack_vm_disks(f, txn, &o.pk, disks);
         if (rc == 0) {
             rc = fsm__vm_net_pack(f, txn, &o.pk, id); /* nic.c */
+        }
+        if (rc == 0) {
+            fsm__pw_seal_pack(&o.pk, r); /* pwseal.c */
         }
     }
     if (rc == 0 && o.oom) {

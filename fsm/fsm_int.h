@@ -19,6 +19,7 @@
  *   tbl_vm.c    VM instances, scheduler, jobs, executor reports
  *   tbl_storage.c storage pools, disk attachments, snapshots, clones,
  *               custom images
+ *   bootdisk.c  machines' boot disks as disk resources
  *   tick.c      fsm_leader_tick: periodic commands
  *   ipam.c      CIDR math, address allocation (free ranges in "net")
  *   tbl_net.c   VPCs, subnets, NICs
@@ -93,7 +94,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 3
+#define FSM_FORMAT_VERSION 4
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -818,6 +819,11 @@ int fsm__host_expire_apply(struct fsm_ctx *c);
 int fsm__image_create_check(struct fsm_ctx *c);
 int fsm__image_create_apply(struct fsm_ctx *c);
 int fsm__image_describe(struct fsm_ctx *c);
+/* DeleteImage (base: admin; custom: its tenant); 162 while a machine's
+ * "I" row (net table: "I" \0 ImageID \0 VMID, kept by create, reinstall
+ * and purge) names it. */
+int fsm__image_delete_check(struct fsm_ctx *c);
+int fsm__image_delete_apply(struct fsm_ctx *c);
 int fsm__aag_create_check(struct fsm_ctx *c);
 int fsm__aag_create_apply(struct fsm_ctx *c);
 int fsm__aag_describe(struct fsm_ctx *c);
@@ -876,6 +882,77 @@ int fsm__vm_price(struct fsm_ctx *c,
 /* Purge hook: release what a resource holds outside its record (a VM's
  * host capacity). */
 int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r);
+
+/* ---- bootdisk.c: a machine's boot disk as a disk resource ("bsi-",
+ * Boot true, bound to its machine, billed with it) ---- */
+/* Append the boot disk's quota types of @s ("Disk" 1, "DiskGB:<set>" its
+ * size) at @n of @types/@delta (@buf: room for the type name); the new
+ * count. */
+int fsm__boot_quota(const struct fsm_vm_spec *s,
+                    const char **types,
+                    int64_t *delta,
+                    char (*buf)[48],
+                    unsigned n);
+/* Create the boot disk of machine @vm (record @m: TenantID, Name, ZoneID,
+ * ImageID set; gets BootDiskID) in @pool (picked before the first write),
+ * with the pool's usage. Usage counters are the caller's. */
+int fsm__boot_create(struct fsm_ctx *c,
+                     const char *vm,
+                     struct fsm_rec *m,
+                     const char *pool,
+                     const struct fsm_vm_spec *s);
+/* 162 "disk '@id' is the boot disk of ...: it cannot be @what on its own
+ * (@verb its machine)" if disk @d is a boot disk. */
+int fsm__boot_alone(struct fsm_ctx *c,
+                    const char *id,
+                    const struct fsm_rec *d,
+                    const char *what,
+                    const char *verb);
+/* Machine @m went to the recycle bin or came back: its boot disk too. */
+int fsm__boot_follow(struct fsm_ctx *c, const struct fsm_rec *m);
+/* Machine @m is purged: its boot disk goes (usage, pool room, record). */
+int fsm__boot_purge(struct fsm_ctx *c, const struct fsm_rec *m);
+/* Machine @m was reinstalled: its boot disk's ImageID follows. */
+int fsm__boot_image(struct fsm_ctx *c, const struct fsm_rec *m);
+/* ResizeDisk of boot disk @d to @size: the machine (loaded into @m when
+ * @check_only) is re-priced; with !@check_only its BootDiskSpace and
+ * price change and it is saved. */
+int fsm__boot_resize(struct fsm_ctx *c,
+                     const struct fsm_rec *d,
+                     int64_t size,
+                     struct fsm_rec *m,
+                     int check_only);
+
+/* ---- pwseal.c: a machine's password sealed to its host for its
+ * executor (stamp fields PwSeal*, record fields _PwSeal*, spec
+ * CredentialSealed) ---- */
+struct fsm_pw_seal
+{
+    int set;                /* a sealed password was stamped */
+    char host[FSM_ID_SIZE]; /* the host it is sealed to */
+    char key[FSM_KEY_SIZE]; /* that host's PublicKey */
+    char nonce[33];         /* hex */
+    char ct[257];           /* hex ciphertext */
+    char mac[65];           /* hex MAC */
+};
+/* Leader: seal the Password parameter (if given) to @host in the stamp
+ * (nothing if the host has no key). */
+int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host);
+/* Stamp of ReinstallVMInstance / ResetVMInstancePassword: the hash
+ * (fsm__vm_pw_stamp) and the seal to the machine's current host. */
+int fsm__pw_seal_stamp_vm(struct fsm_ctx *c);
+/* Apply: the stamped seal (s->set = 0 if none); 160 if it is not sealed
+ * to @host (the machine's host at this index). */
+int fsm__pw_seal_get(struct fsm_ctx *c,
+                     const char *host,
+                     struct fsm_pw_seal *s);
+/* Into the machine's record, with _PwSealGen = this index. */
+void fsm__pw_seal_put(struct fsm_ctx *c,
+                      struct fsm_rec *r,
+                      const struct fsm_pw_seal *s);
+/* "CredentialSealed": nil or {HostID, PublicKey, Nonce, Ciphertext, MAC,
+ * Generation} (agent.c). */
+void fsm__pw_seal_pack(msgpack_packer *pk, const struct fsm_rec *r);
 
 /* ---- ipam.c: CIDR math and address allocation ---- */
 typedef unsigned __int128 fsm_u128;
@@ -1120,6 +1197,9 @@ int fsm__job_finish(struct fsm_ctx *c,
                     const struct fsm_rec *r,
                     int64_t gen,
                     int ok);
+/* End job @r's JobID as Failed with Message @why if it is still Running
+ * (a leader command took the machine elsewhere: _BillStop). */
+int fsm__job_fail(struct fsm_ctx *c, const struct fsm_rec *r, const char *why);
 /* Save machine @r with Revision = this index; answers its State. */
 int fsm__vm_save(struct fsm_ctx *c, const char *id, struct fsm_rec *r);
 /* 162 if machine @r is being migrated (no other change meanwhile). */
@@ -1629,6 +1709,14 @@ int fsm__gw_spec_pack(struct fsm *f,
                       const char *id,
                       const struct fsm_rec *r,
                       const char *host);
+/* The key a host's secrets are sealed with: its lowest PublicKey and that
+ * key's PrivateKey (*have = 0 if the host has none). */
+int fsm__host_key(struct fsm *f,
+                  MDB_txn *txn,
+                  const char *host,
+                  char pub[FSM_KEY_SIZE],
+                  char priv[FSM_KEY_SIZE],
+                  int *have);
 /* Seal @n (<= 32768) bytes of @text for connection (or certificate)
  * @conn with a host's @private_key (see gwhost.c): hex ciphertext (2n+1)
  * and hex MAC. */

@@ -583,54 +583,67 @@ static int vs_pack(struct spec *s,
     return pack_children(s, pk, "Backends", id, "rs-", rs_pack);
 }
 
-/* The host's key to seal with: its lowest PublicKey. */
-static int host_key(struct spec *s)
+int fsm__host_key(struct fsm *f,
+                  MDB_txn *txn,
+                  const char *host,
+                  char pub[FSM_KEY_SIZE],
+                  char priv[FSM_KEY_SIZE],
+                  int *have)
 {
-    size_t hl = strlen(s->host);
+    size_t hl = strlen(host);
     struct fsm_key k;
     MDB_cursor *cur;
     MDB_val key, v;
     char prefix[FSM_ID_SIZE + 1];
     int rc;
 
-    if (s->key_read) {
+    *have = 0;
+    if (hl == 0 || hl >= FSM_ID_SIZE) {
         return 0;
     }
-    s->key_read = 1;
-    memcpy(prefix, s->host, hl);
+    memcpy(prefix, host, hl);
     prefix[hl] = '\0';
-    rc = mdb_cursor_open(s->txn, s->f->dbis[FSM_TBL_USERKEYS], &cur);
+    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_USERKEYS], &cur);
     if (rc != 0) {
-        return fsm__mdb_err(s->f, rc, "open cursor on 'userkeys'");
+        return fsm__mdb_err(f, rc, "open cursor on 'userkeys'");
     }
     key.mv_data = prefix;
     key.mv_size = hl + 1;
     rc = mdb_cursor_get(cur, &key, &v, MDB_SET_RANGE);
     if (rc == 0 && key.mv_size > hl + 1 &&
-        key.mv_size - hl - 1 < sizeof s->pub &&
+        key.mv_size - hl - 1 < FSM_KEY_SIZE &&
         memcmp(key.mv_data, prefix, hl + 1) == 0) {
-        memcpy(s->pub, (const char *)key.mv_data + hl + 1,
-               key.mv_size - hl - 1);
-        s->pub[key.mv_size - hl - 1] = '\0';
-        s->have_key = 1;
+        memcpy(pub, (const char *)key.mv_data + hl + 1, key.mv_size - hl - 1);
+        pub[key.mv_size - hl - 1] = '\0';
+        *have = 1;
     }
     mdb_cursor_close(cur);
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(s->f, rc, "read 'userkeys'");
+        return fsm__mdb_err(f, rc, "read 'userkeys'");
     }
-    if (!s->have_key) {
+    if (!*have) {
         return 0;
     }
-    rc = fsm__key_lookup(s->f, s->txn, s->pub, &k);
+    rc = fsm__key_lookup(f, txn, pub, &k);
     if (rc == 0) {
-        snprintf(s->priv, sizeof s->priv, "%s", k.private_key);
+        snprintf(priv, FSM_KEY_SIZE, "%s", k.private_key);
     }
     OPENSSL_cleanse(&k, sizeof k);
     if (rc == YH_ENOTFOUND) {
-        s->have_key = 0;
+        *have = 0;
         rc = 0;
     }
     return rc;
+}
+
+/* The host's key to seal with: its lowest PublicKey. */
+static int host_key(struct spec *s)
+{
+    if (s->key_read) {
+        return 0;
+    }
+    s->key_read = 1;
+    return fsm__host_key(s->f, s->txn, s->host, s->pub, s->priv, &s->have_key);
 }
 
 int fsm__gw_seal(const char *private_key,

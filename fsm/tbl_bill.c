@@ -749,7 +749,8 @@ static int recycled_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *a)
 {
     (void)c;
     (void)a;
-    return is_recycled(r);
+    /* a boot disk is not listed: it follows its machine (bootdisk.c) */
+    return is_recycled(r) && !fsm__rec_i(r, "Boot");
 }
 
 int fsm__recycled_describe(struct fsm_ctx *c)
@@ -779,6 +780,9 @@ int fsm__recover_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&r);
     rc = res_get(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__boot_alone(c, id, &r, "recovered", "recover");
+    }
     if (rc != 0) {
         goto out;
     }
@@ -829,6 +833,9 @@ int fsm__recover_apply(struct fsm_ctx *c)
     }
     rc = res_save(c, id, &r);
     if (rc == 0) {
+        rc = fsm__boot_follow(c, &r); /* a machine's boot disk comes back */
+    }
+    if (rc == 0) {
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
         yh_mp_pack_str(fsm__field(c, "State"), fsm__rec_s(&r, "State"));
     }
@@ -847,6 +854,9 @@ int fsm__purge_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "ResourceID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&r);
     rc = res_get(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__boot_alone(c, id, &r, "purged", "purge");
+    }
     if (rc == 0 && !is_recycled(&r)) {
         rc = fsm__reject(c, YH_ESTATE,
                          "'%s' is not in the recycle bin: delete it first", id);
@@ -1014,11 +1024,18 @@ int fsm__bill_stop_apply(struct fsm_ctx *c)
     if (fsm__rec_has(&r, "DesiredState")) {
         /* a machine (or a gateway, gwhost.c) is stopped, not just marked:
          * a new generation for its executor */
+        char msg[96];
         fsm__rec_set_s(&r, "DesiredState", "Stopped");
         fsm__rec_set_s(&r, "State", "Stopping");
         fsm__rec_set_i(&r, "Generation", (int64_t)c->index);
+        /* a job still running (a Start, a Resize...) can no longer
+         * complete: its generation is superseded by the stop */
+        snprintf(msg, sizeof msg, "stopped by billing (%s)", why);
+        rc = fsm__job_fail(c, &r, msg);
     }
-    rc = res_save(c, id, &r);
+    if (rc == 0) {
+        rc = res_save(c, id, &r);
+    }
     if (rc == 0) {
         yh_mp_pack_str(fsm__field(c, "SuspendReason"), why);
     }
@@ -1050,6 +1067,9 @@ int fsm__bill_recycle_apply(struct fsm_ctx *c)
     }
     recycle(c, &r);
     rc = res_save(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__boot_follow(c, &r); /* a machine's boot disk too */
+    }
 out:
     fsm__rec_free(&r);
     return rc;

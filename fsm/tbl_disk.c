@@ -236,18 +236,21 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE], tenant[FSM_ID_SIZE], type[48];
     const char *types[1] = {type};
-    int64_t size, old, delta[1], price;
-    struct fsm_rec r;
+    int64_t size, old, delta[1], price = 0;
+    struct fsm_rec r, m;
+    int boot;
     int rc;
 
     TRY(fsm__disk_resize_check(c));
     fsm__arg_str(c, "DiskID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__arg_int(c, "Size", 1, 1, DISK_MAX_GB, &size, NULL);
     fsm__rec_init(&r);
+    fsm__rec_init(&m);
     rc = fsm__disk_get(c, id, &r);
     if (rc != 0) {
         goto out;
     }
+    boot = (int)fsm__rec_i(&r, "Boot");
     old = fsm__rec_i(&r, "Size");
     if (size <= old) {
         rc = fsm__reject(c, YH_EINVAL,
@@ -268,18 +271,26 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = fsm__pool_room(c, fsm__rec_s(&r, "PoolID"), delta[0]);
     }
-    if (rc == 0) {
-        rc = fsm__disk_price(c, fsm__rec_s(&r, "SetType"), size,
-                             fsm__rec_s(&r, "ChargeType"), &price);
-    }
-    if (rc == 0) {
-        rc = fsm__bill_resize(c, tenant, &r, price, 1);
+    if (boot) {
+        /* billed with its machine: the machine is re-priced */
+        if (rc == 0) {
+            rc = fsm__boot_resize(c, &r, size, &m, 1);
+        }
+    } else {
+        if (rc == 0) {
+            rc = fsm__disk_price(c, fsm__rec_s(&r, "SetType"), size,
+                                 fsm__rec_s(&r, "ChargeType"), &price);
+        }
+        if (rc == 0) {
+            rc = fsm__bill_resize(c, tenant, &r, price, 1);
+        }
     }
     if (rc != 0) {
         goto out;
     }
     fsm__rec_set_i(&r, "Size", size);
-    rc = fsm__bill_resize(c, tenant, &r, price, 0);
+    rc = boot ? fsm__boot_resize(c, &r, size, &m, 0)
+              : fsm__bill_resize(c, tenant, &r, price, 0);
     if (rc == 0) {
         rc = fsm__usage_add(c, tenant, 1, types, delta);
     }
@@ -296,6 +307,7 @@ int fsm__disk_resize_apply(struct fsm_ctx *c)
     }
 out:
     fsm__rec_free(&r);
+    fsm__rec_free(&m);
     return rc;
 }
 
@@ -318,6 +330,9 @@ int fsm__disk_delete_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "DiskID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&r);
     rc = fsm__disk_get(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__boot_alone(c, id, &r, "deleted", "delete");
+    }
     if (rc == 0 && fsm__rec_s(&r, "VMID")[0] != '\0') {
         rc = fsm__reject(c, YH_ESTATE, "disk '%s' is attached to '%s'", id,
                          fsm__rec_s(&r, "VMID"));

@@ -579,6 +579,58 @@ int fsm__image_describe(struct fsm_ctx *c)
     return fsm__describe(c, &d);
 }
 
+int fsm__image_delete_check(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+
+    return fsm__arg_str(c, "ImageID", 1, FSM_ID_SIZE - 1, id, NULL);
+}
+
+/* DeleteImage: a base image by the administrator, a custom image by its
+ * tenant (or the administrator); refused while a machine (recycled ones
+ * too: they may come back) was installed from it ("I" rows). A create or
+ * reinstall applied after the delete finds no image (150). */
+int fsm__image_delete_apply(struct fsm_ctx *c)
+{
+    const char *types[1] = {"Image"};
+    int64_t delta[1] = {-1};
+    char id[FSM_ID_SIZE], tenant[FSM_ID_SIZE];
+    struct fsm_rec r;
+    int rc;
+
+    TRY(fsm__image_delete_check(c));
+    fsm__arg_str(c, "ImageID", 1, FSM_ID_SIZE - 1, id, NULL);
+    fsm__rec_init(&r);
+    rc = strncmp(id, "image-", 6) == 0
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, id, strlen(id), &r)
+             : YH_ENOTFOUND;
+    snprintf(tenant, sizeof tenant, "%s",
+             rc == 0 ? fsm__rec_s(&r, "TenantID") : "");
+    fsm__rec_free(&r);
+    if (rc == 0 && tenant[0] != '\0' && !fsm__owns(c, tenant)) {
+        rc = YH_ENOTFOUND; /* another tenant's custom image */
+    }
+    if (rc == YH_ENOTFOUND) {
+        return fsm__reject(c, YH_ENOTFOUND, "image '%s' not found", id);
+    }
+    TRY(rc);
+    if (tenant[0] == '\0' && !c->actor->admin) {
+        return fsm__reject(c, YH_EPERM,
+                           "permission denied: image '%s' is a base image "
+                           "(administrator only)",
+                           id);
+    }
+    TRY(fsm__net_users(c, 'I', id, "image"));
+    if (tenant[0] != '\0') {
+        TRY(fsm__usage_add(c, tenant, 1, types, delta));
+    }
+    rc = fsm__cdel(c, FSM_TBL_INFRA, id, strlen(id));
+    if (rc == 0) {
+        snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
+    }
+    return rc;
+}
+
 /* ---- anti-affinity groups (tenant-owned) ---- */
 
 int fsm__aag_create_check(struct fsm_ctx *c)

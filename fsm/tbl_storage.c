@@ -430,6 +430,9 @@ int fsm__disk_detach_apply(struct fsm_ctx *c)
     fsm__arg_str(c, "DiskID", 1, FSM_ID_SIZE - 1, id, NULL);
     fsm__rec_init(&d);
     rc = fsm__disk_get(c, id, &d);
+    if (rc == 0) {
+        rc = fsm__boot_alone(c, id, &d, "detached", "delete");
+    }
     if (rc != 0) {
         goto out;
     }

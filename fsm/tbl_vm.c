@@ -535,14 +535,16 @@ int fsm__vm_create_stamp(struct fsm_ctx *c)
     create_place(&a, overcommit, arch, &p);
     TRY(fsm__place_pick(c, &p, host));
     yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
-    return fsm__vm_pw_stamp(c);
+    TRY(fsm__vm_pw_stamp(c));
+    return fsm__pw_seal_stamp(c, host); /* pwseal.c */
 }
 
 int fsm__vm_create_apply(struct fsm_ctx *c)
 {
     struct vm_args a;
     char tenant[FSM_ID_SIZE], host[FSM_ID_SIZE], id[FSM_ID_SIZE];
-    char arch[16];
+    char arch[16], pool[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_vm_pw pw;
     struct fsm_place p;
     const char *why;
@@ -558,6 +560,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     TRY(fsm__owner_arg(c, tenant));
     TRY(fsm__stamp_str(c, "HostID", FSM_ID_SIZE - 1, host));
     TRY(fsm__vm_pw_get(c, 0, &pw));
+    TRY(fsm__pw_seal_get(c, host, &seal));
     TRY(placement_inputs(c, &a, &overcommit, arch, &image_gb));
     if (!a.boot_given) {
         a.spec.boot_gb = image_gb;
@@ -586,7 +589,12 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     fsm__rec_set_i(&r, "Memory", a.spec.mem);
     fsm__rec_set_i(&r, "GPU", a.spec.gpu);
     n = fsm__res_usage(&r, types, delta, buf);
+    /* the boot disk: a disk of the tenant's quotas, in a pool (bootdisk.c) */
+    n = (unsigned)fsm__boot_quota(&a.spec, types, delta, buf, n);
     rc = fsm__quota_check(c, tenant, n, types, delta);
+    if (rc == 0) {
+        rc = fsm__pool_pick(c, a.zone, a.spec.boot_set, a.spec.boot_gb, pool);
+    }
     if (rc == 0) {
         rc = fsm__vm_price(c, &a.spec, a.ct, &price);
     }
@@ -623,9 +631,13 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "JobID", "");
     fsm__rec_set_i(&r, "CreateTime", now_s(c));
     fsm__vm_pw_put(&r, &pw);
+    fsm__pw_seal_put(c, &r, &seal);
     rc = fsm__bill_create(c, tenant, &r, a.ct, a.quantity, price, 0);
     if (rc == 0 && ip.set) {
         rc = fsm__vm_ip_take(c, &ip, id, &r);
+    }
+    if (rc == 0) {
+        rc = fsm__net_link(c, 'I', a.image, id); /* DeleteImage: in use */
     }
     if (rc == 0) {
         rc = fsm__usage_add(c, tenant, n, types, delta);
@@ -635,6 +647,9 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     }
     if (rc == 0) {
         rc = fsm__job_open(c, id, &r, "CreateVMInstance");
+    }
+    if (rc == 0) {
+        rc = fsm__boot_create(c, id, &r, pool, &a.spec);
     }
     if (rc == 0) {
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
@@ -801,6 +816,9 @@ int fsm__vm_delete_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = fsm__res_delete(c, id, &r);
     }
+    if (rc == 0) {
+        rc = fsm__boot_follow(c, &r); /* its boot disk too */
+    }
     fsm__rec_free(&r);
     return rc;
 }
@@ -822,6 +840,9 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     if (strcmp(type, "VM") != 0) {
         return 0;
     }
+    TRY(fsm__net_unlink(c, 'I', fsm__rec_s(r, "ImageID"),
+                        fsm__rec_s(r, "VMID")));
+    TRY(fsm__boot_purge(c, r)); /* before the attachments are released */
     TRY(fsm__vm_disks_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_net_release(c, fsm__rec_s(r, "VMID")));
     TRY(fsm__vm_ip_release(c, r));
@@ -1026,6 +1047,30 @@ int fsm__job_finish(struct fsm_ctx *c,
     return rc;
 }
 
+int fsm__job_fail(struct fsm_ctx *c, const struct fsm_rec *r, const char *why)
+{
+    char job[FSM_ID_SIZE];
+    struct fsm_rec j;
+    int rc;
+
+    snprintf(job, sizeof job, "%s", fsm__rec_s(r, "JobID"));
+    if (job[0] == '\0') {
+        return 0;
+    }
+    fsm__rec_init(&j);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_JOBS, job, strlen(job), &j);
+    if (rc == 0 && strcmp(fsm__rec_s(&j, "State"), "Running") == 0) {
+        fsm__rec_set_s(&j, "State", "Failed");
+        fsm__rec_set_i(&j, "FinishTime", now_s(c));
+        fsm__rec_set_s(&j, "Message", why);
+        rc = fsm__rec_save(c, FSM_TBL_JOBS, job, strlen(job), &j);
+    } else if (rc == YH_ENOTFOUND) {
+        rc = 0;
+    }
+    fsm__rec_free(&j);
+    return rc;
+}
+
 int fsm__report_state_apply(struct fsm_ctx *c)
 {
     static const char *const kinds[][2] = {
@@ -1070,6 +1115,12 @@ int fsm__report_state_apply(struct fsm_ctx *c)
     if (!observed_ok(state, kind)) {
         rc = fsm__reject(c, YH_EINVAL, "invalid parameter 'State': %s for a %s",
                          kinds[kind][0], kinds[kind][1]);
+        goto out;
+    }
+    if (disk && fsm__rec_i(&r, "Boot") && strcmp(state, "Detached") == 0) {
+        rc = fsm__reject(c, YH_EINVAL,
+                         "invalid parameter 'State': a boot disk is never "
+                         "detached (Attached or Error)");
         goto out;
     }
     /* a disk is reported by the host of the machine it is (being)

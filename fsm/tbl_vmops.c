@@ -164,6 +164,7 @@ out:
 int fsm__vm_reinstall_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE], image[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_vm_pw pw;
     struct fsm_rec r;
     int given;
@@ -176,6 +177,9 @@ int fsm__vm_reinstall_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = vm_stopped(c, id, &r);
     }
+    if (rc == 0) {
+        rc = fsm__pw_seal_get(c, fsm__rec_s(&r, "HostID"), &seal);
+    }
     if (rc == 0 && !given) {
         snprintf(image, sizeof image, "%s", fsm__rec_s(&r, "ImageID"));
     }
@@ -186,8 +190,22 @@ int fsm__vm_reinstall_apply(struct fsm_ctx *c)
         goto out;
     }
     /* the boot disk is re-created from the image by the executor */
+    if (strcmp(image, fsm__rec_s(&r, "ImageID")) != 0) {
+        rc = fsm__net_unlink(c, 'I', fsm__rec_s(&r, "ImageID"), id);
+        if (rc == 0) {
+            rc = fsm__net_link(c, 'I', image, id);
+        }
+        if (rc != 0) {
+            goto out;
+        }
+    }
     fsm__rec_set_s(&r, "ImageID", image);
+    rc = fsm__boot_image(c, &r);
+    if (rc != 0) {
+        goto out;
+    }
     fsm__vm_pw_put(&r, &pw);
+    fsm__pw_seal_put(c, &r, &seal);
     fsm__rec_set_i(&r, "ReinstallGeneration", (int64_t)c->index);
     fsm__rec_set_s(&r, "State", "Reinstalling");
     rc = fsm__job_open(c, id, &r, c->type);
@@ -215,6 +233,7 @@ int fsm__vm_pwreset_check(struct fsm_ctx *c)
 int fsm__vm_pwreset_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_vm_pw pw;
     struct fsm_rec r;
     int rc;
@@ -226,10 +245,14 @@ int fsm__vm_pwreset_apply(struct fsm_ctx *c)
     if (rc == 0) {
         rc = vm_stopped(c, id, &r);
     }
+    if (rc == 0) {
+        rc = fsm__pw_seal_get(c, fsm__rec_s(&r, "HostID"), &seal);
+    }
     if (rc != 0) {
         goto out;
     }
     fsm__vm_pw_put(&r, &pw);
+    fsm__pw_seal_put(c, &r, &seal);
     fsm__rec_set_i(&r, "CredentialGeneration", (int64_t)c->index);
     fsm__rec_set_s(&r, "State", "ResettingPassword");
     rc = fsm__job_open(c, id, &r, c->type);

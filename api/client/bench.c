@@ -376,6 +376,13 @@ static int vm_setup(struct bench *b)
     if (rc == 0) {
         rc = field(r, "ZoneID", b->vm_zone, sizeof b->vm_zone);
     }
+    if (rc == 0) {
+        /* where the boot disks go (Standard, the default set type) */
+        char z[sizeof b->vm_zone + 8];
+        snprintf(z, sizeof z, "ZoneID=%s", b->vm_zone);
+        rc = setup_call(c, &u, &r, "CreateStoragePool", z, "SetType=Standard",
+                        "Backend=local", "Capacity=1000000000", NULL);
+    }
     for (long i = 0; rc == 0 && i < b->hosts; i++) {
         rc = vm_host(b, c, i);
     }

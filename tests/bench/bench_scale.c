@@ -655,6 +655,10 @@ static void make_infra(struct drv *d, unsigned n, char zone[48], char img[48])
               "1000", NULL),
          d, "CreateZone");
     snprintf(zone, 48, "%s", res_str(d, "ZoneID"));
+    /* where the boot disks go (Standard, the default set type) */
+    must(call(d, "CreateStoragePool", &d->admin, 1, "ZoneID", zone, "SetType",
+              "Standard", "Backend", "local", "Capacity", "1000000000", NULL),
+         d, "CreateStoragePool");
     for (unsigned i = 0; i < n; i++) {
         struct fsm_key key;
         snprintf(name, sizeof name, "host%u", i);

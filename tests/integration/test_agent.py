@@ -24,6 +24,9 @@ def ok(rc, r, what):
 rc, r = adm.call("CreateZone", {"Name": "z1", "RequestToken": Y.token()})
 zone = r.get("ZoneID")
 t.ok(ok(rc, r, "CreateZone") and zone, "CreateZone")
+rc, r = adm.call("CreateStoragePool", {"ZoneID": zone, "SetType": "Standard", "Backend": "local",
+                                        "Capacity": 10000, "RequestToken": Y.token()})
+t.ok(ok(rc, r, "CreateStoragePool"), "a pool for the boot disks")
 rc, r = adm.call("RegisterHost", {"ZoneID": zone, "CPU": 16, "Memory": 32768, "Name": "h1",
                                    "RequestToken": Y.token()})
 t.ok(ok(rc, r, "RegisterHost") and r.get("PublicKey"), "RegisterHost returns host credentials")

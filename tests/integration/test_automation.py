@@ -38,6 +38,8 @@ def wait_for(pred, deadline):
 zone = must(*adm.call("CreateZone", {"Name": "z", "RequestToken": Y.token()}), "zone")["ZoneID"]
 must(*adm.call("CreateStoragePool", {"ZoneID": zone, "SetType": "SSD", "Backend": "local",
                                       "Capacity": 100000, "RequestToken": Y.token()}), "pool")
+must(*adm.call("CreateStoragePool", {"ZoneID": zone, "SetType": "Standard", "Backend": "local",
+                                      "Capacity": 100000, "RequestToken": Y.token()}), "boot pool")
 r = must(*adm.call("RegisterHost", {"ZoneID": zone, "CPU": 16, "Memory": 32768, "Name": "h1",
                                      "RequestToken": Y.token()}), "RegisterHost")
 host = c.client(pub=r["PublicKey"], priv=r["PrivateKey"])

@@ -35,6 +35,8 @@ def no_secret(obj):
 
 
 zone = must(*adm.call("CreateZone", {"Name": "z", "RequestToken": Y.token()}), "zone")["ZoneID"]
+must(*adm.call("CreateStoragePool", {"ZoneID": zone, "SetType": "Standard", "Backend": "local",
+                                     "Capacity": 100000, "RequestToken": Y.token()}), "pool")
 img = must(*adm.call("CreateImage", {"Name": "a", "Size": 8, "RequestToken": Y.token()}),
            "image")["ImageID"]
 img2 = must(*adm.call("CreateImage", {"Name": "b", "Size": 5, "RequestToken": Y.token()}),

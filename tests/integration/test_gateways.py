@@ -44,6 +44,8 @@ def tenant(email):
 
 
 zone = must(*call(adm, "CreateZone", Name="z"), "zone")["ZoneID"]
+must(*call(adm, "CreateStoragePool", ZoneID=zone, SetType="Standard", Backend="local",
+           Capacity=100000), "pool")
 r = must(*call(adm, "RegisterHost", ZoneID=zone, CPU=64, Memory=262144, Name="h1"), "host")
 host, hpub, hpriv = r["HostID"], r["PublicKey"], r["PrivateKey"]
 hc = c.client(pub=hpub, priv=hpriv)

@@ -391,6 +391,17 @@ void fsmtest_storage(struct fsmtest *x, char *zone)
     }
 }
 
+void fsmtest_pool(struct fsmtest *x, const char *zone, const char *set)
+{
+    char name[80];
+
+    snprintf(name, sizeof name, "%s-%s", zone, set);
+    assert_int_equal(fsmtest_call(x, "CreateStoragePool", &x->admin, "ZoneID",
+                                  zone, "SetType", set, "Backend", "ceph",
+                                  "Pool", name, "Capacity", "1000000", NULL),
+                     0);
+}
+
 /* ---- comparing stores ---- */
 
 char *fsmtest_dump_str(struct fsm *f)

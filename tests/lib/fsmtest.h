@@ -139,6 +139,10 @@ void fsmtest_make_tenant(struct fsmtest *x,
  * set types "Standard", "SSD" and "Free", for tests that make disks. */
 void fsmtest_storage(struct fsmtest *x, char *zone);
 
+/* A large Ceph storage pool of set type @set in zone @zone (machines'
+ * boot disks are placed in a pool of their BootDiskSetType). */
+void fsmtest_pool(struct fsmtest *x, const char *zone, const char *set);
+
 /* ---- comparing stores ---- */
 
 /* fsm_dump() as a string (free it). */

@@ -46,6 +46,7 @@ static void world(struct fsmtest *x, struct world *w)
                                   "Pool", "ssd-a", "Capacity", "1000", NULL),
                      0);
     str_of(x, "PoolID", w->pool);
+    fsmtest_pool(x, w->z, "Standard");
     for (int i = 0; i < 2; i++) {
         assert_int_equal(
             fsmtest_call(x, "RegisterHost", &x->admin, "ZoneID", w->z, "CPU",
@@ -246,7 +247,20 @@ static void vm_spec(void **state)
     assert_string_equal(sstr(&s, "TenantID"), w.tid);
     assert_non_null(yh_mp_get(&s.u.data, "Disks"));
     assert_int_equal(yh_mp_get(&s.u.data, "Disks")->type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(yh_mp_get(&s.u.data, "Disks")->via.array.size, 0);
+    /* its boot disk, placed in the SSD pool */
+    assert_int_equal(yh_mp_get(&s.u.data, "Disks")->via.array.size, 1);
+    {
+        const msgpack_object *b =
+            &yh_mp_get(&s.u.data, "Disks")->via.array.ptr[0];
+        assert_true(yh_mp_eq(yh_mp_get(b, "DiskID"), sstr(&s, "BootDiskID")));
+        assert_int_equal(yh_mp_get(b, "Boot")->type, MSGPACK_OBJECT_BOOLEAN);
+        assert_true(yh_mp_get(b, "Boot")->via.boolean);
+        assert_true(yh_mp_eq(yh_mp_get(b, "SetType"), "SSD"));
+        assert_true(yh_mp_eq(yh_mp_get(b, "PoolID"), w.pool));
+        assert_true(yh_mp_eq(yh_mp_get(b, "DesiredAttach"), "Attached"));
+        assert_true(yh_mp_eq(yh_mp_get(b, "State"), "InUse"));
+        assert_int_equal(yh_mp_get(b, "Size")->via.i64, 10);
+    }
     /* the password hash is in the state but never in a spec */
     {
         char *d = fsmtest_dump_str(x->f);
@@ -384,8 +398,10 @@ static void disk_spec(void **state)
     disks = yh_mp_get(&s.u.data, "Disks");
     assert_non_null(disks);
     assert_int_equal(disks->type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(disks->via.array.size, 1);
-    e = &disks->via.array.ptr[0];
+    assert_int_equal(disks->via.array.size, 2); /* the boot disk first */
+    assert_true(yh_mp_get(&disks->via.array.ptr[0], "Boot")->via.boolean);
+    e = &disks->via.array.ptr[1];
+    assert_false(yh_mp_get(e, "Boot")->via.boolean);
     assert_true(yh_mp_eq(yh_mp_get(e, "DiskID"), d));
     assert_true(yh_mp_eq(yh_mp_get(e, "DesiredAttach"), "Attached"));
     assert_true(yh_mp_eq(yh_mp_get(e, "Backend"), "ceph"));
@@ -425,7 +441,10 @@ static void disk_spec(void **state)
     spec_init(&s);
     assert_int_equal(get(x, d, &s), YH_ENOTFOUND);
     assert_int_equal(get(x, vm, &s), 0);
-    assert_int_equal(yh_mp_get(&s.u.data, "Disks")->via.array.size, 0);
+    assert_int_equal(yh_mp_get(&s.u.data, "Disks")->via.array.size, 1);
+    assert_true(
+        yh_mp_get(&yh_mp_get(&s.u.data, "Disks")->via.array.ptr[0], "Boot")
+            ->via.boolean); /* its boot disk stays */
     spec_free(&s);
 }
 

@@ -190,6 +190,7 @@ static void world(struct fsmtest *x, struct world *w)
     fsmtest_make_tenant(x, "t@x.io", &w->t, w->tid);
     fsmtest_make_tenant(x, "u@x.io", &w->t2, NULL);
     zone(x, "z1", "150", w->z);
+    fsmtest_pool(x, w->z, "Standard");
     host(x, w->z, "4", "8192", "x86_64", "0", w->h[0], &w->agent[0]);
     host(x, w->z, "8", "16384", "x86_64", "0", w->h[1], &w->agent[1]);
     host(x, w->z, "8", "16384", "aarch64", "2", w->h[2], &w->agent[2]);
@@ -590,7 +591,7 @@ static void vm_billing(void **state)
 {
     struct fsmtest *x = *state;
     struct world w;
-    char vm[FSM_ID_SIZE];
+    char vm[FSM_ID_SIZE], job[FSM_ID_SIZE];
     struct fsmtest_tick tc;
 
     world(x, &w);
@@ -624,12 +625,21 @@ static void vm_billing(void **state)
     assert_int_equal(report(x, &w.agent[1], vm, "Running",
                             vm_int(x, &w.t, vm, "Generation")),
                      0);
+    /* a job still running when billing stops the machine */
+    assert_int_equal(
+        fsmtest_call(x, "RestartVMInstance", &w.t, "VMID", vm, NULL), 0);
+    snprintf(job, sizeof job, "%s", fsmtest_res_str(x, "JobID"));
     /* two periods: 500 - 600 < 0, then the grace, then the stop */
     x->time += 20 * SEC;
     assert_int_equal(fsmtest_tick(x, &tc), 2);
     x->time += 11 * SEC;
     assert_true(fsmtest_tick(x, &tc) >= 1);
     assert_string_equal(vm_str(x, &w.t, vm, "State"), "Stopping");
+    /* the restart can never complete: it failed, saying why */
+    assert_string_equal(job_state(x, &w.t, job), "Failed");
+    assert_string_equal(fsmtest_info_str(x, 0, "Message"),
+                        "stopped by billing (Arrears)");
+    assert_true(fsmtest_info_int(x, 0, "FinishTime") > 0);
     assert_string_equal(vm_str(x, &w.t, vm, "DesiredState"), "Stopped");
     assert_string_equal(vm_str(x, &w.t, vm, "SuspendReason"), "Arrears");
     assert_int_equal(fsmtest_call(x, "StartVMInstance", &w.t, "VMID", vm, NULL),
@@ -638,6 +648,7 @@ static void vm_billing(void **state)
                             vm_int(x, &w.t, vm, "Generation")),
                      0);
     assert_string_equal(vm_str(x, &w.t, vm, "State"), "Stopped");
+    assert_string_equal(job_state(x, &w.t, job), "Failed");
 }
 
 /* ---- determinism: a random stream of compute commands ---- */
@@ -671,6 +682,8 @@ static void determinism(void **state)
          "Price", "2");
     CALL(x, "CreateZone", &x->admin, "Name", "z", "CPUOvercommit", "200");
     snprintf(z, sizeof z, "%s", fsmtest_res_str(x, "ZoneID"));
+    CALL(x, "CreateStoragePool", &x->admin, "ZoneID", z, "SetType", "Standard",
+         "Backend", "ceph", "Pool", "std", "Capacity", "1000000");
     CALL(x, "CreateImage", &x->admin, "Name", "i", "Size", "5");
     snprintf(img, sizeof img, "%s", fsmtest_res_str(x, "ImageID"));
     for (int i = 0; i < 3; i++) {

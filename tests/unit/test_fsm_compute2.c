@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "fsm/base/buf.h"
 #include "fsm/base/err.h"
@@ -85,6 +87,7 @@ static void world(struct fsmtest *x, struct world *w)
                                   "CPUOvercommit", "100", NULL),
                      0);
     id_of(x, "ZoneID", w->z);
+    fsmtest_pool(x, w->z, "Standard");
     host(x, w, 0, "x86_64", "0");
     host(x, w, 1, "x86_64", "0");
     host(x, w, 2, "x86_64", "0");
@@ -1197,6 +1200,8 @@ static void determinism(void **state)
     CALL(x, "ModifyBillingConfig", &x->admin, "HostLease", "60");
     CALL(x, "CreateZone", &x->admin, "Name", "z", "CPUOvercommit", "150");
     snprintf(z, sizeof z, "%s", fsmtest_res_str(x, "ZoneID"));
+    CALL(x, "CreateStoragePool", &x->admin, "ZoneID", z, "SetType", "Standard",
+         "Backend", "ceph", "Pool", "std", "Capacity", "1000000");
     for (int i = 0; i < 2; i++) {
         CALL(x, "CreateImage", &x->admin, "Name", "i", "Size", i ? "5" : "8");
         snprintf(img[i], FSM_ID_SIZE, "%s", fsmtest_res_str(x, "ImageID"));
@@ -1374,6 +1379,253 @@ static void determinism(void **state)
     fsmtest_free(y);
 }
 
+/* ---- DeleteImage ---- */
+
+static void image_delete(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], cimg[FSM_ID_SIZE];
+
+    world(x, &w);
+    vm_new(x, &w, &w.t, w.img, "1", vm);
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                                  "ResourceType", "Image", "Limit", "1", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine", NULL),
+                     0);
+    id_of(x, "ImageID", cimg);
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine2", NULL),
+                     YH_EQUOTA);
+    /* validation, ownership */
+    assert_int_equal(fsmtest_call(x, "DeleteImage", &w.t, NULL), YH_EMISSING);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", "image-9", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(fsmtest_call(x, "DeleteImage", &w.t, "ImageID", vm, NULL),
+                     YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t2, "ImageID", cimg, NULL),
+        YH_ENOTFOUND);
+    /* a base image: the administrator only */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", w.big, NULL), YH_EPERM);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "base image"));
+    /* in use by a machine */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL),
+        YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), vm));
+    vm_new(x, &w, &w.t, cimg, "1", vm2);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL), YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), vm2));
+    /* reinstalled from another image: no longer in use */
+    stop(x, &w, vm2);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm2, "ImageID",
+                     w.img2, "Password", "second-pw-2", NULL),
+        0);
+    settle(x, &w, vm2);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeImage", &w.t, "ImageIDs.0", cimg, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &w.t, "ImageID", cimg, NULL),
+        YH_ENOTFOUND);
+    /* its quota is free again; a create naming it finds nothing */
+    assert_int_equal(fsmtest_call(x, "CreateCustomImage", &w.t, "VMID", vm,
+                                  "Name", "mine3", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     cimg, "CPU", "1", "Memory", "1024", NULL),
+        YH_ENOTFOUND);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm2, "ImageID",
+                     cimg, "Password", "third-pw-3", NULL),
+        YH_ENOTFOUND);
+    /* an unused base image */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.big, NULL), 0);
+    /* a recycled machine still holds its image; purged, it does not */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteImage", &x->admin, "ImageID", w.img, NULL), 0);
+}
+
+/* ---- the password sealed to the machine's host ---- */
+
+static void hmac(const void *k,
+                 size_t kl,
+                 const void *a,
+                 size_t al,
+                 const void *b,
+                 size_t bl,
+                 unsigned char out[32])
+{
+    unsigned char buf[512];
+    unsigned int n = 32;
+
+    assert_true(al + bl <= sizeof buf);
+    memcpy(buf, a, al);
+    memcpy(buf + al, b, bl);
+    assert_non_null(HMAC(EVP_sha256(), k, (int)kl, buf, al + bl, out, &n));
+}
+
+static void unhex(const char *h, unsigned char *out, size_t *n)
+{
+    *n = strlen(h) / 2;
+    for (size_t i = 0; i < *n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
+        out[i] = (unsigned char)v;
+    }
+}
+
+/* What the host's executor does: open CredentialSealed of @vm's spec with
+ * the private key of the named PublicKey (which must be of @want_host, or
+ * of @vm's host when NULL); its Generation in *gen. */
+static void pw_open(struct fsmtest *x,
+                    const char *vm,
+                    const char *want_host,
+                    char *out,
+                    int64_t *gen)
+{
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], field[300], nonce[64];
+    char sealed_to[FSM_ID_SIZE];
+    unsigned char k[32], blk[32], mac[32], ct[128], want[32];
+    struct yh_buf raw = YH_BUF_INIT;
+    const msgpack_object *sd, *v;
+    msgpack_unpacked u;
+    struct fsm_key key;
+    size_t n, ml;
+
+    msgpack_unpacked_init(&u);
+    spec_get(x, vm, h, also, &u, &raw);
+    sd = yh_mp_get(&u.data, "CredentialSealed");
+    assert_non_null(sd);
+    assert_int_equal(sd->type, MSGPACK_OBJECT_MAP);
+#define SF(name)                                                 \
+    (v = yh_mp_get(sd, name), assert_non_null(v),                \
+     assert_int_equal(v->type, MSGPACK_OBJECT_STR),              \
+     snprintf(field, sizeof field, "%.*s", (int)v->via.str.size, \
+              v->via.str.ptr),                                   \
+     field)
+    snprintf(sealed_to, sizeof sealed_to, "%s", SF("HostID"));
+    assert_string_equal(sealed_to, want_host != NULL ? want_host : h);
+    assert_int_equal(fsm_key_get(x->f, SF("PublicKey"), &key), 0);
+    assert_string_equal(key.actor.user_id, sealed_to);
+    snprintf(nonce, sizeof nonce, "pw:%s", SF("Nonce"));
+    hmac(key.private_key, strlen(key.private_key), "yunhan-psk-seal-v1",
+         sizeof "yunhan-psk-seal-v1", nonce, strlen(nonce), k);
+    unhex(SF("Ciphertext"), ct, &n);
+    hmac(k, 32, "mac", 3, ct, n, mac);
+    unhex(SF("MAC"), want, &ml);
+    assert_int_equal(ml, 32);
+    assert_memory_equal(mac, want, 32);
+    for (size_t off = 0; off < n; off += 32) {
+        unsigned char ctr[4] = {0, 0, 0, (unsigned char)(off / 32)};
+        hmac(k, 32, "enc", 3, ctr, 4, blk);
+        for (size_t j = 0; j < 32 && off + j < n; j++) {
+            out[off + j] = (char)(ct[off + j] ^ blk[j]);
+        }
+    }
+    out[n] = '\0';
+#undef SF
+    v = yh_mp_get(sd, "Generation");
+    assert_non_null(v);
+    *gen = v->via.i64;
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
+static void password_sealed(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], vm2[FSM_ID_SIZE], pw[160];
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], from[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t gen, g2;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "Password", "sealed-pass-1", NULL),
+                     0);
+    id_of(x, "VMID", vm);
+    gen = vm_int(x, vm, "Generation");
+    pw_hidden(x, vm, "sealed-pass-1");
+    pw_open(x, vm, NULL, pw, &g2);
+    assert_string_equal(pw, "sealed-pass-1");
+    assert_int_equal(g2, gen);
+    settle(x, &w, vm);
+    /* without a password: nothing sealed */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", vm2);
+    spec_get(x, vm2, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    /* a reset and a reinstall seal the new one (a new nonce each time) */
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "sealed-pass-two", NULL),
+                     0);
+    pw_hidden(x, vm, "sealed-pass-two");
+    pw_open(x, vm, NULL, pw, &g2);
+    assert_string_equal(pw, "sealed-pass-two");
+    assert_int_equal(g2, vm_int(x, vm, "CredentialGeneration"));
+    settle(x, &w, vm);
+    assert_int_equal(
+        fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm, "Password",
+                     "a-much-longer-sealed-password-of-more-than-32-bytes",
+                     NULL),
+        0);
+    pw_hidden(x, vm, "a-much-longer-sealed-password-of-more-than-32-bytes");
+    pw_open(x, vm, NULL, pw, &g2);
+    assert_string_equal(pw,
+                        "a-much-longer-sealed-password-of-more-than-32-bytes");
+    assert_int_equal(g2, vm_int(x, vm, "ReinstallGeneration"));
+    settle(x, &w, vm);
+    /* sealed by the leader to the host of then; moved before the apply */
+    snprintf(from, sizeof from, "%s", vm_str(x, vm, "HostID"));
+    {
+        struct yh_buf env = YH_BUF_INIT;
+        prepare(x, "ResetVMInstancePassword", &w.t, &env, "VMID", vm,
+                "Password", "sealed-pass-three", NULL);
+        absent(env.data, env.len, "sealed-pass-three");
+        assert_int_equal(
+            fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL),
+            0);
+        settle(x, &w, vm);
+        assert_string_not_equal(vm_str(x, vm, "HostID"), from);
+        assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
+        yh_buf_release(&env);
+    }
+    pw_open(x, vm, from, pw, &g2); /* still the reinstall's, old host */
+    assert_string_equal(pw,
+                        "a-much-longer-sealed-password-of-more-than-32-bytes");
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1390,6 +1642,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrate_purged, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(image_delete, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(password_sealed, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),

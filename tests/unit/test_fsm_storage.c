@@ -71,6 +71,9 @@ static void world(struct fsmtest *x, struct world *w)
                                   "Size", "10", NULL),
                      0);
     str_of(x, "ImageID", w->img);
+    /* where the machines' boot disks go */
+    fsmtest_pool(x, w->z, "Standard");
+    fsmtest_pool(x, w->z2, "Standard");
     fsmtest_make_tenant(x, "t@x.io", &w->t, w->tid);
     fsmtest_make_tenant(x, "u@x.io", &w->u, w->uid);
 }
@@ -208,7 +211,7 @@ static void pools(void **state)
     assert_int_equal(
         fsmtest_call(x, "DescribeStoragePool", &x->admin, "ZoneID", w.z, NULL),
         0);
-    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 3); /* + Standard */
     assert_string_equal(fsmtest_info_str(x, 0, "Backend"), "ceph");
     assert_string_equal(fsmtest_info_str(x, 0, "Pool"), "ssd-a");
     assert_int_equal(fsmtest_info_int(x, 0, "Capacity"), 100);
@@ -686,6 +689,224 @@ static void determinism(void **state)
     fsmtest_free(y);
 }
 
+/* ---- boot disks ---- */
+
+/* Used of quota type @type for @a (0 when not listed). */
+static int64_t quota_used(struct fsmtest *x,
+                          const struct fsm_actor *a,
+                          const char *type)
+{
+    assert_int_equal(fsmtest_call(x, "DescribeQuota", a, NULL), 0);
+    for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+        if (strcmp(fsmtest_info_str(x, i, "ResourceType"), type) == 0) {
+            return fsmtest_info_int(x, i, "Used");
+        }
+    }
+    return 0;
+}
+
+static int64_t balance(struct fsmtest *x, const struct fsm_actor *a)
+{
+    assert_int_equal(fsmtest_call(x, "DescribeBalance", a, NULL), 0);
+    return fsmtest_res_int(x, "Balance");
+}
+
+static void boot_disks(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm1[FSM_ID_SIZE], vm2[FSM_ID_SIZE], boot[FSM_ID_SIZE];
+    char boot2[FSM_ID_SIZE], std[FSM_ID_SIZE], snap[FSM_ID_SIZE];
+    char host[FSM_ID_SIZE];
+    struct yh_buf spec = YH_BUF_INIT;
+    struct fsmtest_tick tc;
+    int64_t bal;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeStoragePool", &x->admin, "ZoneID", w.z, NULL),
+        0);
+    snprintf(std, sizeof std, "%s", fsmtest_info_str(x, 2, "PoolID"));
+    assert_string_equal(fsmtest_info_str(x, 2, "SetType"), "Standard");
+    /* the boot disk is priced with the machine (Disk per GB per month) */
+    assert_int_equal(fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "Disk",
+                                  "ChargeType", "Month", "Price", "30", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "10000", "FromType", "Bank", "SerialNo", "b1", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "ChargeType", "Month", NULL),
+                     0);
+    str_of(x, "VMID", vm1);
+    str_of(x, "BootDiskID", boot);
+    assert_int_equal(strncmp(boot, "bsi-", 4), 0);
+    assert_int_equal(balance(x, &w.t), 10000 - 10 * 30);
+    assert_int_equal(report(x, &w.agent, vm1, "Running"), 0);
+    assert_string_equal(VM_STR(vm1, "BootDiskID"), boot);
+    /* a disk resource: described with its machine, in a Standard pool */
+    assert_int_equal(DISK_INT(boot, "Boot"), 1);
+    assert_string_equal(DISK_STR(boot, "VMID"), vm1);
+    assert_string_equal(DISK_STR(boot, "State"), "InUse");
+    assert_string_equal(DISK_STR(boot, "SetType"), "Standard");
+    assert_string_equal(DISK_STR(boot, "PoolID"), std);
+    assert_string_equal(DISK_STR(boot, "ImageID"), w.img);
+    assert_string_equal(DISK_STR(boot, "TenantID"), w.tid);
+    assert_int_equal(DISK_INT(boot, "Size"), 10);
+    assert_string_equal(DISK_STR(boot, "ChargeType"), ""); /* the VM pays */
+    assert_int_equal(
+        fsmtest_call(x, "DescribeDisk", &w.u, "DiskIDs.0", boot, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0); /* another tenant */
+    /* counted: quotas and the pool */
+    assert_int_equal(quota_used(x, &w.t, "Disk"), 1);
+    assert_int_equal(quota_used(x, &w.t, "DiskGB:Standard"), 10);
+    assert_int_equal(POOL_INT(std, "Used"), 10);
+    assert_int_equal(POOL_INT(std, "DiskCount"), 1);
+    /* streamed to the machine's host like an attached disk */
+    assert_int_equal(fsm_host_spec(x->f, boot, host, &spec), 0);
+    assert_string_equal(host, w.host);
+    yh_buf_release(&spec);
+    /* no pool of the set type, or no quota left: no machine */
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "BootDiskSetType", "HDD", NULL),
+                     YH_ECAPACITY);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "HDD storage pool"));
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                                  "ResourceType", "Disk", "Limit", "1", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        YH_EQUOTA);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", w.tid,
+                                  "ResourceType", "Disk", "Limit", "-1", NULL),
+                     0);
+    /* never on its own */
+    assert_int_equal(fsmtest_call(x, "DetachDisk", &w.t, "DiskID", boot, NULL),
+                     YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "boot disk"));
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", boot, NULL),
+                     YH_ESTATE);
+    assert_non_null(strstr(fsmtest_res_str(x, "Message"), "boot disk"));
+    vm(x, &w, &w.t, vm2);
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", boot, "VMID", vm2, NULL),
+        YH_ESTATE);
+    /* grows only; the machine is re-priced for the month left */
+    assert_int_equal(
+        fsmtest_call(x, "ResizeDisk", &w.t, "DiskID", boot, "Size", "10", NULL),
+        YH_EINVAL);
+    bal = balance(x, &w.t);
+    assert_int_equal(
+        fsmtest_call(x, "ResizeDisk", &w.t, "DiskID", boot, "Size", "20", NULL),
+        0);
+    assert_true(balance(x, &w.t) < bal && balance(x, &w.t) >= bal - 300);
+    assert_int_equal(fsmtest_call(x, "DescribeOrder", &w.t, "ResourceID", vm1,
+                                  "OrderType", "Resize", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_int_equal(DISK_INT(boot, "Size"), 20);
+    assert_int_equal(field_int(x, &x->admin, "DescribeVMInstance", "VMIDs", vm1,
+                               "BootDiskSpace"),
+                     20);
+    assert_int_equal(quota_used(x, &w.t, "DiskGB:Standard"), 30);
+    assert_int_equal(POOL_INT(std, "Used"), 30);
+    /* snapshots; a rollback only while the machine is stopped */
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", boot, NULL), 0);
+    str_of(x, "SnapshotID", snap);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", snap, NULL),
+        YH_ESTATE);
+    stop_vm(x, &w, vm1);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", snap, NULL), 0);
+    assert_string_equal(DISK_STR(boot, "State"), "RollingBack");
+    assert_int_equal(report(x, &w.agent, boot, "Detached"), YH_EINVAL);
+    assert_int_equal(report(x, &w.agent, boot, "Attached"), 0);
+    assert_string_equal(DISK_STR(boot, "State"), "InUse");
+    /* to the recycle bin and back with its machine */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm1, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeDisk", &w.t, "DiskIDs.0", boot, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1); /* the machine */
+    assert_string_equal(fsmtest_info_str(x, 0, "VMID"), vm1);
+    assert_int_equal(
+        fsmtest_call(x, "RecoverResource", &w.t, "ResourceID", boot, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", boot, NULL),
+        YH_ESTATE);
+    assert_int_equal(
+        fsmtest_call(x, "RecoverResource", &w.t, "ResourceID", vm1, NULL), 0);
+    assert_string_equal(DISK_STR(boot, "State"), "InUse");
+    /* purged with it: usage and room released */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vm1, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", vm1, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeDisk", &x->admin, "DiskIDs.0", boot, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(quota_used(x, &w.t, "Disk"), 1); /* vm2's */
+    assert_int_equal(quota_used(x, &w.t, "DiskGB:Standard"), 10);
+    assert_int_equal(POOL_INT(std, "Used"), 10);
+    assert_int_equal(POOL_INT(std, "DiskCount"), 1);
+    assert_int_equal(fsm_host_spec(x->f, boot, host, &spec), YH_ENOTFOUND);
+    /* its snapshot outlives it (it still clones) */
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &w.t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    /* billing: past its expiry a machine is stopped, recycled and purged
+     * by the leader's commands, its boot disk with it */
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "MonthLength", "10",
+                     "GracePeriod", "1", "RecycleAfter", "5", "Retention", "5",
+                     "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                                  "ImageID", w.img, "CPU", "1", "Memory",
+                                  "1024", "ChargeType", "Month", NULL),
+                     0);
+    str_of(x, "VMID", vm1);
+    str_of(x, "BootDiskID", boot2);
+    assert_int_equal(quota_used(x, &w.t, "Disk"), 2);
+    x->time += 12 * SEC;
+    assert_true(fsmtest_tick(x, &tc) >= 1);
+    assert_string_equal(VM_STR(vm1, "SuspendReason"), "Expired");
+    assert_string_equal(DISK_STR(boot2, "State"), "InUse");
+    x->time += 6 * SEC;
+    assert_true(fsmtest_tick(x, &tc) >= 1);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "VMID"), vm1);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeDisk", &w.t, "DiskIDs.0", boot2, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0); /* recycled */
+    assert_int_equal(quota_used(x, &w.t, "Disk"), 2);
+    x->time += 6 * SEC;
+    assert_true(fsmtest_tick(x, &tc) >= 1);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(quota_used(x, &w.t, "Disk"), 1);
+    assert_int_equal(POOL_INT(std, "DiskCount"), 1);
+    assert_int_equal(fsm_host_spec(x->f, boot2, host, &spec), YH_ENOTFOUND);
+    assert_string_equal(DISK_STR(VM_STR(vm2, "BootDiskID"), "State"), "InUse");
+    yh_buf_release(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +916,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshots, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(clones_and_images, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(boot_disks, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),

@@ -1,0 +1,149 @@
+/* A machine's password delivered to its executor, sealed to its host.
+ *
+ * The Password parameter never enters the log (cmd.c leaves it out of the
+ * envelope): the leader's stamp of CreateVMInstance, ReinstallVMInstance
+ * and ResetVMInstancePassword carries a salted PBKDF2 hash (tbl_vm.c) and,
+ * here, the password sealed to the machine's host with the scheme that
+ * seals VPN pre-shared keys (gwhost.c fsm__gw_seal), under a fresh random
+ * nonce:
+ *   K          = HMAC-SHA256(PrivateKey, "yunhan-psk-seal-v1" 0x00
+ *                            "pw:" Nonce)
+ *   Ciphertext = hex(password XOR HMAC-SHA256(K, "enc" be32(0)) || ...)
+ *   MAC        = hex(HMAC-SHA256(K, "mac" raw ciphertext))
+ * with PrivateKey the API secret of the host's lowest PublicKey (what
+ * RegisterHost returned). Only the ciphertext is in the log, the state
+ * (internal "_PwSeal*" fields, never described) and the machine's spec
+ * (CredentialSealed {HostID, PublicKey, Nonce, Ciphertext, MAC,
+ * Generation}); the clear text exists only in the request and in the
+ * leader's memory while it stamps. Like a VPN key, the host's PrivateKey is
+ * itself part of the replicated state (the key records), so the seal
+ * protects the password from everything that reads specs, logs and
+ * snapshots without the key table, not from a holder of a full state. */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "fsm/base/crypto.h"
+#include "fsm/base/log.h"
+#include "fsm/fsm_int.h"
+
+YH_LOG_MODULE("fsm");
+
+#define PW_MAX 128
+#define CT_HEX (2 * PW_MAX + 1)
+#define MAC_HEX (2 * YH_SHA256_SIZE + 1)
+
+static const char *const seal_fields[][2] = {
+    {"PwSealHost", "_PwSealHost"},   {"PwSealKey", "_PwSealKey"},
+    {"PwSealNonce", "_PwSealNonce"}, {"PwSealCT", "_PwSealCT"},
+    {"PwSealMAC", "_PwSealMAC"},
+};
+#define N_SEAL (sizeof seal_fields / sizeof seal_fields[0])
+
+int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host)
+{
+    char pw[PW_MAX + 1], pub[FSM_KEY_SIZE], priv[FSM_KEY_SIZE];
+    char ctx[3 + 33], nonce_hex[33], ct[CT_HEX], mac[MAC_HEX];
+    uint8_t nonce[16];
+    int given, have;
+    int rc;
+
+    TRY(fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given));
+    if (!given) {
+        return 0;
+    }
+    rc = fsm__host_key(c->f, c->txn, host, pub, priv, &have);
+    if (rc == 0 && have) {
+        rc = RAND_bytes(nonce, sizeof nonce) == 1 ? 0 : YH_EINTERNAL;
+    }
+    if (rc == 0 && have) {
+        yh_hex(nonce, sizeof nonce, nonce_hex);
+        snprintf(ctx, sizeof ctx, "pw:%s", nonce_hex);
+        rc = fsm__gw_seal(priv, ctx, pw, strlen(pw), ct, mac);
+    }
+    OPENSSL_cleanse(pw, sizeof pw);
+    OPENSSL_cleanse(priv, sizeof priv);
+    TRY(rc);
+    if (!have) {
+        return 0; /* a host without a key: nothing can be sealed to it */
+    }
+    yh_mp_pack_str(fsm__stamp_field(c, "PwSealHost"), host);
+    yh_mp_pack_str(fsm__stamp_field(c, "PwSealKey"), pub);
+    yh_mp_pack_str(fsm__stamp_field(c, "PwSealNonce"), nonce_hex);
+    yh_mp_pack_str(fsm__stamp_field(c, "PwSealCT"), ct);
+    yh_mp_pack_str(fsm__stamp_field(c, "PwSealMAC"), mac);
+    return 0;
+}
+
+int fsm__pw_seal_stamp_vm(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE], host[FSM_ID_SIZE];
+    struct fsm_rec r;
+    int rc;
+
+    TRY(fsm__vm_pw_stamp(c));
+    TRY(fsm__arg_str(c, "VMID", 1, FSM_ID_SIZE - 1, id, NULL));
+    fsm__rec_init(&r);
+    rc = fsm__vm_load(c, id, &r);
+    snprintf(host, sizeof host, "%s", rc == 0 ? fsm__rec_s(&r, "HostID") : "");
+    fsm__rec_free(&r);
+    TRY(rc);
+    return fsm__pw_seal_stamp(c, host);
+}
+
+int fsm__pw_seal_get(struct fsm_ctx *c, const char *host, struct fsm_pw_seal *s)
+{
+    static const size_t max[N_SEAL] = {FSM_ID_SIZE - 1, FSM_KEY_SIZE - 1, 32,
+                                       CT_HEX - 1, MAC_HEX - 1};
+    char *out[N_SEAL] = {s->host, s->key, s->nonce, s->ct, s->mac};
+
+    memset(s, 0, sizeof *s);
+    if (yh_mp_get(c->stamp, "PwSealHost") == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < N_SEAL; i++) {
+        TRY(fsm__stamp_str(c, seal_fields[i][0], max[i], out[i]));
+    }
+    if (strcmp(s->host, host) != 0) {
+        /* the machine moved between the leader's stamp and this index */
+        return fsm__reject(c, YH_ECONFLICT,
+                           "the machine is now on '%s', not on '%s': retry",
+                           host, s->host);
+    }
+    s->set = 1;
+    return 0;
+}
+
+void fsm__pw_seal_put(struct fsm_ctx *c,
+                      struct fsm_rec *r,
+                      const struct fsm_pw_seal *s)
+{
+    const char *v[N_SEAL] = {s->host, s->key, s->nonce, s->ct, s->mac};
+
+    if (!s->set) {
+        return;
+    }
+    for (size_t i = 0; i < N_SEAL; i++) {
+        fsm__rec_set_s(r, seal_fields[i][1], v[i]);
+    }
+    fsm__rec_set_i(r, "_PwSealGen", (int64_t)c->index);
+}
+
+void fsm__pw_seal_pack(msgpack_packer *pk, const struct fsm_rec *r)
+{
+    static const char *const names[N_SEAL] = {"HostID", "PublicKey", "Nonce",
+                                              "Ciphertext", "MAC"};
+
+    yh_mp_pack_str(pk, "CredentialSealed");
+    if (!fsm__rec_has(r, "_PwSealCT")) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_map(pk, N_SEAL + 1);
+    for (size_t i = 0; i < N_SEAL; i++) {
+        yh_mp_pack_kv_str(pk, names[i], fsm__rec_s(r, seal_fields[i][1]));
+    }
+    yh_mp_pack_kv_int(pk, "Generation", fsm__rec_i(r, "_PwSealGen"));
+}
