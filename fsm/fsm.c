@@ -48,6 +48,7 @@ int fsm_open(struct fsm **out,
     if (rc != 0) {
         goto err_after_md;
     }
+    f->place_cache = fsm__place_cache_new(); /* NULL: picks decode hosts */
     YH_INFO("opened '%s' at index %llu", dir, (unsigned long long)f->applied);
     *out = f;
     return 0;
@@ -68,6 +69,7 @@ void fsm_close(struct fsm *f)
         YH_ERR("close: last batch lost: %s", f->errmsg);
     }
     fsm__store_close(f);
+    fsm__place_cache_free(f->place_cache);
     EVP_MD_CTX_free(f->md);
     free(f);
 }

@@ -124,6 +124,9 @@ struct fsm
     EVP_MD_CTX *md;                   /* reused for the digest chain */
     int errored;                      /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];      /* last local failure */
+    /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
+     * read by apply; NULL if it could not be allocated */
+    struct fsm_place_cache *place_cache;
 };
 
 /* ---- store.c ---- */
@@ -1084,6 +1087,9 @@ struct fsm_place
     const char *vm;                 /* the machine moved ("" = a new one) */
     const char *exclude;            /* a host not to use ("" = none) */
 };
+/* The leader's scheduler cache (struct fsm place_cache). */
+struct fsm_place_cache *fsm__place_cache_new(void);
+void fsm__place_cache_free(struct fsm_place_cache *pc);
 /* Leader side: the least loaded host that fits @p (172 if none). For a
  * machine the load is its CPU share after placing (memory share breaking
  * ties); for a gateway the host's GatewayCount first, then its CPU share.
