@@ -470,6 +470,7 @@ enum fsm_rf_type {
 struct fsm_rf
 {
     char k[32];         /* field name */
+    uint8_t kl;         /* strlen(k) */
     enum fsm_rf_type t; /* type */
     int64_t i;          /* INT, BOOL */
     char *s;            /* STR, LIST (owned) */

@@ -32,14 +32,25 @@ void fsm__rec_free(struct fsm_rec *r)
     r->oom = 0;
 }
 
-static struct fsm_rf *rf_find(const struct fsm_rec *r, const char *k)
+/* A name's length and first byte rule out almost every other field
+ * before any comparison call (a VM record has ~35 fields, and lookups by
+ * strcmp were a fifth of an apply's CPU). */
+static struct fsm_rf *rf_findn(const struct fsm_rec *r,
+                               const char *k,
+                               size_t kl)
 {
     for (unsigned i = 0; i < r->n; i++) {
-        if (strcmp(r->f[i].k, k) == 0) {
-            return (struct fsm_rf *)&r->f[i];
+        const struct fsm_rf *f = &r->f[i];
+        if (f->kl == kl && f->k[0] == k[0] && memcmp(f->k, k, kl) == 0) {
+            return (struct fsm_rf *)f;
         }
     }
     return NULL;
+}
+
+static struct fsm_rf *rf_find(const struct fsm_rec *r, const char *k)
+{
+    return rf_findn(r, k, strlen(k));
 }
 
 /* The field @k, created at the end if absent, emptied. NULL (and oom) if
@@ -47,15 +58,17 @@ static struct fsm_rf *rf_find(const struct fsm_rec *r, const char *k)
  * fsm__rec_save reports. */
 static struct fsm_rf *rf_slot(struct fsm_rec *r, const char *k)
 {
-    struct fsm_rf *f = rf_find(r, k);
+    size_t kl = strlen(k);
+    struct fsm_rf *f = rf_findn(r, k, kl);
 
     if (f == NULL) {
-        if (r->n >= FSM_REC_MAX || strlen(k) >= sizeof f->k) {
+        if (r->n >= FSM_REC_MAX || kl >= sizeof f->k) {
             r->oom = 1;
             return NULL;
         }
         f = &r->f[r->n++];
-        snprintf(f->k, sizeof f->k, "%s", k);
+        memcpy(f->k, k, kl + 1);
+        f->kl = (uint8_t)kl;
         f->s = NULL;
     }
     free(f->s);
@@ -202,112 +215,242 @@ int fsm__rec_has(const struct fsm_rec *r, const char *k)
     return rf_find(r, k) != NULL;
 }
 
+/* ---- decoding a stored record ----
+ *
+ * Records are flat maps, so they are read straight from the bytes: every
+ * declared length is checked against what is left (which is what the
+ * fsm__mp_check pre-scan guards for msgpack-c), and no object tree is
+ * built. The accepted inputs and results are those of decoding with
+ * msgpack-c: a map (at most FSM_REC_MAX entries) of string names (under
+ * 32 bytes, no NUL) to nil, booleans, integers (up to INT64_MAX), bytes,
+ * strings or arrays of strings, spanning the input exactly. */
+
+struct rd
+{
+    const uint8_t *p; /* input */
+    size_t len;       /* input size */
+    size_t off;       /* next byte */
+};
+
+/* The @n-byte big-endian number at the cursor. */
+static int rd_be(struct rd *d, unsigned n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n > d->len - d->off) {
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        v = (v << 8) | d->p[d->off + i];
+    }
+    d->off += n;
+    *out = v;
+    return 0;
+}
+
+/* @n bytes at the cursor. */
+static int rd_bytes(struct rd *d, uint64_t n, const uint8_t **out)
+{
+    if (n > d->len - d->off) {
+        return -1;
+    }
+    *out = d->p + d->off;
+    d->off += n;
+    return 0;
+}
+
+/* A string (any str format); -1 if the next object is something else. */
+static int rd_str(struct rd *d, const uint8_t **s, uint64_t *n)
+{
+    uint8_t b;
+
+    if (d->off >= d->len) {
+        return -1;
+    }
+    b = d->p[d->off++];
+    if ((b & 0xe0) == 0xa0) {
+        *n = b & 0x1f;
+    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+        if (rd_be(d, 1u << (b - 0xd9), n) != 0) {
+            return -1;
+        }
+    } else {
+        return -1;
+    }
+    return rd_bytes(d, *n, s);
+}
+
+/* An array header (element count). */
+static int rd_array(struct rd *d, uint8_t b, uint64_t *n)
+{
+    if ((b & 0xf0) == 0x90) {
+        *n = b & 0x0f;
+        return 0;
+    }
+    return rd_be(d, b == 0xdc ? 2 : 4, n);
+}
+
+/* The value of field @f at the cursor. */
+static int rd_value(struct rd *d, struct fsm_rf *f)
+{
+    uint64_t u, n;
+    const uint8_t *s;
+    uint8_t b;
+
+    if (d->off >= d->len) {
+        return YH_ECORRUPT;
+    }
+    b = d->p[d->off];
+    if (b <= 0x7f) {
+        d->off++;
+        f->t = FSM_RF_INT;
+        f->i = b;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        d->off++;
+        f->t = FSM_RF_INT;
+        f->i = (int8_t)b;
+        return 0;
+    }
+    if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb) {
+        if (rd_str(d, &s, &n) != 0) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_STR;
+        f->s = dupn((const char *)s, n);
+        return f->s != NULL ? 0 : YH_ENOMEM;
+    }
+    d->off++;
+    switch (b) {
+    case 0xc0:
+        return 0;
+    case 0xc2:
+    case 0xc3:
+        f->t = FSM_RF_BOOL;
+        f->i = b == 0xc3;
+        return 0;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        if (rd_be(d, 1u << (b - 0xcc), &u) != 0 || u > INT64_MAX) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_INT;
+        f->i = (int64_t)u;
+        return 0;
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: {
+        unsigned w = 1u << (b - 0xd0);
+        if (rd_be(d, w, &u) != 0) {
+            return YH_ECORRUPT;
+        }
+        if (w < 8 && (u >> (8 * w - 1)) != 0) {
+            u |= ~(uint64_t)0 << (8 * w); /* sign-extend */
+        }
+        f->t = FSM_RF_INT;
+        f->i = (int64_t)u;
+        return 0;
+    }
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        if (rd_be(d, 1u << (b - 0xc4), &n) != 0 || rd_bytes(d, n, &s) != 0) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_BIN;
+        f->i = (int64_t)n;
+        f->s = dupn((const char *)s, n);
+        return f->s != NULL ? 0 : YH_ENOMEM;
+    default:
+        break;
+    }
+    if ((b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd) {
+        size_t start, len = 0, off = 0;
+        if (rd_array(d, b, &n) != 0) {
+            return YH_ECORRUPT;
+        }
+        /* every element takes at least one byte */
+        if (n > d->len - d->off) {
+            return YH_ECORRUPT;
+        }
+        start = d->off;
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t l;
+            if (rd_str(d, &s, &l) != 0) {
+                return YH_ECORRUPT;
+            }
+            len += l + 1;
+        }
+        f->s = malloc(len + 1);
+        if (f->s == NULL) {
+            return YH_ENOMEM;
+        }
+        f->t = FSM_RF_LIST;
+        d->off = start;
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t l;
+            (void)rd_str(d, &s, &l);
+            if (j > 0) {
+                f->s[off++] = '\n';
+            }
+            memcpy(f->s + off, s, l);
+            off += l;
+        }
+        f->s[off] = '\0';
+        return 0;
+    }
+    return YH_ECORRUPT; /* floats, maps, ext, 0xc1 */
+}
+
 int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
 {
-    msgpack_unpacked u;
-    const msgpack_object *m;
+    struct rd d = {p, n, 0};
+    uint64_t count;
+    uint8_t b;
     int rc = 0;
 
     fsm__rec_free(r);
-    msgpack_unpacked_init(&u);
-    if (fsm__mp_decode(p, n, &u) != 0 || u.data.type != MSGPACK_OBJECT_MAP ||
-        u.data.via.map.size > FSM_REC_MAX) {
-        msgpack_unpacked_destroy(&u);
+    if (p == NULL || n == 0) {
         return YH_ECORRUPT;
     }
-    m = &u.data;
-    for (uint32_t i = 0; i < m->via.map.size && rc == 0; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        const msgpack_object *v = &m->via.map.ptr[i].val;
-        char name[32];
+    b = d.p[d.off++];
+    if ((b & 0xf0) == 0x80) {
+        count = b & 0x0f;
+    } else if (b != 0xde && b != 0xdf) {
+        return YH_ECORRUPT;
+    } else if (rd_be(&d, b == 0xde ? 2 : 4, &count) != 0) {
+        return YH_ECORRUPT;
+    }
+    if (count > FSM_REC_MAX) {
+        return YH_ECORRUPT;
+    }
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
+        const uint8_t *k;
+        uint64_t kl;
         struct fsm_rf *f;
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size >= sizeof name ||
-            memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL) {
-            rc = YH_ECORRUPT;
-            break;
-        }
         /* Append without looking the name up: records are written by
-         * fsm__rec_pack_all with unique names, and the lookup (a strcmp
-         * per field already decoded, plus snprintf) was a fifth of the
-         * CPU of a large Describe. */
-        if (r->n >= FSM_REC_MAX) {
+         * fsm__rec_pack_all with unique names. */
+        if (rd_str(&d, &k, &kl) != 0 || kl >= sizeof f->k ||
+            memchr(k, '\0', kl) != NULL) {
             rc = YH_ECORRUPT;
             break;
         }
         f = &r->f[r->n++];
-        memcpy(f->k, k->via.str.ptr, k->via.str.size);
-        f->k[k->via.str.size] = '\0';
+        memcpy(f->k, k, kl);
+        f->k[kl] = '\0';
+        f->kl = (uint8_t)kl;
         f->s = NULL;
         f->t = FSM_RF_NIL;
         f->i = 0;
-        switch (v->type) {
-        case MSGPACK_OBJECT_NIL:
-            break;
-        case MSGPACK_OBJECT_BOOLEAN:
-            f->t = FSM_RF_BOOL;
-            f->i = v->via.boolean;
-            break;
-        case MSGPACK_OBJECT_POSITIVE_INTEGER:
-            if (v->via.u64 > INT64_MAX) {
-                rc = YH_ECORRUPT;
-            }
-            f->t = FSM_RF_INT;
-            f->i = (int64_t)v->via.u64;
-            break;
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-            f->t = FSM_RF_INT;
-            f->i = v->via.i64;
-            break;
-        case MSGPACK_OBJECT_BIN:
-            f->t = FSM_RF_BIN;
-            f->i = v->via.bin.size;
-            f->s = dupn(v->via.bin.ptr, v->via.bin.size);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-            }
-            break;
-        case MSGPACK_OBJECT_STR:
-            f->t = FSM_RF_STR;
-            f->s = dupn(v->via.str.ptr, v->via.str.size);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-            }
-            break;
-        case MSGPACK_OBJECT_ARRAY: {
-            size_t len = 0, off = 0;
-            for (uint32_t j = 0; j < v->via.array.size; j++) {
-                if (v->via.array.ptr[j].type != MSGPACK_OBJECT_STR) {
-                    rc = YH_ECORRUPT;
-                    break;
-                }
-                len += v->via.array.ptr[j].via.str.size + 1;
-            }
-            if (rc != 0) {
-                break;
-            }
-            f->s = malloc(len + 1);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-                break;
-            }
-            f->t = FSM_RF_LIST;
-            for (uint32_t j = 0; j < v->via.array.size; j++) {
-                const msgpack_object *e = &v->via.array.ptr[j];
-                if (j > 0) {
-                    f->s[off++] = '\n';
-                }
-                memcpy(f->s + off, e->via.str.ptr, e->via.str.size);
-                off += e->via.str.size;
-            }
-            f->s[off] = '\0';
-            break;
-        }
-        default:
-            rc = YH_ECORRUPT;
-            break;
-        }
+        rc = rd_value(&d, f);
     }
-    msgpack_unpacked_destroy(&u);
+    if (rc == 0 && d.off != n) {
+        rc = YH_ECORRUPT;
+    }
     if (rc != 0) {
         fsm__rec_free(r);
     }
@@ -373,7 +516,7 @@ static void pack_fields(msgpack_packer *pk,
         if (public_only && (f->k[0] == '_' || f->t == FSM_RF_BIN)) {
             continue;
         }
-        yh_mp_pack_str(pk, f->k);
+        yh_mp_pack_strn(pk, f->k, f->kl);
         switch (f->t) {
         case FSM_RF_NIL:
             msgpack_pack_nil(pk);

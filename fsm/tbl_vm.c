@@ -400,10 +400,13 @@ static const struct place_ent *place_ent_get(struct fsm_place_cache *pc,
         pc->e = ne;
         pc->cap = nc;
     }
-    /* entry i is rewritten: the ones after it are only kept if they match
-     * their rows byte for byte too */
-    pc->n = i;
     e = &pc->e[i];
+    if (i >= pc->n || e->key_len != k->mv_size ||
+        memcmp(e->raw, k->mv_data, k->mv_size) != 0) {
+        /* another host at this position (one was added): the entries
+         * after it belong to other rows now, drop them */
+        pc->n = i;
+    }
     e->key_len = SIZE_MAX; /* matches no row until rewritten whole */
     if (grow(&e->raw, &e->raw_cap, k->mv_size + v->mv_size) != 0) {
         return NULL;
@@ -438,7 +441,9 @@ static const struct place_ent *place_ent_get(struct fsm_place_cache *pc,
     }
     e->key_len = k->mv_size;
     e->val_len = v->mv_size;
-    pc->n = i + 1;
+    if (pc->n < i + 1) {
+        pc->n = i + 1;
+    }
     return e;
 }
 
