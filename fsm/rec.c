@@ -562,6 +562,160 @@ void fsm__rec_pack_more(msgpack_packer *pk,
     pack_fields(pk, r, 1, extra);
 }
 
+/* ---- encoding a record to store ----
+ *
+ * The bytes of fsm__rec_pack_all (msgpack-c's choices: the shortest
+ * header for each length, the shortest signed or unsigned form of each
+ * integer) written straight into the buffer: one reservation instead of
+ * a packer callback per token. */
+
+static uint8_t *put_be(uint8_t *o, uint64_t v, unsigned n)
+{
+    for (unsigned i = n; i-- > 0;) {
+        o[i] = (uint8_t)v;
+        v >>= 8;
+    }
+    return o + n;
+}
+
+/* A header: the fix form (@fix | n) below @fixmax, else @b8 (when not 0),
+ * @b16 or @b32 with the length. */
+static uint8_t *put_hdr(uint8_t *o,
+                        uint64_t n,
+                        uint8_t fix,
+                        uint64_t fixmax,
+                        uint8_t b8,
+                        uint8_t b16,
+                        uint8_t b32)
+{
+    if (fix != 0 && n < fixmax) {
+        *o++ = (uint8_t)(fix | n);
+    } else if (b8 != 0 && n < 0x100) {
+        *o++ = b8;
+        *o++ = (uint8_t)n;
+    } else if (n < 0x10000) {
+        *o++ = b16;
+        o = put_be(o, n, 2);
+    } else {
+        *o++ = b32;
+        o = put_be(o, n, 4);
+    }
+    return o;
+}
+
+static uint8_t *put_str(uint8_t *o, const char *p, size_t n)
+{
+    o = put_hdr(o, n, 0xa0, 32, 0xd9, 0xda, 0xdb);
+    memcpy(o, p, n);
+    return o + n;
+}
+
+static uint8_t *put_int(uint8_t *o, int64_t v)
+{
+    if (v < -(1LL << 5)) {
+        if (v < -(1LL << 31)) {
+            *o++ = 0xd3;
+            return put_be(o, (uint64_t)v, 8);
+        }
+        if (v < -(1LL << 15)) {
+            *o++ = 0xd2;
+            return put_be(o, (uint64_t)v, 4);
+        }
+        if (v < -(1LL << 7)) {
+            *o++ = 0xd1;
+            return put_be(o, (uint64_t)v, 2);
+        }
+        *o++ = 0xd0;
+        return put_be(o, (uint64_t)v, 1);
+    }
+    if (v < (1LL << 7)) {
+        *o++ = (uint8_t)v;
+        return o;
+    }
+    if (v < (1LL << 8)) {
+        *o++ = 0xcc;
+        return put_be(o, (uint64_t)v, 1);
+    }
+    if (v < (1LL << 16)) {
+        *o++ = 0xcd;
+        return put_be(o, (uint64_t)v, 2);
+    }
+    if (v < (1LL << 32)) {
+        *o++ = 0xce;
+        return put_be(o, (uint64_t)v, 4);
+    }
+    *o++ = 0xcf;
+    return put_be(o, (uint64_t)v, 8);
+}
+
+/* Append @r (every field) to @b: the bytes fsm__rec_pack_all packs. */
+static int rec_encode(const struct fsm_rec *r, struct yh_buf *b)
+{
+    size_t sl[FSM_REC_MAX]; /* strlen of each STR value */
+    size_t need = 5;
+    uint8_t *o;
+
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct fsm_rf *f = &r->f[i];
+        need += 5 + f->kl + 9;
+        if (f->t == FSM_RF_STR || f->t == FSM_RF_LIST) {
+            size_t l = strlen(f->s);
+            sl[i] = l;
+            need += l + (f->t == FSM_RF_LIST ? 5 * (l + 1) + 5 : 0);
+        } else if (f->t == FSM_RF_BIN) {
+            need += (size_t)f->i;
+        }
+    }
+    if (yh_buf_reserve(b, need) != 0) {
+        return YH_ENOMEM;
+    }
+    o = b->data + b->len;
+    o = put_hdr(o, r->n, 0x80, 16, 0, 0xde, 0xdf);
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct fsm_rf *f = &r->f[i];
+        o = put_str(o, f->k, f->kl);
+        switch (f->t) {
+        case FSM_RF_NIL:
+            *o++ = 0xc0;
+            break;
+        case FSM_RF_INT:
+            o = put_int(o, f->i);
+            break;
+        case FSM_RF_BOOL:
+            *o++ = f->i ? 0xc3 : 0xc2;
+            break;
+        case FSM_RF_STR:
+            o = put_str(o, f->s, sl[i]);
+            break;
+        case FSM_RF_LIST: {
+            const char *p = f->s;
+            uint32_t n = 0;
+            if (p[0] != '\0') {
+                n = 1;
+                for (const char *q = p; *q != '\0'; q++) {
+                    n += *q == '\n';
+                }
+            }
+            o = put_hdr(o, n, 0x90, 16, 0, 0xdc, 0xdd);
+            for (; n > 0; n--) {
+                const char *e = strchr(p, '\n');
+                size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+                o = put_str(o, p, l);
+                p += l + 1;
+            }
+            break;
+        }
+        case FSM_RF_BIN:
+            o = put_hdr(o, (uint64_t)f->i, 0, 0, 0xc4, 0xc5, 0xc6);
+            memcpy(o, f->s, (size_t)f->i);
+            o += f->i;
+            break;
+        }
+    }
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
 /* Add (@add) or drop the row TenantID "\0" resource of 'tenant_res'. A
  * row is only a hint for Describe, which still checks the record's owner;
  * adding is skipped when present (most saves update a resource). */
@@ -601,7 +755,6 @@ int fsm__rec_save(struct fsm_ctx *c,
                   const struct fsm_rec *r)
 {
     struct yh_buf b = YH_BUF_INIT;
-    struct fsm_out o;
     int rc;
 
     if (r->oom) {
@@ -609,9 +762,10 @@ int fsm__rec_save(struct fsm_ctx *c,
                  "record for '%s' could not be built", fsm__tbls[t].name);
         return YH_ENOMEM;
     }
-    fsm__out_init(&o, &b);
-    fsm__rec_pack_all(&o.pk, r);
-    rc = o.oom ? YH_ENOMEM : fsm__cput(c, t, k, kl, b.data, b.len);
+    rc = rec_encode(r, &b);
+    if (rc == 0) {
+        rc = fsm__cput(c, t, k, kl, b.data, b.len);
+    }
     yh_buf_release(&b);
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
