@@ -73,6 +73,11 @@ enum fsm_tbl {
                            resources of 'resources' a tenant owns (kept by
                            fsm__rec_save/fsm__cdel; Describe of a tenant
                            walks it instead of every resource) */
+    FSM_TBL_RES_LIST,   /* "L" resource ID -> "": the record is listed (its
+                           State is not "Recycled"); "C" block -> be64: how
+                           many listed records the block holds (kept by
+                           fsm__rec_save/fsm__cdel; an administrator's page
+                           of machines or disks seeks through it) */
     FSM_N_TBL,
 };
 
@@ -93,7 +98,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 3
+#define FSM_FORMAT_VERSION 4
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -567,6 +572,11 @@ struct fsm_desc
     void *arg; /* for keep and pack */
 };
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
+/* The keep of a Describe that lists every record not Recycled. With it,
+ * FSM_TBL_RES and a type prefix ("uhost-"), an administrator's page
+ * without IDs is read through 'res_list' (block counts, then the listed
+ * IDs) instead of a scan of every record of the type. */
+int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
 
 /* Internal command envelope (tick.c): type, actor, leader time, args map
  * packed in @args (a whole msgpack map). */

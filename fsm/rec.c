@@ -748,6 +748,89 @@ static int tenant_index(struct fsm_ctx *c,
                                 : rc;
 }
 
+/* ---- 'res_list': listed resources and block counts ----
+ *
+ * "L" ID -> "" for every record of 'resources' whose State is not
+ * "Recycled" (what fsm__keep_live keeps), and "C" block -> be64 count of
+ * such records in the block. An ID's block is its type prefix (through
+ * the first '-') and the next LIST_BLOCK_DIGITS bytes, or the whole ID
+ * when shorter: a fixed-length prefix, so every block is one contiguous
+ * run of IDs and blocks sort like their IDs (1,000 machines a block for
+ * "uhost-%08d"). Kept by fsm__rec_save and fsm__cdel like 'tenant_res'. */
+#define LIST_BLOCK_DIGITS 5
+#define LIST_KEY_MAX (FSM_ID_SIZE + 2)
+
+static size_t list_block_len(const char *id, size_t idl)
+{
+    const char *dash = memchr(id, '-', idl);
+    size_t l = dash != NULL ? (size_t)(dash - id) + 1 + LIST_BLOCK_DIGITS : idl;
+
+    return l < idl ? l : idl;
+}
+
+/* Add @d to the count row @k (deleted at 0). */
+static int list_count_add(struct fsm_ctx *c,
+                          const uint8_t *k,
+                          size_t kl,
+                          int64_t d)
+{
+    uint64_t n = 0;
+    uint8_t be[8];
+    MDB_val v;
+    int rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, k, kl, &v);
+
+    if (rc == 0 && v.mv_size == 8) {
+        n = fsm__be64_get(v.mv_data);
+    } else if (rc == 0) {
+        snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                 "record in 'res_list' is corrupt");
+        return YH_ECORRUPT;
+    } else if (rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    n += (uint64_t)d;
+    if (n == 0) {
+        return fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, k, kl);
+    }
+    fsm__be64_put(be, n);
+    return fsm__put(c->f, c->txn, FSM_TBL_RES_LIST, k, kl, be, 8);
+}
+
+/* Make resource @id listed (@listed) or not. */
+static int list_index(struct fsm_ctx *c, const void *id, size_t idl, int listed)
+{
+    uint8_t key[LIST_KEY_MAX];
+    MDB_val v;
+    int rc;
+
+    if (idl == 0 || idl + 1 > sizeof key) {
+        return 0; /* not an ID: never listed */
+    }
+    key[0] = 'L';
+    memcpy(key + 1, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1, &v);
+    if (rc != 0 && rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    if ((rc == 0) == (listed != 0)) {
+        return 0;
+    }
+    rc = listed ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1, "", 0)
+                : fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1);
+    if (rc != 0) {
+        return rc;
+    }
+    key[0] = 'C';
+    return list_count_add(c, key, 1 + list_block_len(id, idl), listed ? 1 : -1);
+}
+
+int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    (void)c;
+    (void)arg;
+    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
+}
+
 int fsm__rec_save(struct fsm_ctx *c,
                   enum fsm_tbl t,
                   const void *k,
@@ -769,6 +852,9 @@ int fsm__rec_save(struct fsm_ctx *c,
     yh_buf_release(&b);
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
+    }
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = list_index(c, k, kl, fsm__keep_live(c, r, NULL));
     }
     return rc;
 }
@@ -794,6 +880,9 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         rc = fsm__rec_load(c->f, c->txn, t, k, kl, &r);
         if (rc == 0) {
             rc = tenant_index(c, fsm__rec_s(&r, "TenantID"), k, kl, 0);
+        }
+        if (rc == 0) {
+            rc = list_index(c, k, kl, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {
@@ -917,6 +1006,103 @@ static int visit(struct visit *vs, const struct fsm_rec *r)
     return 0;
 }
 
+/* An administrator's page of a type listed in 'res_list' (the Describe
+ * keeps fsm__keep_live records of FSM_TBL_RES, @prefix is "type-"): the
+ * block counts give TotalCount and the block holding item Offset, then
+ * the listed IDs are walked from that block's first, so a page reads the
+ * type's count rows (one per 1,000 IDs), at most one block of ID rows and
+ * the page's records instead of every record of the type. The items and
+ * TotalCount are those of the scan: the same records in key order. */
+static int describe_listed(struct visit *vs, struct fsm_rec *r)
+{
+    struct fsm_ctx *c = vs->c;
+    const char *prefix = vs->d->prefix;
+    size_t plen = strlen(prefix);
+    uint8_t key[LIST_KEY_MAX], start[LIST_KEY_MAX];
+    size_t start_len = 0;
+    uint64_t before = 0, skip;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES_LIST], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'res_list'");
+    }
+    key[0] = 'C';
+    memcpy(key + 1, prefix, plen);
+    k.mv_data = key;
+    k.mv_size = 1 + plen;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t n;
+        if (k.mv_size < 1 + plen || memcmp(k.mv_data, key, 1 + plen) != 0) {
+            break;
+        }
+        if (v.mv_size != 8 || k.mv_size > sizeof start) {
+            rc = YH_ECORRUPT;
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "record in 'res_list' is corrupt");
+            goto out;
+        }
+        n = fsm__be64_get(v.mv_data);
+        if (start_len == 0 && vs->offset < vs->total + n) {
+            start[0] = 'L';
+            memcpy(start + 1, (const uint8_t *)k.mv_data + 1, k.mv_size - 1);
+            start_len = k.mv_size;
+            before = vs->total;
+        }
+        vs->total += n;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = fsm__mdb_err(c->f, rc, "read 'res_list'");
+        goto out;
+    }
+    rc = 0;
+    if (start_len == 0 || vs->limit == 0) {
+        goto out;
+    }
+    skip = vs->offset - before;
+    key[0] = 'L';
+    k.mv_data = start;
+    k.mv_size = start_len;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && vs->n < vs->limit;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 1 + plen || memcmp(k.mv_data, key, 1 + plen) != 0) {
+            break;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES,
+                           (const uint8_t *)k.mv_data + 1, k.mv_size - 1, r);
+        if (rc == YH_ENOTFOUND) {
+            rc = YH_ECORRUPT;
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "'res_list' lists a resource that does not exist");
+        }
+        if (rc != 0) {
+            goto out;
+        }
+        if (vs->d->pack != NULL) {
+            vs->d->pack(c, &vs->o.pk, r, vs->d->arg);
+        } else {
+            fsm__rec_pack(&vs->o.pk, r);
+        }
+        vs->n++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = fsm__mdb_err(c->f, rc, "read 'res_list'");
+        goto out;
+    }
+    rc = 0;
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
 {
     char ids[100][FSM_ID_SIZE];
@@ -1006,6 +1192,14 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
             goto out;
         }
         rc = 0;
+    } else if (d->tbl == FSM_TBL_RES && c->actor->admin &&
+               d->keep == fsm__keep_live && plen >= 2 &&
+               d->prefix[plen - 1] == '-' &&
+               memchr(d->prefix, '-', plen - 1) == NULL) {
+        rc = describe_listed(&vs, &r);
+        if (rc != 0) {
+            goto out;
+        }
     } else {
         rc = mdb_cursor_open(c->txn, c->f->dbis[d->tbl], &cur);
         if (rc != 0) {

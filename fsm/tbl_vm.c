@@ -851,17 +851,10 @@ out:
 
 /* ---- DescribeVMInstance ---- */
 
-static int live_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
-{
-    (void)c;
-    (void)arg;
-    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
-}
-
 int fsm__vm_describe(struct fsm_ctx *c)
 {
-    struct fsm_desc d = {FSM_TBL_RES, VM_PREFIX "-", "VMIDs", 0,
-                         live_keep,   NULL,          NULL};
+    struct fsm_desc d = {FSM_TBL_RES,    VM_PREFIX "-", "VMIDs", 0,
+                         fsm__keep_live, NULL,          NULL};
 
     return fsm__describe(c, &d);
 }
