@@ -98,7 +98,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 4
+#define FSM_FORMAT_VERSION 5
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -476,6 +476,7 @@ struct fsm_rf
 {
     char k[32];         /* field name */
     uint8_t kl;         /* strlen(k) */
+    int16_t kid;        /* its number in the dictionary of names (rec.c), -1 */
     enum fsm_rf_type t; /* type */
     int64_t i;          /* INT, BOOL */
     char *s;            /* STR, LIST (owned) */
@@ -489,6 +490,11 @@ struct fsm_rec
 
 void fsm__rec_init(struct fsm_rec *r);
 void fsm__rec_free(struct fsm_rec *r);
+/* The name numbered @id in records (NULL if none; rec.c). */
+const char *fsm__rec_name(uint64_t id);
+/* Whether records of table @t are stored with numbered names (resources,
+ * jobs, orders, transactions: tables only read through fsm__rec_decode). */
+int fsm__rec_compact_tbl(enum fsm_tbl t);
 /* Decode a stored map. YH_ECORRUPT if it is not a map of such fields. */
 int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r);
 /* 0, YH_ENOTFOUND or a local error (YH_ECORRUPT with f->errmsg). @r is

@@ -7,6 +7,7 @@
  * every replica gives the same bytes, which is what the state digest and
  * fsm_dump compare. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,281 @@ void fsm__rec_free(struct fsm_rec *r)
     }
     r->n = 0;
     r->oom = 0;
+}
+
+/* ---- field names stored as numbers ----
+ *
+ * In the tables where every record is read through fsm__rec_decode
+ * (fsm__rec_compact_tbl: resources, jobs, orders, transactions) a field whose
+ * name is in this dictionary is stored with its index as the map key (an
+ * integer, 1-2 bytes) instead of the name (a machine record repeated ~35
+ * names, ~300 bytes). Other names stay strings; decoding accepts both.
+ * The list is part of the state format (docs/disk-format.md): entries are
+ * only ever appended, never reordered or removed, and at most 256. */
+static const char *const rec_names[] = {
+    "Action",
+    "Adjustment",
+    "AlarmTemplateID",
+    "Amount",
+    "AntiAffinityGroupID",
+    "Arch",
+    "ArrearsSince",
+    "At",
+    "Backend",
+    "Balance",
+    "Bandwidth",
+    "BaseImageID",
+    "BindCount",
+    "BindResourceID",
+    "BindResourceType",
+    "BindTime",
+    "BootDiskSetType",
+    "BootDiskSpace",
+    "CIDR",
+    "CPU",
+    "CPUOvercommit",
+    "Capacity",
+    "Certificate",
+    "ChargeType",
+    "CommonName",
+    "Comparison",
+    "ConnectionCount",
+    "Cooldown",
+    "Count",
+    "CreateTime",
+    "CredentialGeneration",
+    "Desired",
+    "DesiredAttach",
+    "DesiredState",
+    "Direction",
+    "Disabled",
+    "DiskCount",
+    "DiskID",
+    "EIPID",
+    "EIPPoolID",
+    "EIPPort",
+    "Epoch",
+    "ExpireTime",
+    "Fingerprint",
+    "FinishTime",
+    "FireCount",
+    "FromType",
+    "FrontendPort",
+    "GPU",
+    "GPUModel",
+    "GPUType",
+    "Gateway",
+    "GatewayCount",
+    "Generation",
+    "HealthCheckInterval",
+    "HealthCheckThreshold",
+    "HealthCheckType",
+    "HostID",
+    "IKEAuth",
+    "IKEDHGroup",
+    "IKEEncryption",
+    "IKELifetime",
+    "IKEVersion",
+    "IP",
+    "IPSecAuth",
+    "IPSecEncryption",
+    "IPSecLifetime",
+    "IPSecPFSDHGroup",
+    "IPSecProtocol",
+    "IPVersion",
+    "IPv6",
+    "IPv6Gateway",
+    "IPv6Network",
+    "ImageID",
+    "ImageType",
+    "InternalIP",
+    "InternalIPv6",
+    "Interval",
+    "JobID",
+    "LBID",
+    "LBType",
+    "Last",
+    "LastDue",
+    "LastFailTime",
+    "LastFireTime",
+    "LastResult",
+    "LastScaleTime",
+    "LastTime",
+    "LastValue",
+    "LeaseExpire",
+    "Limit",
+    "LocalSubnetIDs",
+    "Max",
+    "Memory",
+    "Method",
+    "MetricName",
+    "MigrateFromHostID",
+    "Min",
+    "MissedCount",
+    "Mode",
+    "NATGWID",
+    "NICID",
+    "Name",
+    "NetGeneration",
+    "Network",
+    "NextDue",
+    "NotAfter",
+    "NotBefore",
+    "ObservedAttach",
+    "ObservedGeneration",
+    "ObservedState",
+    "OperatorName",
+    "OrderID",
+    "OrderType",
+    "OsType",
+    "Owner",
+    "Path",
+    "Period",
+    "Permissions",
+    "PolicyIDs",
+    "Pool",
+    "PoolID",
+    "Port",
+    "Ports",
+    "Price",
+    "Primary",
+    "Priority",
+    "PrivateIP",
+    "PrivatePort",
+    "Proto",
+    "Protocol",
+    "Quantity",
+    "RSCount",
+    "RSID",
+    "RecycleTime",
+    "ReinstallGeneration",
+    "RemoteCIDRs",
+    "RemoteVPNGatewayID",
+    "ResourceID",
+    "ResourceIDs",
+    "ResourceType",
+    "Revision",
+    "RoleID",
+    "RoleName",
+    "RollbackSnapshotID",
+    "Rule",
+    "RuleCount",
+    "RuleID",
+    "Rules",
+    "SSLID",
+    "ScalingGroupID",
+    "ScalingPolicyID",
+    "SecurityGroupID",
+    "Seq",
+    "SerialNo",
+    "SetType",
+    "Size",
+    "SnapshotID",
+    "SourceID",
+    "SourceVMID",
+    "Spec",
+    "StartTime",
+    "State",
+    "StorageSetTypes",
+    "SubnetID",
+    "SubnetIDs",
+    "SuspendReason",
+    "SuspendTime",
+    "Suspended",
+    "TenantID",
+    "Threshold",
+    "TimerID",
+    "TxnID",
+    "Type",
+    "Used",
+    "UsedCPU",
+    "UsedGPU",
+    "UsedMemory",
+    "UserID",
+    "VMCount",
+    "VMID",
+    "VMIDs",
+    "VPCID",
+    "VPNConnectionID",
+    "VPNGatewayID",
+    "VServerCount",
+    "VServerID",
+    "Weight",
+    "ZoneID",
+    "_ActorTenant",
+    "_Admin",
+    "_BillStart",
+    "_Billed",
+    "_IDField",
+    "_MigrateGeneration",
+    "_OrderID",
+    "_Params",
+    "_PreSharedKey",
+    "_PrevState",
+    "_Price",
+    "_PrivateKey",
+    "_PwHash",
+    "_PwSalt",
+    "_Ring",
+    "_Template",
+    "_UnknownObserved",
+    "_UnknownState",
+};
+#define REC_N_NAMES (sizeof rec_names / sizeof rec_names[0])
+_Static_assert(REC_N_NAMES <= 256, "field numbers are at most one byte");
+
+#define NAME_HASH_SIZE 1024 /* a power of two, > 2 x REC_N_NAMES */
+static int16_t name_hash[NAME_HASH_SIZE];
+static pthread_once_t name_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_h(const char *k, size_t kl)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < kl; i++) {
+        h = (h ^ (uint8_t)k[i]) * 16777619u;
+    }
+    return h;
+}
+
+static void name_init(void)
+{
+    memset(name_hash, 0xff, sizeof name_hash); /* -1: empty */
+    for (unsigned id = 0; id < REC_N_NAMES; id++) {
+        const char *k = rec_names[id];
+        uint32_t h = name_h(k, strlen(k)) & (NAME_HASH_SIZE - 1);
+        while (name_hash[h] >= 0) {
+            h = (h + 1) & (NAME_HASH_SIZE - 1);
+        }
+        name_hash[h] = (int16_t)id;
+    }
+}
+
+/* The dictionary number of name @k (-1 if it has none). */
+static int name_id(const char *k, size_t kl)
+{
+    uint32_t h;
+
+    pthread_once(&name_once, name_init);
+    h = name_h(k, kl) & (NAME_HASH_SIZE - 1);
+    for (; name_hash[h] >= 0; h = (h + 1) & (NAME_HASH_SIZE - 1)) {
+        const char *n = rec_names[name_hash[h]];
+        if (strncmp(n, k, kl) == 0 && n[kl] == '\0') {
+            return name_hash[h];
+        }
+    }
+    return -1;
+}
+
+const char *fsm__rec_name(uint64_t id)
+{
+    return id < REC_N_NAMES ? rec_names[id] : NULL;
+}
+
+int fsm__rec_compact_tbl(enum fsm_tbl t)
+{
+    return t == FSM_TBL_RES || t == FSM_TBL_JOBS || t == FSM_TBL_ORDERS ||
+           t == FSM_TBL_TXNS;
 }
 
 /* A name's length and first byte rule out almost every other field
@@ -69,6 +345,7 @@ static struct fsm_rf *rf_slot(struct fsm_rec *r, const char *k)
         f = &r->f[r->n++];
         memcpy(f->k, k, kl + 1);
         f->kl = (uint8_t)kl;
+        f->kid = (int16_t)name_id(k, kl);
         f->s = NULL;
     }
     free(f->s);
@@ -434,8 +711,23 @@ int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
         struct fsm_rf *f;
         /* Append without looking the name up: records are written by
          * fsm__rec_pack_all with unique names. */
-        if (rd_str(&d, &k, &kl) != 0 || kl >= sizeof f->k ||
-            memchr(k, '\0', kl) != NULL) {
+        int kid = -1;
+        if (d.off < d.len && (d.p[d.off] <= 0x7f || d.p[d.off] == 0xcc)) {
+            /* a numbered name */
+            uint64_t id = d.p[d.off++];
+            if (id == 0xcc && rd_be(&d, 1, &id) != 0) {
+                rc = YH_ECORRUPT;
+                break;
+            }
+            if (id >= REC_N_NAMES) {
+                rc = YH_ECORRUPT;
+                break;
+            }
+            kid = (int)id;
+            k = (const uint8_t *)rec_names[id];
+            kl = strlen(rec_names[id]);
+        } else if (rd_str(&d, &k, &kl) != 0 || kl >= sizeof f->k ||
+                   memchr(k, '\0', kl) != NULL) {
             rc = YH_ECORRUPT;
             break;
         }
@@ -443,6 +735,7 @@ int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
         memcpy(f->k, k, kl);
         f->k[kl] = '\0';
         f->kl = (uint8_t)kl;
+        f->kid = (int16_t)kid;
         f->s = NULL;
         f->t = FSM_RF_NIL;
         f->i = 0;
@@ -648,8 +941,9 @@ static uint8_t *put_int(uint8_t *o, int64_t v)
     return put_be(o, (uint64_t)v, 8);
 }
 
-/* Append @r (every field) to @b: the bytes fsm__rec_pack_all packs. */
-static int rec_encode(const struct fsm_rec *r, struct yh_buf *b)
+/* Append @r (every field) to @b: the bytes fsm__rec_pack_all packs, or
+ * with @compact the dictionary's names as their numbers. */
+static int rec_encode(const struct fsm_rec *r, int compact, struct yh_buf *b)
 {
     size_t sl[FSM_REC_MAX]; /* strlen of each STR value */
     size_t need = 5;
@@ -673,7 +967,11 @@ static int rec_encode(const struct fsm_rec *r, struct yh_buf *b)
     o = put_hdr(o, r->n, 0x80, 16, 0, 0xde, 0xdf);
     for (unsigned i = 0; i < r->n; i++) {
         const struct fsm_rf *f = &r->f[i];
-        o = put_str(o, f->k, f->kl);
+        if (compact && f->kid >= 0) {
+            o = put_int(o, f->kid);
+        } else {
+            o = put_str(o, f->k, f->kl);
+        }
         switch (f->t) {
         case FSM_RF_NIL:
             *o++ = 0xc0;
@@ -845,7 +1143,7 @@ int fsm__rec_save(struct fsm_ctx *c,
                  "record for '%s' could not be built", fsm__tbls[t].name);
         return YH_ENOMEM;
     }
-    rc = rec_encode(r, &b);
+    rc = rec_encode(r, fsm__rec_compact_tbl(t), &b);
     if (rc == 0) {
         rc = fsm__cput(c, t, k, kl, b.data, b.len);
     }
