@@ -477,15 +477,20 @@ struct fsm_rf
     char k[32];         /* field name */
     uint8_t kl;         /* strlen(k) */
     int16_t kid;        /* its number in the dictionary of names (rec.c), -1 */
+    uint8_t own;        /* s was malloc'd (else it is in the record's arena) */
     enum fsm_rf_type t; /* type */
     int64_t i;          /* INT, BOOL */
-    char *s;            /* STR, LIST (owned) */
+    char *s;            /* STR, LIST, BIN (the record's) */
 };
+#define FSM_REC_ARENA 1024 /* bytes of values kept inside a record */
 struct fsm_rec
 {
     unsigned n;                   /* fields in use */
     int oom;                      /* an allocation failed */
+    unsigned used;                /* bytes of @arena handed out */
     struct fsm_rf f[FSM_REC_MAX]; /* fields */
+    char arena[FSM_REC_ARENA];    /* values first go here (never moved: a
+                                     record is not copied by value) */
 };
 
 void fsm__rec_init(struct fsm_rec *r);

@@ -20,16 +20,58 @@ void fsm__rec_init(struct fsm_rec *r)
 {
     r->n = 0;
     r->oom = 0;
+    r->used = 0;
+}
+
+/* Drop the value of @f (its bytes, if it owns an allocation). */
+static void rf_release(struct fsm_rf *f)
+{
+    if (f->own) {
+        free(f->s);
+    }
+    f->s = NULL;
+    f->own = 0;
 }
 
 void fsm__rec_free(struct fsm_rec *r)
 {
     for (unsigned i = 0; i < r->n; i++) {
-        free(r->f[i].s);
-        r->f[i].s = NULL;
+        rf_release(&r->f[i]);
     }
     r->n = 0;
     r->oom = 0;
+    r->used = 0;
+}
+
+/* @n bytes for the value of @f: from the record's arena while it lasts
+ * (a decode or a build of a record then allocates nothing), else
+ * malloc'd and owned by the field. NULL when out of memory. */
+static char *rf_alloc(struct fsm_rec *r, struct fsm_rf *f, size_t n)
+{
+    if (n <= sizeof r->arena - r->used) {
+        f->s = r->arena + r->used;
+        r->used += (unsigned)n;
+        f->own = 0;
+    } else {
+        f->s = malloc(n);
+        f->own = f->s != NULL;
+    }
+    return f->s;
+}
+
+/* A copy of @p (@n bytes, NUL added) as the value of @f. */
+static char *rf_dupn(struct fsm_rec *r,
+                     struct fsm_rf *f,
+                     const char *p,
+                     size_t n)
+{
+    char *s = rf_alloc(r, f, n + 1);
+
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
 }
 
 /* ---- field names stored as numbers ----
@@ -349,23 +391,12 @@ static struct fsm_rf *rf_slot(struct fsm_rec *r, const char *k)
         f->kl = (uint8_t)kl;
         f->kid = (int16_t)name_id(k, kl);
         f->s = NULL;
+        f->own = 0;
     }
-    free(f->s);
-    f->s = NULL;
+    rf_release(f);
     f->t = FSM_RF_NIL;
     f->i = 0;
     return f;
-}
-
-static char *dupn(const char *p, size_t n)
-{
-    char *s = malloc(n + 1);
-
-    if (s != NULL) {
-        memcpy(s, p, n);
-        s[n] = '\0';
-    }
-    return s;
 }
 
 void fsm__rec_set_s(struct fsm_rec *r, const char *k, const char *v)
@@ -376,8 +407,7 @@ void fsm__rec_set_s(struct fsm_rec *r, const char *k, const char *v)
         return;
     }
     f->t = FSM_RF_STR;
-    f->s = dupn(v, strlen(v));
-    if (f->s == NULL) {
+    if (rf_dupn(r, f, v, strlen(v)) == NULL) {
         r->oom = 1;
         f->t = FSM_RF_NIL;
     }
@@ -417,8 +447,7 @@ void fsm__rec_set_l(struct fsm_rec *r,
     for (unsigned i = 0; i < n; i++) {
         len += strlen(v[i]) + 1;
     }
-    f->s = malloc(len + 1);
-    if (f->s == NULL) {
+    if (rf_alloc(r, f, len + 1) == NULL) {
         r->oom = 1;
         return;
     }
@@ -443,8 +472,7 @@ void fsm__rec_set_bin(struct fsm_rec *r, const char *k, const void *p, size_t n)
     }
     f->t = FSM_RF_BIN;
     f->i = (int64_t)n;
-    f->s = dupn(p, n);
-    if (f->s == NULL) {
+    if (rf_dupn(r, f, p, n) == NULL) {
         r->oom = 1;
         f->t = FSM_RF_NIL;
         f->i = 0;
@@ -470,7 +498,7 @@ void fsm__rec_del(struct fsm_rec *r, const char *k)
     if (f == NULL) {
         return;
     }
-    free(f->s);
+    rf_release(f);
     memmove(f, f + 1, (size_t)(&r->f[r->n] - (f + 1)) * sizeof *f);
     r->n--;
 }
@@ -570,7 +598,7 @@ static int rd_array(struct rd *d, uint8_t b, uint64_t *n)
 }
 
 /* The value of field @f at the cursor. */
-static int rd_value(struct rd *d, struct fsm_rf *f)
+static int rd_value(struct rd *d, struct fsm_rec *r, struct fsm_rf *f)
 {
     uint64_t u, n;
     const uint8_t *s;
@@ -597,8 +625,7 @@ static int rd_value(struct rd *d, struct fsm_rf *f)
             return YH_ECORRUPT;
         }
         f->t = FSM_RF_STR;
-        f->s = dupn((const char *)s, n);
-        return f->s != NULL ? 0 : YH_ENOMEM;
+        return rf_dupn(r, f, (const char *)s, n) != NULL ? 0 : YH_ENOMEM;
     }
     d->off++;
     switch (b) {
@@ -642,8 +669,7 @@ static int rd_value(struct rd *d, struct fsm_rf *f)
         }
         f->t = FSM_RF_BIN;
         f->i = (int64_t)n;
-        f->s = dupn((const char *)s, n);
-        return f->s != NULL ? 0 : YH_ENOMEM;
+        return rf_dupn(r, f, (const char *)s, n) != NULL ? 0 : YH_ENOMEM;
     default:
         break;
     }
@@ -664,8 +690,7 @@ static int rd_value(struct rd *d, struct fsm_rf *f)
             }
             len += l + 1;
         }
-        f->s = malloc(len + 1);
-        if (f->s == NULL) {
+        if (rf_alloc(r, f, len + 1) == NULL) {
             return YH_ENOMEM;
         }
         f->t = FSM_RF_LIST;
@@ -739,9 +764,10 @@ int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
         f->kl = (uint8_t)kl;
         f->kid = (int16_t)kid;
         f->s = NULL;
+        f->own = 0;
         f->t = FSM_RF_NIL;
         f->i = 0;
-        rc = rd_value(&d, f);
+        rc = rd_value(&d, r, f);
     }
     if (rc == 0 && d.off != n) {
         rc = YH_ECORRUPT;
