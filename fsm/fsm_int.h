@@ -75,9 +75,9 @@ enum fsm_tbl {
                            walks it instead of every resource) */
     FSM_TBL_RES_LIST,   /* "L" resource ID -> "": the record is listed (its
                            State is not "Recycled"); "C" block -> be64: how
-                           many listed records the block holds (kept by
-                           fsm__rec_save/fsm__cdel; an administrator's page
-                           of machines or disks seeks through it) */
+                           many listed records the block holds; "A" group
+                           NUL VMID: machines by anti-affinity group (kept
+                           by fsm__rec_save/fsm__cdel; rec.c) */
     FSM_N_TBL,
 };
 
@@ -98,7 +98,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 5
+#define FSM_FORMAT_VERSION 6
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -588,6 +588,14 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
  * without IDs is read through 'res_list' (block counts, then the listed
  * IDs) instead of a scan of every record of the type. */
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+/* The machines of anti-affinity group @aag, in VMID order, from
+ * 'res_list' (rec.c; recycled ones included): @fn gets each VMID (it
+ * must not write) and returns 0 to go on, > 0 to stop, < 0 to stop with
+ * that error. */
+int fsm__aag_walk(struct fsm_ctx *c,
+                  const char *aag,
+                  int (*fn)(void *arg, const char *vm),
+                  void *arg);
 
 /* Internal command envelope (tick.c): type, actor, leader time, args map
  * packed in @args (a whole msgpack map). */

@@ -1150,6 +1150,97 @@ static int list_index(struct fsm_ctx *c, const void *id, size_t idl, int listed)
     return list_count_add(c, key, 1 + list_block_len(id, idl), listed ? 1 : -1);
 }
 
+/* ---- 'res_list': machines by anti-affinity group ----
+ *
+ * "A" AntiAffinityGroupID NUL VMID -> "" for every record of 'resources'
+ * keyed "uhost-…" with a group (recycled ones too). A machine's group is
+ * set when it is created and never changes, so a save adds the row when
+ * it is missing (one lookup, only for machines in a group) and a delete
+ * drops it. The scheduler's anti-affinity check walks the group's rows
+ * instead of every machine (and still checks each record). */
+#define AAG_IDX_PREFIX "uhost-"
+
+static int aag_index(struct fsm_ctx *c,
+                     const void *id,
+                     size_t idl,
+                     const struct fsm_rec *r,
+                     int add)
+{
+    const char *aag = fsm__rec_s(r, "AntiAffinityGroupID");
+    size_t al = strlen(aag);
+    uint8_t key[2 * FSM_ID_SIZE + 2];
+    MDB_val v;
+    int rc;
+
+    if (al == 0 || al >= FSM_ID_SIZE || idl >= FSM_ID_SIZE ||
+        idl <= sizeof AAG_IDX_PREFIX - 1 ||
+        memcmp(id, AAG_IDX_PREFIX, sizeof AAG_IDX_PREFIX - 1) != 0) {
+        return 0;
+    }
+    key[0] = 'A';
+    memcpy(key + 1, aag, al);
+    key[1 + al] = '\0';
+    memcpy(key + 2 + al, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + al + idl, &v);
+    if (add) {
+        return rc == YH_ENOTFOUND ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST,
+                                             key, 2 + al + idl, "", 0)
+                                  : rc;
+    }
+    return rc == 0 ? fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + al + idl)
+           : rc == YH_ENOTFOUND ? 0
+                                : rc;
+}
+
+int fsm__aag_walk(struct fsm_ctx *c,
+                  const char *aag,
+                  int (*fn)(void *arg, const char *vm),
+                  void *arg)
+{
+    uint8_t pre[FSM_ID_SIZE + 2];
+    size_t al = strlen(aag), pl;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (al == 0 || al >= FSM_ID_SIZE) {
+        return 0;
+    }
+    pre[0] = 'A';
+    memcpy(pre + 1, aag, al);
+    pre[1 + al] = '\0';
+    pl = 2 + al;
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES_LIST], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'res_list'");
+    }
+    k.mv_data = pre;
+    k.mv_size = pl;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && stop == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char vm[FSM_ID_SIZE];
+        size_t idl;
+        if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
+            break;
+        }
+        idl = k.mv_size - pl;
+        if (idl == 0 || idl >= FSM_ID_SIZE) {
+            continue;
+        }
+        memcpy(vm, (const uint8_t *)k.mv_data + pl, idl);
+        vm[idl] = '\0';
+        stop = fn(arg, vm);
+    }
+    mdb_cursor_close(cur);
+    if (stop < 0) {
+        return stop;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'res_list'");
+    }
+    return 0;
+}
+
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
 {
     (void)c;
@@ -1182,6 +1273,9 @@ int fsm__rec_save(struct fsm_ctx *c,
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = list_index(c, k, kl, fsm__keep_live(c, r, NULL));
     }
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = aag_index(c, k, kl, r, 1);
+    }
     return rc;
 }
 
@@ -1209,6 +1303,9 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         }
         if (rc == 0) {
             rc = list_index(c, k, kl, 0);
+        }
+        if (rc == 0) {
+            rc = aag_index(c, k, kl, &r, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {

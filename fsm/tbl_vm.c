@@ -105,55 +105,67 @@ static int vm_args(struct fsm_ctx *c, struct vm_args *a)
 
 /* Hosts holding a machine of group @aag other than @self (recycled ones
  * too: they keep their place; a machine being migrated holds both its
- * hosts). */
+ * hosts), in VMID order: the group's rows of 'res_list', each machine's
+ * record checked. */
+struct aag_walk
+{
+    struct fsm_ctx *c;
+    const char *aag, *self;
+    char (*hosts)[FSM_ID_SIZE];
+    unsigned *n;
+    struct fsm_rec r;
+};
+
+static int aag_one(void *arg, const char *vm)
+{
+    struct aag_walk *w = arg;
+    int rc;
+
+    if (strcmp(vm, w->self) == 0) {
+        return 0;
+    }
+    rc = fsm__rec_load(w->c->f, w->c->txn, FSM_TBL_RES, vm, strlen(vm), &w->r);
+    if (rc == YH_ENOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return -rc;
+    }
+    if (strcmp(fsm__rec_s(&w->r, "AntiAffinityGroupID"), w->aag) != 0) {
+        return 0;
+    }
+    snprintf(w->hosts[(*w->n)++], FSM_ID_SIZE, "%s",
+             fsm__rec_s(&w->r, "HostID"));
+    if (fsm__rec_s(&w->r, "MigrateFromHostID")[0] != '\0' &&
+        *w->n < MAX_AAG_HOSTS) {
+        snprintf(w->hosts[(*w->n)++], FSM_ID_SIZE, "%s",
+                 fsm__rec_s(&w->r, "MigrateFromHostID"));
+    }
+    return *w->n >= MAX_AAG_HOSTS;
+}
+
 static int aag_hosts(struct fsm_ctx *c,
                      const char *aag,
                      const char *self,
                      char (*hosts)[FSM_ID_SIZE],
                      unsigned *n)
 {
-    static const char prefix[] = VM_PREFIX "-";
-    struct fsm_rec r;
-    MDB_cursor *cur;
-    MDB_val k, v;
+    struct aag_walk w;
     int rc;
 
     *n = 0;
     if (aag[0] == '\0') {
         return 0;
     }
-    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(c->f, rc, "open cursor on 'resources'");
-    }
-    fsm__rec_init(&r);
-    k.mv_data = (void *)prefix;
-    k.mv_size = sizeof prefix - 1;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && *n < MAX_AAG_HOSTS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < sizeof prefix - 1 ||
-            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
-            break;
-        }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0 ||
-            strcmp(fsm__rec_s(&r, "AntiAffinityGroupID"), aag) != 0 ||
-            strcmp(fsm__rec_s(&r, "VMID"), self) == 0) {
-            continue;
-        }
-        snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
-        if (fsm__rec_s(&r, "MigrateFromHostID")[0] != '\0' &&
-            *n < MAX_AAG_HOSTS) {
-            snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s",
-                     fsm__rec_s(&r, "MigrateFromHostID"));
-        }
-    }
-    fsm__rec_free(&r);
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(c->f, rc, "read 'resources'");
-    }
-    return 0;
+    w.c = c;
+    w.aag = aag;
+    w.self = self;
+    w.hosts = hosts;
+    w.n = n;
+    fsm__rec_init(&w.r);
+    rc = fsm__aag_walk(c, aag, aag_one, &w);
+    fsm__rec_free(&w.r);
+    return rc < 0 ? -rc : rc;
 }
 
 /* What the scheduler reads of a host record: the same values whether they
