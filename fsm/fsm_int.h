@@ -867,6 +867,14 @@ int fsm__host_use(struct fsm_ctx *c,
                   int64_t mem,
                   int64_t gpu,
                   int64_t vms);
+/* The same on host record @r as loaded at this index (saved here). */
+int fsm__host_use_rec(struct fsm_ctx *c,
+                      const char *host,
+                      struct fsm_rec *r,
+                      int64_t cpu,
+                      int64_t mem,
+                      int64_t gpu,
+                      int64_t vms);
 
 /* ---- tbl_vm.c: VM instances, jobs, executor reports ---- */
 int fsm__vm_create_check(struct fsm_ctx *c);
@@ -1135,6 +1143,13 @@ int fsm__place_why(struct fsm_ctx *c,
                    const struct fsm_place *p,
                    const char *host,
                    const char **why);
+/* The same, leaving the host's record (as read at this index) in @h when
+ * it exists. */
+int fsm__place_why_rec(struct fsm_ctx *c,
+                       const struct fsm_place *p,
+                       const char *host,
+                       const char **why,
+                       struct fsm_rec *h);
 /* A machine's Password parameter (8..128 bytes): the check (@required: it
  * must be given), the leader's stamp of a salted PBKDF2 hash {PwHash,
  * Salt} when it is given (the clear text never enters the log), the

@@ -544,32 +544,44 @@ int fsm__place_pick(struct fsm_ctx *c,
 }
 
 /* Why @host cannot take @p against the state at this index. */
-int fsm__place_why(struct fsm_ctx *c,
-                   const struct fsm_place *p,
-                   const char *host,
-                   const char **why)
+int fsm__place_why_rec(struct fsm_ctx *c,
+                       const struct fsm_place *p,
+                       const char *host,
+                       const char **why,
+                       struct fsm_rec *h)
 {
     char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
     unsigned n_avoid;
     struct host_cap hc;
-    struct fsm_rec h;
     int rc;
 
     *why = NULL;
     TRY(aag_hosts(c, p->aag, p->vm, avoid, &n_avoid));
-    fsm__rec_init(&h);
-    rc = fsm__is_host_id(host) ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA,
-                                               host, strlen(host), &h)
-                               : YH_ENOTFOUND;
+    rc = fsm__is_host_id(host)
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, host, strlen(host), h)
+             : YH_ENOTFOUND;
     if (rc == YH_ENOTFOUND) {
         *why = FSM_PLACE_GONE;
         return 0;
     }
     TRY(rc);
-    host_cap_of(&h, &hc);
+    host_cap_of(h, &hc);
     *why = host_unfit(&hc, p, avoid, n_avoid);
-    fsm__rec_free(&h);
     return 0;
+}
+
+int fsm__place_why(struct fsm_ctx *c,
+                   const struct fsm_place *p,
+                   const char *host,
+                   const char **why)
+{
+    struct fsm_rec h;
+    int rc;
+
+    fsm__rec_init(&h);
+    rc = fsm__place_why_rec(c, p, host, why, &h);
+    fsm__rec_free(&h);
+    return rc;
 }
 
 /* A create's placement question (after placement_inputs). */
@@ -760,7 +772,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     const char *types[8];
     int64_t delta[8], price, overcommit, image_gb;
     char buf[8][48];
-    struct fsm_rec r;
+    struct fsm_rec r, h; /* the machine, its host as read here */
     struct fsm_vm_ip ip;
     unsigned n;
     int rc;
@@ -779,19 +791,26 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
                            image_gb);
     }
     create_place(&a, overcommit, arch, &p);
-    TRY(fsm__place_why(c, &p, host, &why));
-    if (why != NULL && strcmp(why, FSM_PLACE_GONE) == 0) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is gone", host);
-    }
-    if (why != NULL) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is now %s", host, why);
+    fsm__rec_init(&r);
+    fsm__rec_init(&h);
+    /* the host record read here is the one updated below: nothing in
+     * between writes it */
+    rc = fsm__place_why_rec(c, &p, host, &why, &h);
+    if (rc == 0 && why != NULL && strcmp(why, FSM_PLACE_GONE) == 0) {
+        rc = fsm__reject(c, YH_ECAPACITY, "stale placement: host '%s' is gone",
+                         host);
+    } else if (rc == 0 && why != NULL) {
+        rc = fsm__reject(c, YH_ECAPACITY,
+                         "stale placement: host '%s' is now %s", host, why);
     }
     /* the optional SubnetID/VPCID/InternalIP: chosen (and any rejection
      * made) before the first write */
-    TRY(fsm__vm_ip_pick(c, tenant, &ip));
-    fsm__rec_init(&r);
+    if (rc == 0) {
+        rc = fsm__vm_ip_pick(c, tenant, &ip);
+    }
+    if (rc != 0) {
+        goto out;
+    }
     fsm__rec_set_s(&r, "ResourceType", "VM");
     fsm__rec_set_i(&r, "CPU", a.spec.cpu);
     fsm__rec_set_i(&r, "Memory", a.spec.mem);
@@ -842,7 +861,8 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         rc = fsm__usage_add(c, tenant, n, types, delta);
     }
     if (rc == 0) {
-        rc = fsm__host_use(c, host, a.spec.cpu, a.spec.mem, a.spec.gpu, 1);
+        rc = fsm__host_use_rec(c, host, &h, a.spec.cpu, a.spec.mem, a.spec.gpu,
+                               1);
     }
     if (rc == 0) {
         rc = fsm__job_open(c, id, &r, "CreateVMInstance");
@@ -857,6 +877,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         yh_mp_pack_str(fsm__field(c, "HostID"), host);
     }
 out:
+    fsm__rec_free(&h);
     fsm__rec_free(&r);
     return rc;
 }
