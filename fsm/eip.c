@@ -383,17 +383,10 @@ out:
     return rc;
 }
 
-static int live_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
-{
-    (void)c;
-    (void)arg;
-    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
-}
-
 int fsm__eip_describe(struct fsm_ctx *c)
 {
-    struct fsm_desc d = {FSM_TBL_RES, EIP_PREFIX "-", "EIPIDs", 0,
-                         live_keep,   NULL,           NULL};
+    struct fsm_desc d = {FSM_TBL_RES,    EIP_PREFIX "-", "EIPIDs", 0,
+                         fsm__keep_live, NULL,           NULL};
 
     return fsm__describe(c, &d);
 }

@@ -48,6 +48,7 @@ int fsm_open(struct fsm **out,
     if (rc != 0) {
         goto err_after_md;
     }
+    f->place_cache = fsm__place_cache_new(); /* NULL: picks decode hosts */
     YH_INFO("opened '%s' at index %llu", dir, (unsigned long long)f->applied);
     *out = f;
     return 0;
@@ -68,6 +69,7 @@ void fsm_close(struct fsm *f)
         YH_ERR("close: last batch lost: %s", f->errmsg);
     }
     fsm__store_close(f);
+    fsm__place_cache_free(f->place_cache);
     EVP_MD_CTX_free(f->md);
     free(f);
 }
@@ -745,7 +747,33 @@ static void dump_mp(FILE *out, const msgpack_object *o)
     }
 }
 
-static void dump_field(FILE *out, enum fsm_tbl_fmt fmt, const MDB_val *v)
+/* A record of a table with numbered names: its keys as the names. */
+static void dump_rec(FILE *out, const msgpack_object *o)
+{
+    fputc('{', out);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        const char *name = k->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                               ? fsm__rec_name(k->via.u64)
+                               : NULL;
+        if (i > 0) {
+            fputs(", ", out);
+        }
+        if (name != NULL) {
+            dump_text(out, (const uint8_t *)name, strlen(name));
+        } else {
+            dump_mp(out, k);
+        }
+        fputs(": ", out);
+        dump_mp(out, &o->via.map.ptr[i].val);
+    }
+    fputc('}', out);
+}
+
+static void dump_field(FILE *out,
+                       enum fsm_tbl_fmt fmt,
+                       int names,
+                       const MDB_val *v)
 {
     const uint8_t *p = v->mv_data;
     msgpack_unpacked u;
@@ -772,7 +800,11 @@ static void dump_field(FILE *out, enum fsm_tbl_fmt fmt, const MDB_val *v)
     case FSM_FMT_MP:
         msgpack_unpacked_init(&u);
         if (fsm__mp_decode(p, v->mv_size, &u) == 0) {
-            dump_mp(out, &u.data);
+            if (names && u.data.type == MSGPACK_OBJECT_MAP) {
+                dump_rec(out, &u.data);
+            } else {
+                dump_mp(out, &u.data);
+            }
         } else {
             fputs("!corrupt ", out);
             dump_hex(out, p, v->mv_size);
@@ -815,9 +847,9 @@ int fsm_dump(struct fsm *f, FILE *out)
         fprintf(out, "[%s] %zu\n", fsm__tbls[t].name, (size_t)st.ms_entries);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            dump_field(out, fsm__tbls[t].key_fmt, &k);
+            dump_field(out, fsm__tbls[t].key_fmt, 0, &k);
             fputs(" = ", out);
-            dump_field(out, fsm__tbls[t].val_fmt, &v);
+            dump_field(out, fsm__tbls[t].val_fmt, fsm__rec_compact_tbl(t), &v);
             fputc('\n', out);
         }
         mdb_cursor_close(cur);

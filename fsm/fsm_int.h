@@ -74,6 +74,11 @@ enum fsm_tbl {
                            resources of 'resources' a tenant owns (kept by
                            fsm__rec_save/fsm__cdel; Describe of a tenant
                            walks it instead of every resource) */
+    FSM_TBL_RES_LIST,   /* "L" resource ID -> "": the record is listed (its
+                           State is not "Recycled"); "C" block -> be64: how
+                           many listed records the block holds; "A" group
+                           NUL VMID: machines by anti-affinity group (kept
+                           by fsm__rec_save/fsm__cdel; rec.c) */
     FSM_N_TBL,
 };
 
@@ -94,7 +99,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 4
+#define FSM_FORMAT_VERSION 7
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -125,6 +130,9 @@ struct fsm
     EVP_MD_CTX *md;                   /* reused for the digest chain */
     int errored;                      /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];      /* last local failure */
+    /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
+     * read by apply; NULL if it could not be allocated */
+    struct fsm_place_cache *place_cache;
 };
 
 /* ---- store.c ---- */
@@ -468,19 +476,31 @@ enum fsm_rf_type {
 struct fsm_rf
 {
     char k[32];         /* field name */
+    uint8_t kl;         /* strlen(k) */
+    int16_t kid;        /* its number in the dictionary of names (rec.c), -1 */
+    uint8_t own;        /* s was malloc'd (else it is in the record's arena) */
     enum fsm_rf_type t; /* type */
     int64_t i;          /* INT, BOOL */
-    char *s;            /* STR, LIST (owned) */
+    char *s;            /* STR, LIST, BIN (the record's) */
 };
+#define FSM_REC_ARENA 1024 /* bytes of values kept inside a record */
 struct fsm_rec
 {
     unsigned n;                   /* fields in use */
     int oom;                      /* an allocation failed */
+    unsigned used;                /* bytes of @arena handed out */
     struct fsm_rf f[FSM_REC_MAX]; /* fields */
+    char arena[FSM_REC_ARENA];    /* values first go here (never moved: a
+                                     record is not copied by value) */
 };
 
 void fsm__rec_init(struct fsm_rec *r);
 void fsm__rec_free(struct fsm_rec *r);
+/* The name numbered @id in records (NULL if none; rec.c). */
+const char *fsm__rec_name(uint64_t id);
+/* Whether records of table @t are stored with numbered names (resources,
+ * jobs, orders, transactions: tables only read through fsm__rec_decode). */
+int fsm__rec_compact_tbl(enum fsm_tbl t);
 /* Decode a stored map. YH_ECORRUPT if it is not a map of such fields. */
 int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r);
 /* 0, YH_ENOTFOUND or a local error (YH_ECORRUPT with f->errmsg). @r is
@@ -564,6 +584,19 @@ struct fsm_desc
     void *arg; /* for keep and pack */
 };
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
+/* The keep of a Describe that lists every record not Recycled. With it,
+ * FSM_TBL_RES and a type prefix ("uhost-"), an administrator's page
+ * without IDs is read through 'res_list' (block counts, then the listed
+ * IDs) instead of a scan of every record of the type. */
+int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+/* The machines of anti-affinity group @aag, in VMID order, from
+ * 'res_list' (rec.c; recycled ones included): @fn gets each VMID (it
+ * must not write) and returns 0 to go on, > 0 to stop, < 0 to stop with
+ * that error. */
+int fsm__aag_walk(struct fsm_ctx *c,
+                  const char *aag,
+                  int (*fn)(void *arg, const char *vm),
+                  void *arg);
 
 /* Internal command envelope (tick.c): type, actor, leader time, args map
  * packed in @args (a whole msgpack map). */
@@ -840,6 +873,14 @@ int fsm__host_use(struct fsm_ctx *c,
                   int64_t mem,
                   int64_t gpu,
                   int64_t vms);
+/* The same on host record @r as loaded at this index (saved here). */
+int fsm__host_use_rec(struct fsm_ctx *c,
+                      const char *host,
+                      struct fsm_rec *r,
+                      int64_t cpu,
+                      int64_t mem,
+                      int64_t gpu,
+                      int64_t vms);
 
 /* ---- tbl_vm.c: VM instances, jobs, executor reports ---- */
 int fsm__vm_create_check(struct fsm_ctx *c);
@@ -1161,6 +1202,9 @@ struct fsm_place
     const char *vm;                 /* the machine moved ("" = a new one) */
     const char *exclude;            /* a host not to use ("" = none) */
 };
+/* The leader's scheduler cache (struct fsm place_cache). */
+struct fsm_place_cache *fsm__place_cache_new(void);
+void fsm__place_cache_free(struct fsm_place_cache *pc);
 /* Leader side: the least loaded host that fits @p (172 if none). For a
  * machine the load is its CPU share after placing (memory share breaking
  * ties); for a gateway the host's GatewayCount first, then its CPU share.
@@ -1176,6 +1220,13 @@ int fsm__place_why(struct fsm_ctx *c,
                    const struct fsm_place *p,
                    const char *host,
                    const char **why);
+/* The same, leaving the host's record (as read at this index) in @h when
+ * it exists. */
+int fsm__place_why_rec(struct fsm_ctx *c,
+                       const struct fsm_place *p,
+                       const char *host,
+                       const char **why,
+                       struct fsm_rec *h);
 /* A machine's Password parameter (8..128 bytes): the check (@required: it
  * must be given), the leader's stamp of a salted PBKDF2 hash {PwHash,
  * Salt} when it is given (the clear text never enters the log), the

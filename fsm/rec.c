@@ -20,26 +20,357 @@ void fsm__rec_init(struct fsm_rec *r)
 {
     r->n = 0;
     r->oom = 0;
+    r->used = 0;
+}
+
+/* Drop the value of @f (its bytes, if it owns an allocation). */
+static void rf_release(struct fsm_rf *f)
+{
+    if (f->own) {
+        free(f->s);
+    }
+    f->s = NULL;
+    f->own = 0;
 }
 
 void fsm__rec_free(struct fsm_rec *r)
 {
     for (unsigned i = 0; i < r->n; i++) {
-        free(r->f[i].s);
-        r->f[i].s = NULL;
+        rf_release(&r->f[i]);
     }
     r->n = 0;
     r->oom = 0;
+    r->used = 0;
+}
+
+/* @n bytes for the value of @f: from the record's arena while it lasts
+ * (a decode or a build of a record then allocates nothing), else
+ * malloc'd and owned by the field. NULL when out of memory. */
+static char *rf_alloc(struct fsm_rec *r, struct fsm_rf *f, size_t n)
+{
+    if (n <= sizeof r->arena - r->used) {
+        f->s = r->arena + r->used;
+        r->used += (unsigned)n;
+        f->own = 0;
+    } else {
+        f->s = malloc(n);
+        f->own = f->s != NULL;
+    }
+    return f->s;
+}
+
+/* A copy of @p (@n bytes, NUL added) as the value of @f. */
+static char *rf_dupn(struct fsm_rec *r,
+                     struct fsm_rf *f,
+                     const char *p,
+                     size_t n)
+{
+    char *s = rf_alloc(r, f, n + 1);
+
+    if (s != NULL) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+/* ---- field names stored as numbers ----
+ *
+ * In the tables where every record is read through fsm__rec_decode
+ * (fsm__rec_compact_tbl: resources, jobs, orders, transactions) a field whose
+ * name is in this dictionary is stored with its index as the map key (an
+ * integer, 1-2 bytes) instead of the name (a machine record repeated ~35
+ * names, ~300 bytes). Other names stay strings; decoding accepts both.
+ * The list is part of the state format (docs/disk-format.md): entries are
+ * only ever appended, never reordered or removed, and at most 256. */
+static const char *const rec_names[] = {
+    "Action",
+    "Adjustment",
+    "AlarmTemplateID",
+    "Amount",
+    "AntiAffinityGroupID",
+    "Arch",
+    "ArrearsSince",
+    "At",
+    "Backend",
+    "Balance",
+    "Bandwidth",
+    "BaseImageID",
+    "BindCount",
+    "BindResourceID",
+    "BindResourceType",
+    "BindTime",
+    "BootDiskSetType",
+    "BootDiskSpace",
+    "CIDR",
+    "CPU",
+    "CPUOvercommit",
+    "Capacity",
+    "Certificate",
+    "ChargeType",
+    "CommonName",
+    "Comparison",
+    "ConnectionCount",
+    "Cooldown",
+    "Count",
+    "CreateTime",
+    "CredentialGeneration",
+    "Desired",
+    "DesiredAttach",
+    "DesiredState",
+    "Direction",
+    "Disabled",
+    "DiskCount",
+    "DiskID",
+    "EIPID",
+    "EIPPoolID",
+    "EIPPort",
+    "Epoch",
+    "ExpireTime",
+    "Fingerprint",
+    "FinishTime",
+    "FireCount",
+    "FromType",
+    "FrontendPort",
+    "GPU",
+    "GPUModel",
+    "GPUType",
+    "Gateway",
+    "GatewayCount",
+    "Generation",
+    "HealthCheckInterval",
+    "HealthCheckThreshold",
+    "HealthCheckType",
+    "HostID",
+    "IKEAuth",
+    "IKEDHGroup",
+    "IKEEncryption",
+    "IKELifetime",
+    "IKEVersion",
+    "IP",
+    "IPSecAuth",
+    "IPSecEncryption",
+    "IPSecLifetime",
+    "IPSecPFSDHGroup",
+    "IPSecProtocol",
+    "IPVersion",
+    "IPv6",
+    "IPv6Gateway",
+    "IPv6Network",
+    "ImageID",
+    "ImageType",
+    "InternalIP",
+    "InternalIPv6",
+    "Interval",
+    "JobID",
+    "LBID",
+    "LBType",
+    "Last",
+    "LastDue",
+    "LastFailTime",
+    "LastFireTime",
+    "LastResult",
+    "LastScaleTime",
+    "LastTime",
+    "LastValue",
+    "LeaseExpire",
+    "Limit",
+    "LocalSubnetIDs",
+    "Max",
+    "Memory",
+    "Method",
+    "MetricName",
+    "MigrateFromHostID",
+    "Min",
+    "MissedCount",
+    "Mode",
+    "NATGWID",
+    "NICID",
+    "Name",
+    "NetGeneration",
+    "Network",
+    "NextDue",
+    "NotAfter",
+    "NotBefore",
+    "ObservedAttach",
+    "ObservedGeneration",
+    "ObservedState",
+    "OperatorName",
+    "OrderID",
+    "OrderType",
+    "OsType",
+    "Owner",
+    "Path",
+    "Period",
+    "Permissions",
+    "PolicyIDs",
+    "Pool",
+    "PoolID",
+    "Port",
+    "Ports",
+    "Price",
+    "Primary",
+    "Priority",
+    "PrivateIP",
+    "PrivatePort",
+    "Proto",
+    "Protocol",
+    "Quantity",
+    "RSCount",
+    "RSID",
+    "RecycleTime",
+    "ReinstallGeneration",
+    "RemoteCIDRs",
+    "RemoteVPNGatewayID",
+    "ResourceID",
+    "ResourceIDs",
+    "ResourceType",
+    "Revision",
+    "RoleID",
+    "RoleName",
+    "RollbackSnapshotID",
+    "Rule",
+    "RuleCount",
+    "RuleID",
+    "Rules",
+    "SSLID",
+    "ScalingGroupID",
+    "ScalingPolicyID",
+    "SecurityGroupID",
+    "Seq",
+    "SerialNo",
+    "SetType",
+    "Size",
+    "SnapshotID",
+    "SourceID",
+    "SourceVMID",
+    "Spec",
+    "StartTime",
+    "State",
+    "StorageSetTypes",
+    "SubnetID",
+    "SubnetIDs",
+    "SuspendReason",
+    "SuspendTime",
+    "Suspended",
+    "TenantID",
+    "Threshold",
+    "TimerID",
+    "TxnID",
+    "Type",
+    "Used",
+    "UsedCPU",
+    "UsedGPU",
+    "UsedMemory",
+    "UserID",
+    "VMCount",
+    "VMID",
+    "VMIDs",
+    "VPCID",
+    "VPNConnectionID",
+    "VPNGatewayID",
+    "VServerCount",
+    "VServerID",
+    "Weight",
+    "ZoneID",
+    "_ActorTenant",
+    "_Admin",
+    "_BillStart",
+    "_Billed",
+    "_IDField",
+    "_MigrateGeneration",
+    "_OrderID",
+    "_Params",
+    "_PreSharedKey",
+    "_PrevState",
+    "_Price",
+    "_PrivateKey",
+    "_PwHash",
+    "_PwSalt",
+    "_Ring",
+    "_Template",
+    "_UnknownObserved",
+    "_UnknownState",
+};
+#define REC_N_NAMES (sizeof rec_names / sizeof rec_names[0])
+_Static_assert(REC_N_NAMES <= 256, "field numbers are at most one byte");
+
+#define NAME_HASH_SIZE 1024 /* a power of two, > 2 x REC_N_NAMES */
+static int16_t name_hash[NAME_HASH_SIZE];
+static uint8_t name_len[REC_N_NAMES];
+
+/* Length and three bytes: enough to spread 207 names, cheap per lookup
+ * (rf_slot asks for every new field). */
+static uint32_t name_h(const char *k, size_t kl)
+{
+    uint32_t h = (uint32_t)kl * 0x9e3779b1u;
+
+    if (kl > 0) {
+        h ^= ((uint32_t)(uint8_t)k[0] << 16 |
+              (uint32_t)(uint8_t)k[kl / 2] << 8 | (uint8_t)k[kl - 1]) *
+             0x85ebca6bu;
+    }
+    return (h ^ (h >> 15)) & (NAME_HASH_SIZE - 1);
+}
+
+__attribute__((constructor)) static void name_init(void)
+{
+    memset(name_hash, 0xff, sizeof name_hash); /* -1: empty */
+    for (unsigned id = 0; id < REC_N_NAMES; id++) {
+        size_t kl = strlen(rec_names[id]);
+        uint32_t h = name_h(rec_names[id], kl);
+        name_len[id] = (uint8_t)kl;
+        while (name_hash[h] >= 0) {
+            h = (h + 1) & (NAME_HASH_SIZE - 1);
+        }
+        name_hash[h] = (int16_t)id;
+    }
+}
+
+/* The dictionary number of name @k (-1 if it has none). */
+static int name_id(const char *k, size_t kl)
+{
+    uint32_t h = name_h(k, kl);
+
+    for (; name_hash[h] >= 0; h = (h + 1) & (NAME_HASH_SIZE - 1)) {
+        int id = name_hash[h];
+        if (name_len[id] == kl && memcmp(rec_names[id], k, kl) == 0) {
+            return id;
+        }
+    }
+    return -1;
+}
+
+const char *fsm__rec_name(uint64_t id)
+{
+    return id < REC_N_NAMES ? rec_names[id] : NULL;
+}
+
+int fsm__rec_compact_tbl(enum fsm_tbl t)
+{
+    return t == FSM_TBL_RES || t == FSM_TBL_JOBS || t == FSM_TBL_ORDERS ||
+           t == FSM_TBL_TXNS;
+}
+
+/* A name's length and first byte rule out almost every other field
+ * before any comparison call (a VM record has ~35 fields, and lookups by
+ * strcmp were a fifth of an apply's CPU). */
+static struct fsm_rf *rf_findn(const struct fsm_rec *r,
+                               const char *k,
+                               size_t kl)
+{
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct fsm_rf *f = &r->f[i];
+        if (f->kl == kl && f->k[0] == k[0] && memcmp(f->k, k, kl) == 0) {
+            return (struct fsm_rf *)f;
+        }
+    }
+    return NULL;
 }
 
 static struct fsm_rf *rf_find(const struct fsm_rec *r, const char *k)
 {
-    for (unsigned i = 0; i < r->n; i++) {
-        if (strcmp(r->f[i].k, k) == 0) {
-            return (struct fsm_rf *)&r->f[i];
-        }
-    }
-    return NULL;
+    return rf_findn(r, k, strlen(k));
 }
 
 /* The field @k, created at the end if absent, emptied. NULL (and oom) if
@@ -47,33 +378,25 @@ static struct fsm_rf *rf_find(const struct fsm_rec *r, const char *k)
  * fsm__rec_save reports. */
 static struct fsm_rf *rf_slot(struct fsm_rec *r, const char *k)
 {
-    struct fsm_rf *f = rf_find(r, k);
+    size_t kl = strlen(k);
+    struct fsm_rf *f = rf_findn(r, k, kl);
 
     if (f == NULL) {
-        if (r->n >= FSM_REC_MAX || strlen(k) >= sizeof f->k) {
+        if (r->n >= FSM_REC_MAX || kl >= sizeof f->k) {
             r->oom = 1;
             return NULL;
         }
         f = &r->f[r->n++];
-        snprintf(f->k, sizeof f->k, "%s", k);
+        memcpy(f->k, k, kl + 1);
+        f->kl = (uint8_t)kl;
+        f->kid = (int16_t)name_id(k, kl);
         f->s = NULL;
+        f->own = 0;
     }
-    free(f->s);
-    f->s = NULL;
+    rf_release(f);
     f->t = FSM_RF_NIL;
     f->i = 0;
     return f;
-}
-
-static char *dupn(const char *p, size_t n)
-{
-    char *s = malloc(n + 1);
-
-    if (s != NULL) {
-        memcpy(s, p, n);
-        s[n] = '\0';
-    }
-    return s;
 }
 
 void fsm__rec_set_s(struct fsm_rec *r, const char *k, const char *v)
@@ -84,8 +407,7 @@ void fsm__rec_set_s(struct fsm_rec *r, const char *k, const char *v)
         return;
     }
     f->t = FSM_RF_STR;
-    f->s = dupn(v, strlen(v));
-    if (f->s == NULL) {
+    if (rf_dupn(r, f, v, strlen(v)) == NULL) {
         r->oom = 1;
         f->t = FSM_RF_NIL;
     }
@@ -125,8 +447,7 @@ void fsm__rec_set_l(struct fsm_rec *r,
     for (unsigned i = 0; i < n; i++) {
         len += strlen(v[i]) + 1;
     }
-    f->s = malloc(len + 1);
-    if (f->s == NULL) {
+    if (rf_alloc(r, f, len + 1) == NULL) {
         r->oom = 1;
         return;
     }
@@ -151,8 +472,7 @@ void fsm__rec_set_bin(struct fsm_rec *r, const char *k, const void *p, size_t n)
     }
     f->t = FSM_RF_BIN;
     f->i = (int64_t)n;
-    f->s = dupn(p, n);
-    if (f->s == NULL) {
+    if (rf_dupn(r, f, p, n) == NULL) {
         r->oom = 1;
         f->t = FSM_RF_NIL;
         f->i = 0;
@@ -178,7 +498,7 @@ void fsm__rec_del(struct fsm_rec *r, const char *k)
     if (f == NULL) {
         return;
     }
-    free(f->s);
+    rf_release(f);
     memmove(f, f + 1, (size_t)(&r->f[r->n] - (f + 1)) * sizeof *f);
     r->n--;
 }
@@ -202,112 +522,256 @@ int fsm__rec_has(const struct fsm_rec *r, const char *k)
     return rf_find(r, k) != NULL;
 }
 
+/* ---- decoding a stored record ----
+ *
+ * Records are flat maps, so they are read straight from the bytes: every
+ * declared length is checked against what is left (which is what the
+ * fsm__mp_check pre-scan guards for msgpack-c), and no object tree is
+ * built. The accepted inputs and results are those of decoding with
+ * msgpack-c: a map (at most FSM_REC_MAX entries) of string names (under
+ * 32 bytes, no NUL) to nil, booleans, integers (up to INT64_MAX), bytes,
+ * strings or arrays of strings, spanning the input exactly. */
+
+struct rd
+{
+    const uint8_t *p; /* input */
+    size_t len;       /* input size */
+    size_t off;       /* next byte */
+};
+
+/* The @n-byte big-endian number at the cursor. */
+static int rd_be(struct rd *d, unsigned n, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n > d->len - d->off) {
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        v = (v << 8) | d->p[d->off + i];
+    }
+    d->off += n;
+    *out = v;
+    return 0;
+}
+
+/* @n bytes at the cursor. */
+static int rd_bytes(struct rd *d, uint64_t n, const uint8_t **out)
+{
+    if (n > d->len - d->off) {
+        return -1;
+    }
+    *out = d->p + d->off;
+    d->off += n;
+    return 0;
+}
+
+/* A string (any str format); -1 if the next object is something else. */
+static int rd_str(struct rd *d, const uint8_t **s, uint64_t *n)
+{
+    uint8_t b;
+
+    if (d->off >= d->len) {
+        return -1;
+    }
+    b = d->p[d->off++];
+    if ((b & 0xe0) == 0xa0) {
+        *n = b & 0x1f;
+    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+        if (rd_be(d, 1u << (b - 0xd9), n) != 0) {
+            return -1;
+        }
+    } else {
+        return -1;
+    }
+    return rd_bytes(d, *n, s);
+}
+
+/* An array header (element count). */
+static int rd_array(struct rd *d, uint8_t b, uint64_t *n)
+{
+    if ((b & 0xf0) == 0x90) {
+        *n = b & 0x0f;
+        return 0;
+    }
+    return rd_be(d, b == 0xdc ? 2 : 4, n);
+}
+
+/* The value of field @f at the cursor. */
+static int rd_value(struct rd *d, struct fsm_rec *r, struct fsm_rf *f)
+{
+    uint64_t u, n;
+    const uint8_t *s;
+    uint8_t b;
+
+    if (d->off >= d->len) {
+        return YH_ECORRUPT;
+    }
+    b = d->p[d->off];
+    if (b <= 0x7f) {
+        d->off++;
+        f->t = FSM_RF_INT;
+        f->i = b;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        d->off++;
+        f->t = FSM_RF_INT;
+        f->i = (int8_t)b;
+        return 0;
+    }
+    if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda || b == 0xdb) {
+        if (rd_str(d, &s, &n) != 0) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_STR;
+        return rf_dupn(r, f, (const char *)s, n) != NULL ? 0 : YH_ENOMEM;
+    }
+    d->off++;
+    switch (b) {
+    case 0xc0:
+        return 0;
+    case 0xc2:
+    case 0xc3:
+        f->t = FSM_RF_BOOL;
+        f->i = b == 0xc3;
+        return 0;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
+        if (rd_be(d, 1u << (b - 0xcc), &u) != 0 || u > INT64_MAX) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_INT;
+        f->i = (int64_t)u;
+        return 0;
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: {
+        unsigned w = 1u << (b - 0xd0);
+        if (rd_be(d, w, &u) != 0) {
+            return YH_ECORRUPT;
+        }
+        if (w < 8 && (u >> (8 * w - 1)) != 0) {
+            u |= ~(uint64_t)0 << (8 * w); /* sign-extend */
+        }
+        f->t = FSM_RF_INT;
+        f->i = (int64_t)u;
+        return 0;
+    }
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+        if (rd_be(d, 1u << (b - 0xc4), &n) != 0 || rd_bytes(d, n, &s) != 0) {
+            return YH_ECORRUPT;
+        }
+        f->t = FSM_RF_BIN;
+        f->i = (int64_t)n;
+        return rf_dupn(r, f, (const char *)s, n) != NULL ? 0 : YH_ENOMEM;
+    default:
+        break;
+    }
+    if ((b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd) {
+        size_t start, len = 0, off = 0;
+        if (rd_array(d, b, &n) != 0) {
+            return YH_ECORRUPT;
+        }
+        /* every element takes at least one byte */
+        if (n > d->len - d->off) {
+            return YH_ECORRUPT;
+        }
+        start = d->off;
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t l;
+            if (rd_str(d, &s, &l) != 0) {
+                return YH_ECORRUPT;
+            }
+            len += l + 1;
+        }
+        if (rf_alloc(r, f, len + 1) == NULL) {
+            return YH_ENOMEM;
+        }
+        f->t = FSM_RF_LIST;
+        d->off = start;
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t l;
+            (void)rd_str(d, &s, &l);
+            if (j > 0) {
+                f->s[off++] = '\n';
+            }
+            memcpy(f->s + off, s, l);
+            off += l;
+        }
+        f->s[off] = '\0';
+        return 0;
+    }
+    return YH_ECORRUPT; /* floats, maps, ext, 0xc1 */
+}
+
 int fsm__rec_decode(const void *p, size_t n, struct fsm_rec *r)
 {
-    msgpack_unpacked u;
-    const msgpack_object *m;
+    struct rd d = {p, n, 0};
+    uint64_t count;
+    uint8_t b;
     int rc = 0;
 
     fsm__rec_free(r);
-    msgpack_unpacked_init(&u);
-    if (fsm__mp_decode(p, n, &u) != 0 || u.data.type != MSGPACK_OBJECT_MAP ||
-        u.data.via.map.size > FSM_REC_MAX) {
-        msgpack_unpacked_destroy(&u);
+    if (p == NULL || n == 0) {
         return YH_ECORRUPT;
     }
-    m = &u.data;
-    for (uint32_t i = 0; i < m->via.map.size && rc == 0; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        const msgpack_object *v = &m->via.map.ptr[i].val;
-        char name[32];
+    b = d.p[d.off++];
+    if ((b & 0xf0) == 0x80) {
+        count = b & 0x0f;
+    } else if (b != 0xde && b != 0xdf) {
+        return YH_ECORRUPT;
+    } else if (rd_be(&d, b == 0xde ? 2 : 4, &count) != 0) {
+        return YH_ECORRUPT;
+    }
+    if (count > FSM_REC_MAX) {
+        return YH_ECORRUPT;
+    }
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
+        const uint8_t *k;
+        uint64_t kl;
         struct fsm_rf *f;
-        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size >= sizeof name ||
-            memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL) {
-            rc = YH_ECORRUPT;
-            break;
-        }
         /* Append without looking the name up: records are written by
-         * fsm__rec_pack_all with unique names, and the lookup (a strcmp
-         * per field already decoded, plus snprintf) was a fifth of the
-         * CPU of a large Describe. */
-        if (r->n >= FSM_REC_MAX) {
+         * fsm__rec_pack_all with unique names. */
+        int kid = -1;
+        if (d.off < d.len && (d.p[d.off] <= 0x7f || d.p[d.off] == 0xcc)) {
+            /* a numbered name */
+            uint64_t id = d.p[d.off++];
+            if (id == 0xcc && rd_be(&d, 1, &id) != 0) {
+                rc = YH_ECORRUPT;
+                break;
+            }
+            if (id >= REC_N_NAMES) {
+                rc = YH_ECORRUPT;
+                break;
+            }
+            kid = (int)id;
+            k = (const uint8_t *)rec_names[id];
+            kl = name_len[id];
+        } else if (rd_str(&d, &k, &kl) != 0 || kl >= sizeof f->k ||
+                   memchr(k, '\0', kl) != NULL) {
             rc = YH_ECORRUPT;
             break;
         }
         f = &r->f[r->n++];
-        memcpy(f->k, k->via.str.ptr, k->via.str.size);
-        f->k[k->via.str.size] = '\0';
+        memcpy(f->k, k, kl);
+        f->k[kl] = '\0';
+        f->kl = (uint8_t)kl;
+        f->kid = (int16_t)kid;
         f->s = NULL;
+        f->own = 0;
         f->t = FSM_RF_NIL;
         f->i = 0;
-        switch (v->type) {
-        case MSGPACK_OBJECT_NIL:
-            break;
-        case MSGPACK_OBJECT_BOOLEAN:
-            f->t = FSM_RF_BOOL;
-            f->i = v->via.boolean;
-            break;
-        case MSGPACK_OBJECT_POSITIVE_INTEGER:
-            if (v->via.u64 > INT64_MAX) {
-                rc = YH_ECORRUPT;
-            }
-            f->t = FSM_RF_INT;
-            f->i = (int64_t)v->via.u64;
-            break;
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-            f->t = FSM_RF_INT;
-            f->i = v->via.i64;
-            break;
-        case MSGPACK_OBJECT_BIN:
-            f->t = FSM_RF_BIN;
-            f->i = v->via.bin.size;
-            f->s = dupn(v->via.bin.ptr, v->via.bin.size);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-            }
-            break;
-        case MSGPACK_OBJECT_STR:
-            f->t = FSM_RF_STR;
-            f->s = dupn(v->via.str.ptr, v->via.str.size);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-            }
-            break;
-        case MSGPACK_OBJECT_ARRAY: {
-            size_t len = 0, off = 0;
-            for (uint32_t j = 0; j < v->via.array.size; j++) {
-                if (v->via.array.ptr[j].type != MSGPACK_OBJECT_STR) {
-                    rc = YH_ECORRUPT;
-                    break;
-                }
-                len += v->via.array.ptr[j].via.str.size + 1;
-            }
-            if (rc != 0) {
-                break;
-            }
-            f->s = malloc(len + 1);
-            if (f->s == NULL) {
-                rc = YH_ENOMEM;
-                break;
-            }
-            f->t = FSM_RF_LIST;
-            for (uint32_t j = 0; j < v->via.array.size; j++) {
-                const msgpack_object *e = &v->via.array.ptr[j];
-                if (j > 0) {
-                    f->s[off++] = '\n';
-                }
-                memcpy(f->s + off, e->via.str.ptr, e->via.str.size);
-                off += e->via.str.size;
-            }
-            f->s[off] = '\0';
-            break;
-        }
-        default:
-            rc = YH_ECORRUPT;
-            break;
-        }
+        rc = rd_value(&d, r, f);
     }
-    msgpack_unpacked_destroy(&u);
+    if (rc == 0 && d.off != n) {
+        rc = YH_ECORRUPT;
+    }
     if (rc != 0) {
         fsm__rec_free(r);
     }
@@ -373,7 +837,7 @@ static void pack_fields(msgpack_packer *pk,
         if (public_only && (f->k[0] == '_' || f->t == FSM_RF_BIN)) {
             continue;
         }
-        yh_mp_pack_str(pk, f->k);
+        yh_mp_pack_strn(pk, f->k, f->kl);
         switch (f->t) {
         case FSM_RF_NIL:
             msgpack_pack_nil(pk);
@@ -419,6 +883,165 @@ void fsm__rec_pack_more(msgpack_packer *pk,
     pack_fields(pk, r, 1, extra);
 }
 
+/* ---- encoding a record to store ----
+ *
+ * The bytes of fsm__rec_pack_all (msgpack-c's choices: the shortest
+ * header for each length, the shortest signed or unsigned form of each
+ * integer) written straight into the buffer: one reservation instead of
+ * a packer callback per token. */
+
+static uint8_t *put_be(uint8_t *o, uint64_t v, unsigned n)
+{
+    for (unsigned i = n; i-- > 0;) {
+        o[i] = (uint8_t)v;
+        v >>= 8;
+    }
+    return o + n;
+}
+
+/* A header: the fix form (@fix | n) below @fixmax, else @b8 (when not 0),
+ * @b16 or @b32 with the length. */
+static uint8_t *put_hdr(uint8_t *o,
+                        uint64_t n,
+                        uint8_t fix,
+                        uint64_t fixmax,
+                        uint8_t b8,
+                        uint8_t b16,
+                        uint8_t b32)
+{
+    if (fix != 0 && n < fixmax) {
+        *o++ = (uint8_t)(fix | n);
+    } else if (b8 != 0 && n < 0x100) {
+        *o++ = b8;
+        *o++ = (uint8_t)n;
+    } else if (n < 0x10000) {
+        *o++ = b16;
+        o = put_be(o, n, 2);
+    } else {
+        *o++ = b32;
+        o = put_be(o, n, 4);
+    }
+    return o;
+}
+
+static uint8_t *put_str(uint8_t *o, const char *p, size_t n)
+{
+    o = put_hdr(o, n, 0xa0, 32, 0xd9, 0xda, 0xdb);
+    memcpy(o, p, n);
+    return o + n;
+}
+
+static uint8_t *put_int(uint8_t *o, int64_t v)
+{
+    if (v < -(1LL << 5)) {
+        if (v < -(1LL << 31)) {
+            *o++ = 0xd3;
+            return put_be(o, (uint64_t)v, 8);
+        }
+        if (v < -(1LL << 15)) {
+            *o++ = 0xd2;
+            return put_be(o, (uint64_t)v, 4);
+        }
+        if (v < -(1LL << 7)) {
+            *o++ = 0xd1;
+            return put_be(o, (uint64_t)v, 2);
+        }
+        *o++ = 0xd0;
+        return put_be(o, (uint64_t)v, 1);
+    }
+    if (v < (1LL << 7)) {
+        *o++ = (uint8_t)v;
+        return o;
+    }
+    if (v < (1LL << 8)) {
+        *o++ = 0xcc;
+        return put_be(o, (uint64_t)v, 1);
+    }
+    if (v < (1LL << 16)) {
+        *o++ = 0xcd;
+        return put_be(o, (uint64_t)v, 2);
+    }
+    if (v < (1LL << 32)) {
+        *o++ = 0xce;
+        return put_be(o, (uint64_t)v, 4);
+    }
+    *o++ = 0xcf;
+    return put_be(o, (uint64_t)v, 8);
+}
+
+/* Append @r (every field) to @b: the bytes fsm__rec_pack_all packs, or
+ * with @compact the dictionary's names as their numbers. */
+static int rec_encode(const struct fsm_rec *r, int compact, struct yh_buf *b)
+{
+    size_t sl[FSM_REC_MAX]; /* strlen of each STR value */
+    size_t need = 5;
+    uint8_t *o;
+
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct fsm_rf *f = &r->f[i];
+        need += 5 + f->kl + 9;
+        if (f->t == FSM_RF_STR || f->t == FSM_RF_LIST) {
+            size_t l = strlen(f->s);
+            sl[i] = l;
+            need += l + (f->t == FSM_RF_LIST ? 5 * (l + 1) + 5 : 0);
+        } else if (f->t == FSM_RF_BIN) {
+            need += (size_t)f->i;
+        }
+    }
+    if (yh_buf_reserve(b, need) != 0) {
+        return YH_ENOMEM;
+    }
+    o = b->data + b->len;
+    o = put_hdr(o, r->n, 0x80, 16, 0, 0xde, 0xdf);
+    for (unsigned i = 0; i < r->n; i++) {
+        const struct fsm_rf *f = &r->f[i];
+        if (compact && f->kid >= 0) {
+            o = put_int(o, f->kid);
+        } else {
+            o = put_str(o, f->k, f->kl);
+        }
+        switch (f->t) {
+        case FSM_RF_NIL:
+            *o++ = 0xc0;
+            break;
+        case FSM_RF_INT:
+            o = put_int(o, f->i);
+            break;
+        case FSM_RF_BOOL:
+            *o++ = f->i ? 0xc3 : 0xc2;
+            break;
+        case FSM_RF_STR:
+            o = put_str(o, f->s, sl[i]);
+            break;
+        case FSM_RF_LIST: {
+            const char *p = f->s;
+            uint32_t n = 0;
+            if (p[0] != '\0') {
+                n = 1;
+                for (const char *q = p; *q != '\0'; q++) {
+                    n += *q == '\n';
+                }
+            }
+            o = put_hdr(o, n, 0x90, 16, 0, 0xdc, 0xdd);
+            for (; n > 0; n--) {
+                const char *e = strchr(p, '\n');
+                size_t l = e != NULL ? (size_t)(e - p) : strlen(p);
+                o = put_str(o, p, l);
+                p += l + 1;
+            }
+            break;
+        }
+        case FSM_RF_BIN:
+            o = put_hdr(o, (uint64_t)f->i, 0, 0, 0xc4, 0xc5, 0xc6);
+            memcpy(o, f->s, (size_t)f->i);
+            o += f->i;
+            break;
+        }
+    }
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
 /* Add (@add) or drop the row TenantID "\0" resource of 'tenant_res'. A
  * row is only a hint for Describe, which still checks the record's owner;
  * adding is skipped when present (most saves update a resource). */
@@ -451,6 +1074,180 @@ static int tenant_index(struct fsm_ctx *c,
                                 : rc;
 }
 
+/* ---- 'res_list': listed resources and block counts ----
+ *
+ * "L" ID -> "" for every record of 'resources' whose State is not
+ * "Recycled" (what fsm__keep_live keeps), and "C" block -> be64 count of
+ * such records in the block. An ID's block is its type prefix (through
+ * the first '-') and the next LIST_BLOCK_DIGITS bytes, or the whole ID
+ * when shorter: a fixed-length prefix, so every block is one contiguous
+ * run of IDs and blocks sort like their IDs (1,000 machines a block for
+ * "uhost-%08d"). Kept by fsm__rec_save and fsm__cdel like 'tenant_res'. */
+#define LIST_BLOCK_DIGITS 5
+#define LIST_KEY_MAX (FSM_ID_SIZE + 2)
+
+static size_t list_block_len(const char *id, size_t idl)
+{
+    const char *dash = memchr(id, '-', idl);
+    size_t l = dash != NULL ? (size_t)(dash - id) + 1 + LIST_BLOCK_DIGITS : idl;
+
+    return l < idl ? l : idl;
+}
+
+/* Add @d to the count row @k (deleted at 0). */
+static int list_count_add(struct fsm_ctx *c,
+                          const uint8_t *k,
+                          size_t kl,
+                          int64_t d)
+{
+    uint64_t n = 0;
+    uint8_t be[8];
+    MDB_val v;
+    int rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, k, kl, &v);
+
+    if (rc == 0 && v.mv_size == 8) {
+        n = fsm__be64_get(v.mv_data);
+    } else if (rc == 0) {
+        snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                 "record in 'res_list' is corrupt");
+        return YH_ECORRUPT;
+    } else if (rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    n += (uint64_t)d;
+    if (n == 0) {
+        return fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, k, kl);
+    }
+    fsm__be64_put(be, n);
+    return fsm__put(c->f, c->txn, FSM_TBL_RES_LIST, k, kl, be, 8);
+}
+
+/* Make resource @id listed (@listed) or not. */
+static int list_index(struct fsm_ctx *c, const void *id, size_t idl, int listed)
+{
+    uint8_t key[LIST_KEY_MAX];
+    MDB_val v;
+    int rc;
+
+    if (idl == 0 || idl + 1 > sizeof key) {
+        return 0; /* not an ID: never listed */
+    }
+    key[0] = 'L';
+    memcpy(key + 1, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1, &v);
+    if (rc != 0 && rc != YH_ENOTFOUND) {
+        return rc;
+    }
+    if ((rc == 0) == (listed != 0)) {
+        return 0;
+    }
+    rc = listed ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1, "", 0)
+                : fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, idl + 1);
+    if (rc != 0) {
+        return rc;
+    }
+    key[0] = 'C';
+    return list_count_add(c, key, 1 + list_block_len(id, idl), listed ? 1 : -1);
+}
+
+/* ---- 'res_list': machines by anti-affinity group ----
+ *
+ * "A" AntiAffinityGroupID NUL VMID -> "" for every record of 'resources'
+ * keyed "uhost-…" with a group (recycled ones too). A machine's group is
+ * set when it is created and never changes, so a save adds the row when
+ * it is missing (one lookup, only for machines in a group) and a delete
+ * drops it. The scheduler's anti-affinity check walks the group's rows
+ * instead of every machine (and still checks each record). */
+#define AAG_IDX_PREFIX "uhost-"
+
+static int aag_index(struct fsm_ctx *c,
+                     const void *id,
+                     size_t idl,
+                     const struct fsm_rec *r,
+                     int add)
+{
+    const char *aag = fsm__rec_s(r, "AntiAffinityGroupID");
+    size_t al = strlen(aag);
+    uint8_t key[2 * FSM_ID_SIZE + 2];
+    MDB_val v;
+    int rc;
+
+    if (al == 0 || al >= FSM_ID_SIZE || idl >= FSM_ID_SIZE ||
+        idl <= sizeof AAG_IDX_PREFIX - 1 ||
+        memcmp(id, AAG_IDX_PREFIX, sizeof AAG_IDX_PREFIX - 1) != 0) {
+        return 0;
+    }
+    key[0] = 'A';
+    memcpy(key + 1, aag, al);
+    key[1 + al] = '\0';
+    memcpy(key + 2 + al, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + al + idl, &v);
+    if (add) {
+        return rc == YH_ENOTFOUND ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST,
+                                             key, 2 + al + idl, "", 0)
+                                  : rc;
+    }
+    return rc == 0 ? fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + al + idl)
+           : rc == YH_ENOTFOUND ? 0
+                                : rc;
+}
+
+int fsm__aag_walk(struct fsm_ctx *c,
+                  const char *aag,
+                  int (*fn)(void *arg, const char *vm),
+                  void *arg)
+{
+    uint8_t pre[FSM_ID_SIZE + 2];
+    size_t al = strlen(aag), pl;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (al == 0 || al >= FSM_ID_SIZE) {
+        return 0;
+    }
+    pre[0] = 'A';
+    memcpy(pre + 1, aag, al);
+    pre[1 + al] = '\0';
+    pl = 2 + al;
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES_LIST], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'res_list'");
+    }
+    k.mv_data = pre;
+    k.mv_size = pl;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && stop == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char vm[FSM_ID_SIZE];
+        size_t idl;
+        if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
+            break;
+        }
+        idl = k.mv_size - pl;
+        if (idl == 0 || idl >= FSM_ID_SIZE) {
+            continue;
+        }
+        memcpy(vm, (const uint8_t *)k.mv_data + pl, idl);
+        vm[idl] = '\0';
+        stop = fn(arg, vm);
+    }
+    mdb_cursor_close(cur);
+    if (stop < 0) {
+        return stop;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'res_list'");
+    }
+    return 0;
+}
+
+int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    (void)c;
+    (void)arg;
+    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
+}
+
 int fsm__rec_save(struct fsm_ctx *c,
                   enum fsm_tbl t,
                   const void *k,
@@ -458,7 +1255,6 @@ int fsm__rec_save(struct fsm_ctx *c,
                   const struct fsm_rec *r)
 {
     struct yh_buf b = YH_BUF_INIT;
-    struct fsm_out o;
     int rc;
 
     if (r->oom) {
@@ -466,12 +1262,19 @@ int fsm__rec_save(struct fsm_ctx *c,
                  "record for '%s' could not be built", fsm__tbls[t].name);
         return YH_ENOMEM;
     }
-    fsm__out_init(&o, &b);
-    fsm__rec_pack_all(&o.pk, r);
-    rc = o.oom ? YH_ENOMEM : fsm__cput(c, t, k, kl, b.data, b.len);
+    rc = rec_encode(r, fsm__rec_compact_tbl(t), &b);
+    if (rc == 0) {
+        rc = fsm__cput(c, t, k, kl, b.data, b.len);
+    }
     yh_buf_release(&b);
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
+    }
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = list_index(c, k, kl, fsm__keep_live(c, r, NULL));
+    }
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = aag_index(c, k, kl, r, 1);
     }
     return rc;
 }
@@ -497,6 +1300,12 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         rc = fsm__rec_load(c->f, c->txn, t, k, kl, &r);
         if (rc == 0) {
             rc = tenant_index(c, fsm__rec_s(&r, "TenantID"), k, kl, 0);
+        }
+        if (rc == 0) {
+            rc = list_index(c, k, kl, 0);
+        }
+        if (rc == 0) {
+            rc = aag_index(c, k, kl, &r, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {
@@ -620,6 +1429,103 @@ static int visit(struct visit *vs, const struct fsm_rec *r)
     return 0;
 }
 
+/* An administrator's page of a type listed in 'res_list' (the Describe
+ * keeps fsm__keep_live records of FSM_TBL_RES, @prefix is "type-"): the
+ * block counts give TotalCount and the block holding item Offset, then
+ * the listed IDs are walked from that block's first, so a page reads the
+ * type's count rows (one per 1,000 IDs), at most one block of ID rows and
+ * the page's records instead of every record of the type. The items and
+ * TotalCount are those of the scan: the same records in key order. */
+static int describe_listed(struct visit *vs, struct fsm_rec *r)
+{
+    struct fsm_ctx *c = vs->c;
+    const char *prefix = vs->d->prefix;
+    size_t plen = strlen(prefix);
+    uint8_t key[LIST_KEY_MAX], start[LIST_KEY_MAX];
+    size_t start_len = 0;
+    uint64_t before = 0, skip;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES_LIST], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(c->f, rc, "open cursor on 'res_list'");
+    }
+    key[0] = 'C';
+    memcpy(key + 1, prefix, plen);
+    k.mv_data = key;
+    k.mv_size = 1 + plen;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t n;
+        if (k.mv_size < 1 + plen || memcmp(k.mv_data, key, 1 + plen) != 0) {
+            break;
+        }
+        if (v.mv_size != 8 || k.mv_size > sizeof start) {
+            rc = YH_ECORRUPT;
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "record in 'res_list' is corrupt");
+            goto out;
+        }
+        n = fsm__be64_get(v.mv_data);
+        if (start_len == 0 && vs->offset < vs->total + n) {
+            start[0] = 'L';
+            memcpy(start + 1, (const uint8_t *)k.mv_data + 1, k.mv_size - 1);
+            start_len = k.mv_size;
+            before = vs->total;
+        }
+        vs->total += n;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = fsm__mdb_err(c->f, rc, "read 'res_list'");
+        goto out;
+    }
+    rc = 0;
+    if (start_len == 0 || vs->limit == 0) {
+        goto out;
+    }
+    skip = vs->offset - before;
+    key[0] = 'L';
+    k.mv_data = start;
+    k.mv_size = start_len;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && vs->n < vs->limit;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < 1 + plen || memcmp(k.mv_data, key, 1 + plen) != 0) {
+            break;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES,
+                           (const uint8_t *)k.mv_data + 1, k.mv_size - 1, r);
+        if (rc == YH_ENOTFOUND) {
+            rc = YH_ECORRUPT;
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "'res_list' lists a resource that does not exist");
+        }
+        if (rc != 0) {
+            goto out;
+        }
+        if (vs->d->pack != NULL) {
+            vs->d->pack(c, &vs->o.pk, r, vs->d->arg);
+        } else {
+            fsm__rec_pack(&vs->o.pk, r);
+        }
+        vs->n++;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = fsm__mdb_err(c->f, rc, "read 'res_list'");
+        goto out;
+    }
+    rc = 0;
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
 {
     char ids[100][FSM_ID_SIZE];
@@ -709,6 +1615,14 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
             goto out;
         }
         rc = 0;
+    } else if (d->tbl == FSM_TBL_RES && c->actor->admin &&
+               d->keep == fsm__keep_live && plen >= 2 &&
+               d->prefix[plen - 1] == '-' &&
+               memchr(d->prefix, '-', plen - 1) == NULL) {
+        rc = describe_listed(&vs, &r);
+        if (rc != 0) {
+            goto out;
+        }
     } else {
         rc = mdb_cursor_open(c->txn, c->f->dbis[d->tbl], &cur);
         if (rc != 0) {

@@ -362,6 +362,18 @@ static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
     return 0;
 }
 
+/* The snapshot's meta "format" (0 if absent or not 8 bytes). */
+static int find_format(void *arg, int tbl, const struct snap_pair *pr)
+{
+    uint64_t *format = arg;
+
+    if (tbl == FSM_TBL_META && pr->klen == 6 &&
+        memcmp(pr->k, "format", 6) == 0) {
+        *format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
+    }
+    return 0;
+}
+
 int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
 {
     const uint8_t *p = data;
@@ -369,7 +381,7 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     uint8_t digest[FSM_DIGEST_SIZE];
     struct load l = {f, NULL, {0}};
     uint8_t content_was[32];
-    uint64_t index;
+    uint64_t index, format = 0;
     char why[128];
     int rc;
 
@@ -386,11 +398,20 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
         YH_ERR("%s", f->errmsg);
         return YH_ECORRUPT;
     }
-    rc = snap_walk(p, len, NULL, NULL, why, sizeof why);
+    rc = snap_walk(p, len, find_format, &format, why, sizeof why);
     if (rc != 0) {
         snprintf(f->errmsg, sizeof f->errmsg, "snapshot: %s", why);
         YH_ERR("%s", f->errmsg);
         return rc;
+    }
+    if (format != FSM_FORMAT_VERSION) {
+        /* another version's derived tables (e.g. 'res_list') would be
+         * missing or different: pages and counts would be wrong */
+        snprintf(f->errmsg, sizeof f->errmsg,
+                 "snapshot: state of format version %llu, not %d",
+                 (unsigned long long)format, FSM_FORMAT_VERSION);
+        YH_ERR("%s", f->errmsg);
+        return YH_ECORRUPT;
     }
     index = fsm__be64_get(p + SNAP_MAGIC_SIZE);
     memcpy(digest, p + SNAP_MAGIC_SIZE + 8, FSM_DIGEST_SIZE);

@@ -48,6 +48,7 @@ const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
     [FSM_TBL_NET] = {"net", FSM_FMT_STR, FSM_FMT_MP},
     [FSM_TBL_AUTO] = {"auto", FSM_FMT_STR, FSM_FMT_MP},
     [FSM_TBL_TENANT_RES] = {"tenant_res", FSM_FMT_STR, FSM_FMT_RAW},
+    [FSM_TBL_RES_LIST] = {"res_list", FSM_FMT_STR, FSM_FMT_RAW},
 };
 
 #define META_APPLIED "applied"

@@ -185,17 +185,10 @@ int fsm__disk_create_apply(struct fsm_ctx *c)
 
 /* ---- DescribeDisk ---- */
 
-static int live_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
-{
-    (void)c;
-    (void)arg;
-    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
-}
-
 int fsm__disk_describe(struct fsm_ctx *c)
 {
     struct fsm_desc d = {
-        FSM_TBL_RES, DISK_PREFIX "-", "DiskIDs", 0, live_keep, NULL, NULL};
+        FSM_TBL_RES, DISK_PREFIX "-", "DiskIDs", 0, fsm__keep_live, NULL, NULL};
 
     return fsm__describe(c, &d);
 }

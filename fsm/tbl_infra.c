@@ -429,6 +429,21 @@ out:
     return rc;
 }
 
+int fsm__host_use_rec(struct fsm_ctx *c,
+                      const char *host,
+                      struct fsm_rec *r,
+                      int64_t cpu,
+                      int64_t mem,
+                      int64_t gpu,
+                      int64_t vms)
+{
+    fsm__rec_set_i(r, "UsedCPU", fsm__rec_i(r, "UsedCPU") + cpu);
+    fsm__rec_set_i(r, "UsedMemory", fsm__rec_i(r, "UsedMemory") + mem);
+    fsm__rec_set_i(r, "UsedGPU", fsm__rec_i(r, "UsedGPU") + gpu);
+    fsm__rec_set_i(r, "VMCount", fsm__rec_i(r, "VMCount") + vms);
+    return infra_save(c, host, r);
+}
+
 int fsm__host_use(struct fsm_ctx *c,
                   const char *host,
                   int64_t cpu,
@@ -442,11 +457,7 @@ int fsm__host_use(struct fsm_ctx *c,
     fsm__rec_init(&r);
     rc = fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, host, strlen(host), &r);
     if (rc == 0) {
-        fsm__rec_set_i(&r, "UsedCPU", fsm__rec_i(&r, "UsedCPU") + cpu);
-        fsm__rec_set_i(&r, "UsedMemory", fsm__rec_i(&r, "UsedMemory") + mem);
-        fsm__rec_set_i(&r, "UsedGPU", fsm__rec_i(&r, "UsedGPU") + gpu);
-        fsm__rec_set_i(&r, "VMCount", fsm__rec_i(&r, "VMCount") + vms);
-        rc = infra_save(c, host, &r);
+        rc = fsm__host_use_rec(c, host, &r, cpu, mem, gpu, vms);
     } else if (rc == YH_ENOTFOUND) {
         rc = 0; /* hosts are never deleted; nothing to release */
     }

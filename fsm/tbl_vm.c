@@ -21,7 +21,9 @@
  * ReportState also takes gateways (gwhost.c): the same rules, their own
  * observed states (Available, Stopped, Error), no migration, no job. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -103,96 +105,132 @@ static int vm_args(struct fsm_ctx *c, struct vm_args *a)
 
 /* Hosts holding a machine of group @aag other than @self (recycled ones
  * too: they keep their place; a machine being migrated holds both its
- * hosts). */
+ * hosts), in VMID order: the group's rows of 'res_list', each machine's
+ * record checked. */
+struct aag_walk
+{
+    struct fsm_ctx *c;
+    const char *aag, *self;
+    char (*hosts)[FSM_ID_SIZE];
+    unsigned *n;
+    struct fsm_rec r;
+};
+
+static int aag_one(void *arg, const char *vm)
+{
+    struct aag_walk *w = arg;
+    int rc;
+
+    if (strcmp(vm, w->self) == 0) {
+        return 0;
+    }
+    rc = fsm__rec_load(w->c->f, w->c->txn, FSM_TBL_RES, vm, strlen(vm), &w->r);
+    if (rc == YH_ENOTFOUND) {
+        return 0;
+    }
+    if (rc != 0) {
+        return -rc;
+    }
+    if (strcmp(fsm__rec_s(&w->r, "AntiAffinityGroupID"), w->aag) != 0) {
+        return 0;
+    }
+    snprintf(w->hosts[(*w->n)++], FSM_ID_SIZE, "%s",
+             fsm__rec_s(&w->r, "HostID"));
+    if (fsm__rec_s(&w->r, "MigrateFromHostID")[0] != '\0' &&
+        *w->n < MAX_AAG_HOSTS) {
+        snprintf(w->hosts[(*w->n)++], FSM_ID_SIZE, "%s",
+                 fsm__rec_s(&w->r, "MigrateFromHostID"));
+    }
+    return *w->n >= MAX_AAG_HOSTS;
+}
+
 static int aag_hosts(struct fsm_ctx *c,
                      const char *aag,
                      const char *self,
                      char (*hosts)[FSM_ID_SIZE],
                      unsigned *n)
 {
-    static const char prefix[] = VM_PREFIX "-";
-    struct fsm_rec r;
-    MDB_cursor *cur;
-    MDB_val k, v;
+    struct aag_walk w;
     int rc;
 
     *n = 0;
     if (aag[0] == '\0') {
         return 0;
     }
-    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(c->f, rc, "open cursor on 'resources'");
-    }
-    fsm__rec_init(&r);
-    k.mv_data = (void *)prefix;
-    k.mv_size = sizeof prefix - 1;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && *n < MAX_AAG_HOSTS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < sizeof prefix - 1 ||
-            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
-            break;
-        }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0 ||
-            strcmp(fsm__rec_s(&r, "AntiAffinityGroupID"), aag) != 0 ||
-            strcmp(fsm__rec_s(&r, "VMID"), self) == 0) {
-            continue;
-        }
-        snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s", fsm__rec_s(&r, "HostID"));
-        if (fsm__rec_s(&r, "MigrateFromHostID")[0] != '\0' &&
-            *n < MAX_AAG_HOSTS) {
-            snprintf(hosts[(*n)++], FSM_ID_SIZE, "%s",
-                     fsm__rec_s(&r, "MigrateFromHostID"));
-        }
-    }
-    fsm__rec_free(&r);
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(c->f, rc, "read 'resources'");
-    }
-    return 0;
+    w.c = c;
+    w.aag = aag;
+    w.self = self;
+    w.hosts = hosts;
+    w.n = n;
+    fsm__rec_init(&w.r);
+    rc = fsm__aag_walk(c, aag, aag_one, &w);
+    fsm__rec_free(&w.r);
+    return rc < 0 ? -rc : rc;
+}
+
+/* What the scheduler reads of a host record: the same values whether they
+ * come from a record decoded at apply or from the leader's cache. */
+struct host_cap
+{
+    const char *id, *zone, *state, *arch, *gpu_model;
+    int64_t disabled, cpu, mem, gpu, used_cpu, used_mem, used_gpu, gw;
+};
+
+/* @hc points into @h's strings. */
+static void host_cap_of(const struct fsm_rec *h, struct host_cap *hc)
+{
+    hc->id = fsm__rec_s(h, "HostID");
+    hc->zone = fsm__rec_s(h, "ZoneID");
+    hc->state = fsm__rec_s(h, "State");
+    hc->arch = fsm__rec_s(h, "Arch");
+    hc->gpu_model = fsm__rec_s(h, "GPUModel");
+    hc->disabled = fsm__rec_i(h, "Disabled");
+    hc->cpu = fsm__rec_i(h, "CPU");
+    hc->mem = fsm__rec_i(h, "Memory");
+    hc->gpu = fsm__rec_i(h, "GPU");
+    hc->used_cpu = fsm__rec_i(h, "UsedCPU");
+    hc->used_mem = fsm__rec_i(h, "UsedMemory");
+    hc->used_gpu = fsm__rec_i(h, "UsedGPU");
+    hc->gw = fsm__rec_i(h, "GatewayCount");
 }
 
 /* Why host @h cannot take the machine of @p (NULL if it can). */
-static const char *host_unfit(const struct fsm_rec *h,
+static const char *host_unfit(const struct host_cap *h,
                               const struct fsm_place *p,
                               char (*avoid)[FSM_ID_SIZE],
                               unsigned n_avoid)
 {
     const struct fsm_vm_spec *s = p->spec;
-    int64_t cpu_cap = fsm__rec_i(h, "CPU") * p->overcommit / 100;
+    int64_t cpu_cap = h->cpu * p->overcommit / 100;
 
-    if (strcmp(fsm__rec_s(h, "HostID"), p->exclude) == 0) {
+    if (strcmp(h->id, p->exclude) == 0) {
         return "the machine's current host";
     }
-    if (p->zone[0] != '\0' && strcmp(fsm__rec_s(h, "ZoneID"), p->zone) != 0) {
+    if (p->zone[0] != '\0' && strcmp(h->zone, p->zone) != 0) {
         return "in another zone";
     }
-    if (strcmp(fsm__rec_s(h, "State"), "Online") != 0 ||
-        fsm__rec_i(h, "Disabled")) {
+    if (strcmp(h->state, "Online") != 0 || h->disabled) {
         return "not healthy";
     }
-    if (p->arch[0] != '\0' && strcmp(fsm__rec_s(h, "Arch"), p->arch) != 0) {
+    if (p->arch[0] != '\0' && strcmp(h->arch, p->arch) != 0) {
         return "of another architecture";
     }
     if (s == NULL) {
         return NULL; /* a gateway: no room asked from the machines' pool */
     }
     if (s->gpu > 0 &&
-        ((s->gpu_type[0] != '\0' &&
-          strcmp(fsm__rec_s(h, "GPUModel"), s->gpu_type) != 0) ||
-         fsm__rec_i(h, "UsedGPU") + s->gpu > fsm__rec_i(h, "GPU"))) {
+        ((s->gpu_type[0] != '\0' && strcmp(h->gpu_model, s->gpu_type) != 0) ||
+         h->used_gpu + s->gpu > h->gpu)) {
         return "without the GPUs";
     }
-    if (fsm__rec_i(h, "UsedCPU") + s->cpu > cpu_cap) {
+    if (h->used_cpu + s->cpu > cpu_cap) {
         return "without CPU room";
     }
-    if (fsm__rec_i(h, "UsedMemory") + s->mem > fsm__rec_i(h, "Memory")) {
+    if (h->used_mem + s->mem > h->mem) {
         return "without memory room";
     }
     for (unsigned i = 0; i < n_avoid; i++) {
-        if (strcmp(avoid[i], fsm__rec_s(h, "HostID")) == 0) {
+        if (strcmp(avoid[i], h->id) == 0) {
             return "holding a machine of the anti-affinity group";
         }
     }
@@ -255,23 +293,170 @@ static int placement_inputs(struct fsm_ctx *c,
 }
 
 /* The load of host @h after placing @p: lower is better. */
-static int64_t place_load(const struct fsm_rec *h, const struct fsm_place *p)
+static int64_t place_load(const struct host_cap *h, const struct fsm_place *p)
 {
-    int64_t cap = fsm__rec_i(h, "CPU") * p->overcommit / 100;
-    int64_t mem = fsm__rec_i(h, "Memory");
+    int64_t cap = h->cpu * p->overcommit / 100;
+    int64_t mem = h->mem;
 
     if (cap <= 0 || mem <= 0) {
         return INT64_MAX - 1;
     }
     if (p->spec == NULL) {
         /* a gateway: the fewest gateways, then the smallest CPU share */
-        return fsm__rec_i(h, "GatewayCount") * 1000000 +
-               fsm__rec_i(h, "UsedCPU") * 1000 / cap;
+        return h->gw * 1000000 + h->used_cpu * 1000 / cap;
     }
     /* CPU share first (per mille of the overcommitted capacity), memory
      * share to break ties */
-    return (fsm__rec_i(h, "UsedCPU") + p->spec->cpu) * 1000 / cap * 1000 +
-           (fsm__rec_i(h, "UsedMemory") + p->spec->mem) * 999 / mem;
+    return (h->used_cpu + p->spec->cpu) * 1000 / cap * 1000 +
+           (h->used_mem + p->spec->mem) * 999 / mem;
+}
+
+/* The leader's scheduler cache: every host record as last decoded, kept
+ * with the exact bytes (key and value) it was decoded from. A pick still
+ * walks the host rows of its own transaction and reuses an entry only
+ * when the row's bytes are identical, so the cache can never answer for
+ * a state other than the one read; only the decoding (a msgpack unpack,
+ * an allocation per string and a name search per field, ~5 us a host)
+ * is saved. Apply never reads it: fsm__place_why decodes the record. The
+ * mutex is for prepares on the thread pool (password stamps). */
+struct place_ent
+{
+    struct host_cap cap; /* strings point into @strs */
+    int ok;              /* the record decoded */
+    char *strs;          /* the five strings, NUL-separated */
+    size_t strs_cap;
+    uint8_t *raw; /* key bytes, then value bytes */
+    size_t key_len, val_len, raw_cap;
+};
+
+struct fsm_place_cache
+{
+    pthread_mutex_t mu;
+    struct place_ent *e;
+    unsigned n, cap; /* entries valid / allocated */
+};
+
+struct fsm_place_cache *fsm__place_cache_new(void)
+{
+    struct fsm_place_cache *pc = calloc(1, sizeof *pc);
+
+    if (pc != NULL && pthread_mutex_init(&pc->mu, NULL) != 0) {
+        free(pc);
+        pc = NULL;
+    }
+    return pc;
+}
+
+void fsm__place_cache_free(struct fsm_place_cache *pc)
+{
+    if (pc == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < pc->cap; i++) {
+        free(pc->e[i].strs);
+        free(pc->e[i].raw);
+    }
+    free(pc->e);
+    pthread_mutex_destroy(&pc->mu);
+    free(pc);
+}
+
+static int grow(void *pp, size_t *cap, size_t need)
+{
+    void **p = pp;
+    void *np;
+    size_t nc = *cap > 0 ? *cap : 64;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (nc < need) {
+        nc *= 2;
+    }
+    np = realloc(*p, nc);
+    if (np == NULL) {
+        return -1;
+    }
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+/* Entry @i of @pc for host row @k/@v: reused when its bytes are the same,
+ * else (re)decoded. NULL when out of memory (the caller decodes itself). */
+static const struct place_ent *place_ent_get(struct fsm_place_cache *pc,
+                                             unsigned i,
+                                             const MDB_val *k,
+                                             const MDB_val *v,
+                                             struct fsm_rec *h)
+{
+    const char *src[5];
+    struct place_ent *e;
+    size_t len = 0;
+
+    if (i < pc->n) {
+        e = &pc->e[i];
+        if (e->key_len == k->mv_size && e->val_len == v->mv_size &&
+            memcmp(e->raw, k->mv_data, k->mv_size) == 0 &&
+            memcmp(e->raw + k->mv_size, v->mv_data, v->mv_size) == 0) {
+            return e;
+        }
+    }
+    if (i >= pc->cap) {
+        unsigned nc = pc->cap > 0 ? pc->cap * 2 : 64;
+        struct place_ent *ne = realloc(pc->e, nc * sizeof *ne);
+        if (ne == NULL) {
+            return NULL;
+        }
+        memset(ne + pc->cap, 0, (nc - pc->cap) * sizeof *ne);
+        pc->e = ne;
+        pc->cap = nc;
+    }
+    e = &pc->e[i];
+    if (i >= pc->n || e->key_len != k->mv_size ||
+        memcmp(e->raw, k->mv_data, k->mv_size) != 0) {
+        /* another host at this position (one was added): the entries
+         * after it belong to other rows now, drop them */
+        pc->n = i;
+    }
+    e->key_len = SIZE_MAX; /* matches no row until rewritten whole */
+    if (grow(&e->raw, &e->raw_cap, k->mv_size + v->mv_size) != 0) {
+        return NULL;
+    }
+    memcpy(e->raw, k->mv_data, k->mv_size);
+    memcpy(e->raw + k->mv_size, v->mv_data, v->mv_size);
+    e->ok = fsm__rec_decode(v->mv_data, v->mv_size, h) == 0;
+    if (e->ok) {
+        struct host_cap hc;
+        const char **dst[5] = {&e->cap.id, &e->cap.zone, &e->cap.state,
+                               &e->cap.arch, &e->cap.gpu_model};
+        size_t off = 0;
+        host_cap_of(h, &hc);
+        src[0] = hc.id;
+        src[1] = hc.zone;
+        src[2] = hc.state;
+        src[3] = hc.arch;
+        src[4] = hc.gpu_model;
+        for (unsigned j = 0; j < 5; j++) {
+            len += strlen(src[j]) + 1;
+        }
+        if (grow(&e->strs, &e->strs_cap, len) != 0) {
+            return NULL;
+        }
+        e->cap = hc;
+        for (unsigned j = 0; j < 5; j++) {
+            size_t l = strlen(src[j]) + 1;
+            memcpy(e->strs + off, src[j], l);
+            *dst[j] = e->strs + off;
+            off += l;
+        }
+    }
+    e->key_len = k->mv_size;
+    e->val_len = v->mv_size;
+    if (pc->n < i + 1) {
+        pc->n = i + 1;
+    }
+    return e;
 }
 
 /* Leader side: pick the least loaded host that fits. */
@@ -280,8 +465,9 @@ int fsm__place_pick(struct fsm_ctx *c,
                     char host[FSM_ID_SIZE])
 {
     char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
+    struct fsm_place_cache *pc = c->f->place_cache;
     int64_t best_load = INT64_MAX;
-    unsigned n_avoid;
+    unsigned n_avoid, i = 0;
     struct fsm_rec h;
     MDB_cursor *cur;
     MDB_val k, v;
@@ -294,23 +480,46 @@ int fsm__place_pick(struct fsm_ctx *c,
         return fsm__mdb_err(c->f, rc, "open cursor on 'infra'");
     }
     fsm__rec_init(&h);
+    if (pc != NULL) {
+        pthread_mutex_lock(&pc->mu);
+    }
     k.mv_data = "host-";
     k.mv_size = 5;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        const struct place_ent *e = NULL;
+        const struct host_cap *hc;
+        struct host_cap own;
         int64_t load;
         if (k.mv_size < 5 || memcmp(k.mv_data, "host-", 5) != 0) {
             break;
         }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &h) != 0 ||
-            host_unfit(&h, p, avoid, n_avoid) != NULL) {
+        if (pc != NULL) {
+            e = place_ent_get(pc, i, &k, &v, &h);
+        }
+        if (e != NULL) {
+            if (!e->ok) {
+                continue;
+            }
+            hc = &e->cap;
+        } else {
+            if (fsm__rec_decode(v.mv_data, v.mv_size, &h) != 0) {
+                continue;
+            }
+            host_cap_of(&h, &own);
+            hc = &own;
+        }
+        if (host_unfit(hc, p, avoid, n_avoid) != NULL) {
             continue;
         }
-        load = place_load(&h, p);
+        load = place_load(hc, p);
         if (load < best_load) {
             best_load = load;
-            snprintf(host, FSM_ID_SIZE, "%s", fsm__rec_s(&h, "HostID"));
+            snprintf(host, FSM_ID_SIZE, "%s", hc->id);
         }
+    }
+    if (pc != NULL) {
+        pthread_mutex_unlock(&pc->mu);
     }
     fsm__rec_free(&h);
     mdb_cursor_close(cur);
@@ -335,30 +544,44 @@ int fsm__place_pick(struct fsm_ctx *c,
 }
 
 /* Why @host cannot take @p against the state at this index. */
-int fsm__place_why(struct fsm_ctx *c,
-                   const struct fsm_place *p,
-                   const char *host,
-                   const char **why)
+int fsm__place_why_rec(struct fsm_ctx *c,
+                       const struct fsm_place *p,
+                       const char *host,
+                       const char **why,
+                       struct fsm_rec *h)
 {
     char avoid[MAX_AAG_HOSTS][FSM_ID_SIZE];
     unsigned n_avoid;
-    struct fsm_rec h;
+    struct host_cap hc;
     int rc;
 
     *why = NULL;
     TRY(aag_hosts(c, p->aag, p->vm, avoid, &n_avoid));
-    fsm__rec_init(&h);
-    rc = fsm__is_host_id(host) ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA,
-                                               host, strlen(host), &h)
-                               : YH_ENOTFOUND;
+    rc = fsm__is_host_id(host)
+             ? fsm__rec_load(c->f, c->txn, FSM_TBL_INFRA, host, strlen(host), h)
+             : YH_ENOTFOUND;
     if (rc == YH_ENOTFOUND) {
         *why = FSM_PLACE_GONE;
         return 0;
     }
     TRY(rc);
-    *why = host_unfit(&h, p, avoid, n_avoid);
-    fsm__rec_free(&h);
+    host_cap_of(h, &hc);
+    *why = host_unfit(&hc, p, avoid, n_avoid);
     return 0;
+}
+
+int fsm__place_why(struct fsm_ctx *c,
+                   const struct fsm_place *p,
+                   const char *host,
+                   const char **why)
+{
+    struct fsm_rec h;
+    int rc;
+
+    fsm__rec_init(&h);
+    rc = fsm__place_why_rec(c, p, host, why, &h);
+    fsm__rec_free(&h);
+    return rc;
 }
 
 /* A create's placement question (after placement_inputs). */
@@ -551,7 +774,7 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
     const char *types[8];
     int64_t delta[8], price, overcommit, image_gb;
     char buf[8][48];
-    struct fsm_rec r;
+    struct fsm_rec r, h; /* the machine, its host as read here */
     struct fsm_vm_ip ip;
     unsigned n;
     int rc;
@@ -571,19 +794,26 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
                            image_gb);
     }
     create_place(&a, overcommit, arch, &p);
-    TRY(fsm__place_why(c, &p, host, &why));
-    if (why != NULL && strcmp(why, FSM_PLACE_GONE) == 0) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is gone", host);
-    }
-    if (why != NULL) {
-        return fsm__reject(c, YH_ECAPACITY,
-                           "stale placement: host '%s' is now %s", host, why);
+    fsm__rec_init(&r);
+    fsm__rec_init(&h);
+    /* the host record read here is the one updated below: nothing in
+     * between writes it */
+    rc = fsm__place_why_rec(c, &p, host, &why, &h);
+    if (rc == 0 && why != NULL && strcmp(why, FSM_PLACE_GONE) == 0) {
+        rc = fsm__reject(c, YH_ECAPACITY, "stale placement: host '%s' is gone",
+                         host);
+    } else if (rc == 0 && why != NULL) {
+        rc = fsm__reject(c, YH_ECAPACITY,
+                         "stale placement: host '%s' is now %s", host, why);
     }
     /* the optional SubnetID/VPCID/InternalIP: chosen (and any rejection
      * made) before the first write */
-    TRY(fsm__vm_ip_pick(c, tenant, &ip));
-    fsm__rec_init(&r);
+    if (rc == 0) {
+        rc = fsm__vm_ip_pick(c, tenant, &ip);
+    }
+    if (rc != 0) {
+        goto out;
+    }
     fsm__rec_set_s(&r, "ResourceType", "VM");
     fsm__rec_set_i(&r, "CPU", a.spec.cpu);
     fsm__rec_set_i(&r, "Memory", a.spec.mem);
@@ -643,7 +873,8 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         rc = fsm__usage_add(c, tenant, n, types, delta);
     }
     if (rc == 0) {
-        rc = fsm__host_use(c, host, a.spec.cpu, a.spec.mem, a.spec.gpu, 1);
+        rc = fsm__host_use_rec(c, host, &h, a.spec.cpu, a.spec.mem, a.spec.gpu,
+                               1);
     }
     if (rc == 0) {
         rc = fsm__job_open(c, id, &r, "CreateVMInstance");
@@ -661,23 +892,17 @@ int fsm__vm_create_apply(struct fsm_ctx *c)
         yh_mp_pack_str(fsm__field(c, "HostID"), host);
     }
 out:
+    fsm__rec_free(&h);
     fsm__rec_free(&r);
     return rc;
 }
 
 /* ---- DescribeVMInstance ---- */
 
-static int live_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
-{
-    (void)c;
-    (void)arg;
-    return strcmp(fsm__rec_s(r, "State"), "Recycled") != 0;
-}
-
 int fsm__vm_describe(struct fsm_ctx *c)
 {
-    struct fsm_desc d = {FSM_TBL_RES, VM_PREFIX "-", "VMIDs", 0,
-                         live_keep,   NULL,          NULL};
+    struct fsm_desc d = {FSM_TBL_RES,    VM_PREFIX "-", "VMIDs", 0,
+                         fsm__keep_live, NULL,          NULL};
 
     return fsm__describe(c, &d);
 }

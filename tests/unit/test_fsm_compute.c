@@ -3,6 +3,7 @@
  * scheduler, VM lifecycle with jobs and executor reports, resize, recycle
  * bin and capacity release. */
 #include <ftw.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -809,6 +810,132 @@ static void determinism(void **state)
     fsmtest_free(y);
 }
 
+/* An administrator's DescribeVMInstance pages through 'res_list' (block
+ * counts, then listed IDs): every Offset/Limit gives exactly the slice of
+ * the machines not Recycled in ID order, across blocks of 1,000 IDs, after
+ * deletes (recycled), purges and recoveries. */
+#define PG_VMS 2150
+static char pg_ids[PG_VMS][FSM_ID_SIZE];
+static int pg_live[PG_VMS];
+
+static void admin_page_check(struct fsmtest *x)
+{
+    static unsigned live[PG_VMS];
+    static const uint64_t offs[] = {0,    1,    99,   998,  999,  1000,
+                                    1001, 1500, 1998, 1999, 2000, 2001};
+    static const uint64_t lims[] = {1, 7, 100};
+    unsigned n = 0;
+    char o[32], l[32];
+
+    for (unsigned i = 0; i < PG_VMS; i++) {
+        if (pg_live[i]) {
+            live[n++] = i;
+        }
+    }
+    for (unsigned a = 0; a < sizeof offs / sizeof offs[0] + 2; a++) {
+        uint64_t off = a < sizeof offs / sizeof offs[0]
+                           ? offs[a]
+                           : (a == sizeof offs / sizeof offs[0] ? n - 1 : n);
+        for (unsigned b = 0; b < sizeof lims / sizeof lims[0]; b++) {
+            uint64_t want = off >= n            ? 0
+                            : n - off < lims[b] ? n - off
+                                                : lims[b];
+            snprintf(o, sizeof o, "%" PRIu64, off);
+            snprintf(l, sizeof l, "%" PRIu64, lims[b]);
+            assert_int_equal(fsmtest_call(x, "DescribeVMInstance", &x->admin,
+                                          "Offset", o, "Limit", l, NULL),
+                             0);
+            assert_int_equal(fsmtest_res_int(x, "TotalCount"), n);
+            assert_int_equal(fsmtest_n_infos(x), want);
+            for (unsigned i = 0; i < want; i++) {
+                assert_string_equal(fsmtest_info_str(x, i, "VMID"),
+                                    pg_ids[live[off + i]]);
+            }
+        }
+    }
+}
+
+static void admin_paging(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t[3], agent;
+    char z[FSM_ID_SIZE], h[FSM_ID_SIZE], img[FSM_ID_SIZE];
+    unsigned total = 0;
+
+    for (unsigned i = 0; i < 3; i++) {
+        char email[32];
+        snprintf(email, sizeof email, "p%u@x.io", i);
+        fsmtest_make_tenant(x, email, &t[i], NULL);
+    }
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "864000", NULL),
+                     0);
+    zone(x, "z1", "1000", z);
+    fsmtest_pool(x, z, "Standard");
+    host(x, z, "4096", "67108864", "x86_64", "0", h, &agent);
+    image(x, "x86_64", img);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "ResourceType",
+                                  "VM", "Limit", "100000", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "ResourceType",
+                                  "CPU", "Limit", "100000", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "ModifyQuota", &x->admin, "ResourceType",
+                                  "Memory", "Limit", "100000000", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "DescribeVMInstance", &x->admin, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(fsmtest_n_infos(x), 0);
+    for (unsigned i = 0; i < PG_VMS; i++) {
+        assert_int_equal(create_vm(x, &t[i % 3], z, img, "1", "512"), 0);
+        snprintf(pg_ids[i], FSM_ID_SIZE, "%s", fsmtest_res_str(x, "VMID"));
+        pg_live[i] = 1;
+        assert_true(i == 0 || strcmp(pg_ids[i - 1], pg_ids[i]) < 0);
+    }
+    admin_page_check(x);
+    /* deleted machines are Recycled (not listed); purged ones are gone;
+     * every 4th of the first 1,000 IDs goes, and the whole block 1001-1999
+     * except three */
+    for (unsigned i = 0; i < PG_VMS; i++) {
+        int del =
+            (i < 1000 && i % 4 == 0) ||
+            (i >= 1000 && i < 2000 && i != 1000 && i != 1500 && i != 1998);
+        if (!del) {
+            continue;
+        }
+        assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &t[i % 3], "VMID",
+                                      pg_ids[i], NULL),
+                         0);
+        pg_live[i] = 0;
+        if (i % 8 == 0) {
+            assert_int_equal(fsmtest_call(x, "PurgeResource", &t[i % 3],
+                                          "ResourceID", pg_ids[i], NULL),
+                             0);
+        }
+    }
+    admin_page_check(x);
+    /* recovered: listed again */
+    assert_int_equal(fsmtest_call(x, "RecoverResource", &t[1501 % 3],
+                                  "ResourceID", pg_ids[1501], NULL),
+                     0);
+    pg_live[1501] = 1;
+    admin_page_check(x);
+    /* the tenants' own listings (their index) agree */
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(
+            fsmtest_call(x, "DescribeVMInstance", &t[i], "Limit", "1", NULL),
+            0);
+        total += (unsigned)fsmtest_res_int(x, "TotalCount");
+    }
+    {
+        unsigned n = 0;
+        for (unsigned i = 0; i < PG_VMS; i++) {
+            n += (unsigned)pg_live[i];
+        }
+        assert_int_equal(total, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -822,6 +949,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(vm_billing, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(admin_paging, fsmtest_setup,
                                         fsmtest_teardown),
     };
 

@@ -24,13 +24,9 @@
 
 #define SEC FSMTEST_SEC
 
-/* The IPAM time budget: 2 s in a normal build; sanitizers slow everything
- * several times over. */
-#if defined(__SANITIZE_ADDRESS__)
-#define IPAM_BUDGET_S 8.0
-#else
-#define IPAM_BUDGET_S 2.0
-#endif
+/* IPAM speed is a benchmark figure (make bench-scale, docs/benchmarks.md),
+ * never a timed assertion here: the bulk tests below check results and only
+ * print how long they took. */
 
 static void str_of(struct fsmtest *x, const char *key, char *out)
 {
@@ -479,7 +475,6 @@ static void ipam_bulk(void **state)
     }
     t = now_s() - t0;
     fprintf(stderr, "IPAM: 65533 allocations in a /16: %.3f s\n", t);
-    assert_true(t < IPAM_BUDGET_S);
     fsm__ip_format(4, a, ip);
     assert_string_equal(ip, "10.7.255.254");
     assert_int_equal(fsm__ipam_pick(&d.c, "subnet-x", &net, NULL, &a),
@@ -527,7 +522,6 @@ static void ipam_bulk(void **state)
     }
     t = now_s() - t0;
     fprintf(stderr, "IPAM: 20000 release+allocate in a full /16: %.3f s\n", t);
-    assert_true(t < IPAM_BUDGET_S);
     /* IPv6 in the same space: lowest free and requested */
     assert_int_equal(fsm__ipam_init(&d.c, "subnet-x", &net6), 0);
     alloc_ok(&d, "subnet-x", &net6, NULL, &a);
