@@ -155,52 +155,26 @@ struct vm_disks
     unsigned n;                          /* count */
 };
 
+static int vm_disk_add(void *arg, const char *disk)
+{
+    struct vm_disks *out = arg;
+
+    if (out->n >= MAX_VM_DISKS) {
+        return 1;
+    }
+    snprintf(out->ids[out->n++], FSM_ID_SIZE, "%s", disk);
+    return 0;
+}
+
+/* From the disks-by-machine rows of 'res_list' (kept exact by every save
+ * and delete of a disk record), not a scan of every disk. */
 static int vm_disks(struct fsm *f,
                     MDB_txn *txn,
                     const char *vm,
                     struct vm_disks *out)
 {
-    static const char prefix[] = "bsi-";
-    struct fsm_rec r;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc;
-
     out->n = 0;
-    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_RES], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(f, rc, "open cursor on 'resources'");
-    }
-    fsm__rec_init(&r);
-    k.mv_data = (void *)prefix;
-    k.mv_size = sizeof prefix - 1;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && out->n < MAX_VM_DISKS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < sizeof prefix - 1 ||
-            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
-            break;
-        }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0) {
-            snprintf(f->errmsg, sizeof f->errmsg,
-                     "record in 'resources' is corrupt");
-            rc = YH_ECORRUPT;
-            break;
-        }
-        if (strcmp(fsm__rec_s(&r, "VMID"), vm) == 0) {
-            snprintf(out->ids[out->n++], FSM_ID_SIZE, "%s",
-                     fsm__rec_s(&r, "DiskID"));
-        }
-    }
-    fsm__rec_free(&r);
-    mdb_cursor_close(cur);
-    if (rc == YH_ECORRUPT) {
-        return rc;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(f, rc, "read 'resources'");
-    }
-    return 0;
+    return fsm__vm_disk_walk(f, txn, vm, vm_disk_add, out);
 }
 
 /* "Disks": what a machine's executor needs about each disk bound to it. */

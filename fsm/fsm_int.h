@@ -99,7 +99,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 7
+#define FSM_FORMAT_VERSION 8
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -589,6 +589,15 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
  * without IDs is read through 'res_list' (block counts, then the listed
  * IDs) instead of a scan of every record of the type. */
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+/* The disks bound to machine @vm (its VMID set), in DiskID order, from
+ * 'res_list' "D" rows (rec.c, kept by every save and delete of a disk
+ * record): @fn gets each DiskID (it must not write) and returns 0 to go
+ * on, > 0 to stop, < 0 to stop with that error. */
+int fsm__vm_disk_walk(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *vm,
+                      int (*fn)(void *arg, const char *disk),
+                      void *arg);
 /* The machines of anti-affinity group @aag, in VMID order, from
  * 'res_list' (rec.c; recycled ones included): @fn gets each VMID (it
  * must not write) and returns 0 to go on, > 0 to stop, < 0 to stop with

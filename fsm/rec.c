@@ -1241,6 +1241,123 @@ int fsm__aag_walk(struct fsm_ctx *c,
     return 0;
 }
 
+/* ---- 'res_list': disks by machine ----
+ *
+ * "D" VMID NUL DiskID -> "" for every disk record ("bsi-…") bound to a
+ * machine (VMID set: attached, attaching, detaching, or a boot disk). A
+ * disk's VMID changes on attach and detach, so a save of a disk looks up
+ * the stored record's VMID first (one get of the row about to be
+ * replaced) and moves the row. A machine's spec and its purge walk these
+ * rows instead of every disk record. */
+#define DISK_IDX_PREFIX "bsi-"
+
+static int disk_row(struct fsm_ctx *c,
+                    const char *vm,
+                    const void *id,
+                    size_t idl,
+                    int add)
+{
+    size_t vl = strlen(vm);
+    uint8_t key[2 * FSM_ID_SIZE + 2];
+    MDB_val v;
+    int rc;
+
+    if (vl == 0 || vl >= FSM_ID_SIZE) {
+        return 0;
+    }
+    key[0] = 'D';
+    memcpy(key + 1, vm, vl);
+    key[1 + vl] = '\0';
+    memcpy(key + 2 + vl, id, idl);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + vl + idl, &v);
+    if (add) {
+        return rc == YH_ENOTFOUND ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST,
+                                             key, 2 + vl + idl, "", 0)
+                                  : rc;
+    }
+    return rc == 0 ? fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + vl + idl)
+           : rc == YH_ENOTFOUND ? 0
+                                : rc;
+}
+
+static int is_disk_key(const void *id, size_t idl)
+{
+    return idl > sizeof DISK_IDX_PREFIX - 1 && idl < FSM_ID_SIZE &&
+           memcmp(id, DISK_IDX_PREFIX, sizeof DISK_IDX_PREFIX - 1) == 0;
+}
+
+/* Before a disk record @r replaces the stored one: drop the row of the
+ * machine it was bound to if that changes; the caller adds the new one. */
+static int disk_index_move(struct fsm_ctx *c,
+                           const void *id,
+                           size_t idl,
+                           const struct fsm_rec *r)
+{
+    struct fsm_rec old;
+    int rc;
+
+    if (!is_disk_key(id, idl)) {
+        return 0;
+    }
+    fsm__rec_init(&old);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, idl, &old);
+    if (rc == 0 && strcmp(fsm__rec_s(&old, "VMID"), fsm__rec_s(r, "VMID"))) {
+        rc = disk_row(c, fsm__rec_s(&old, "VMID"), id, idl, 0);
+    }
+    fsm__rec_free(&old);
+    return rc == YH_ENOTFOUND ? 0 : rc;
+}
+
+int fsm__vm_disk_walk(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *vm,
+                      int (*fn)(void *arg, const char *disk),
+                      void *arg)
+{
+    uint8_t pre[FSM_ID_SIZE + 2];
+    size_t vl = strlen(vm), pl;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (vl == 0 || vl >= FSM_ID_SIZE) {
+        return 0;
+    }
+    pre[0] = 'D';
+    memcpy(pre + 1, vm, vl);
+    pre[1 + vl] = '\0';
+    pl = 2 + vl;
+    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_RES_LIST], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(f, rc, "open cursor on 'res_list'");
+    }
+    k.mv_data = pre;
+    k.mv_size = pl;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && stop == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char disk[FSM_ID_SIZE];
+        size_t idl;
+        if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
+            break;
+        }
+        idl = k.mv_size - pl;
+        if (idl == 0 || idl >= FSM_ID_SIZE) {
+            continue;
+        }
+        memcpy(disk, (const uint8_t *)k.mv_data + pl, idl);
+        disk[idl] = '\0';
+        stop = fn(arg, disk);
+    }
+    mdb_cursor_close(cur);
+    if (stop < 0) {
+        return stop;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(f, rc, "read 'res_list'");
+    }
+    return 0;
+}
+
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
 {
     (void)c;
@@ -1263,6 +1380,9 @@ int fsm__rec_save(struct fsm_ctx *c,
         return YH_ENOMEM;
     }
     rc = rec_encode(r, fsm__rec_compact_tbl(t), &b);
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = disk_index_move(c, k, kl, r);
+    }
     if (rc == 0) {
         rc = fsm__cput(c, t, k, kl, b.data, b.len);
     }
@@ -1275,6 +1395,9 @@ int fsm__rec_save(struct fsm_ctx *c,
     }
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = aag_index(c, k, kl, r, 1);
+    }
+    if (rc == 0 && t == FSM_TBL_RES && is_disk_key(k, kl)) {
+        rc = disk_row(c, fsm__rec_s(r, "VMID"), k, kl, 1);
     }
     return rc;
 }
@@ -1306,6 +1429,9 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         }
         if (rc == 0) {
             rc = aag_index(c, k, kl, &r, 0);
+        }
+        if (rc == 0 && is_disk_key(k, kl)) {
+            rc = disk_row(c, fsm__rec_s(&r, "VMID"), k, kl, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {

@@ -506,19 +506,18 @@ void fsm__disk_settle(struct fsm_rec *d, const char *observed, int *ok)
 
 struct vm_disks
 {
-    const char *vm;            /* machine */
-    char ids[64][FSM_ID_SIZE]; /* its disks */
+    char ids[64][FSM_ID_SIZE]; /* a machine's disks */
     unsigned n;                /* count */
 };
 
-static int vm_disk_one(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+static int vm_disk_one(void *arg, const char *disk)
 {
     struct vm_disks *q = arg;
 
-    (void)c;
-    if (strcmp(fsm__rec_s(r, "VMID"), q->vm) == 0 && q->n < 64) {
-        snprintf(q->ids[q->n++], FSM_ID_SIZE, "%s", fsm__rec_s(r, "DiskID"));
+    if (q->n >= 64) {
+        return 1;
     }
+    snprintf(q->ids[q->n++], FSM_ID_SIZE, "%s", disk);
     return 0;
 }
 
@@ -528,9 +527,9 @@ int fsm__vm_disks_release(struct fsm_ctx *c, const char *vm)
     struct fsm_rec d;
     int rc = 0;
 
-    memset(&q, 0, sizeof q);
-    q.vm = vm;
-    TRY(walk(c, FSM_TBL_RES, "bsi-", vm_disk_one, &q));
+    q.n = 0;
+    /* the disks-by-machine rows of 'res_list', not every disk record */
+    TRY(fsm__vm_disk_walk(c->f, c->txn, vm, vm_disk_one, &q));
     fsm__rec_init(&d);
     for (unsigned i = 0; i < q.n && rc == 0; i++) {
         rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, q.ids[i],

@@ -16,6 +16,7 @@
 #include "fsm/base/err.h"
 #include "fsm/base/mp.h"
 #include "fsm/fsm.h"
+#include "fsm/fsm_int.h"
 #include "tests/lib/fsmtest.h"
 
 #define SEC FSMTEST_SEC
@@ -161,6 +162,45 @@ static void stop_vm(struct fsmtest *x, struct world *w, const char *id)
         fsmtest_call(x, "StopVMInstance", &x->admin, "VMID", id, NULL), 0);
     assert_int_equal(report(x, &w->agent, id, "Stopped"), 0);
     assert_string_equal(VM_STR(id, "State"), "Stopped");
+}
+
+/* The disks-by-machine rows of 'res_list' (fsm__vm_disk_walk) name
+ * exactly the disks whose records say they are bound to @vm, in order. */
+struct walked
+{
+    char ids[16][FSM_ID_SIZE];
+    unsigned n;
+};
+
+static int walked_add(void *arg, const char *disk)
+{
+    struct walked *w = arg;
+
+    assert_true(w->n < 16);
+    snprintf(w->ids[w->n++], FSM_ID_SIZE, "%s", disk);
+    return 0;
+}
+
+static void index_matches(struct fsmtest *x, const char *vm)
+{
+    struct walked w = {.n = 0};
+    unsigned n = 0;
+    MDB_txn *txn;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    assert_int_equal(fsm__vm_disk_walk(x->f, txn, vm, walked_add, &w), 0);
+    fsm__rtxn_end(x->f, txn);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeDisk", &x->admin, "Limit", "100", NULL), 0);
+    for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+        if (strcmp(fsmtest_info_str(x, i, "VMID"), vm) != 0) {
+            continue;
+        }
+        assert_true(n < w.n);
+        assert_string_equal(w.ids[n], fsmtest_info_str(x, i, "DiskID"));
+        n++;
+    }
+    assert_int_equal(n, w.n);
 }
 
 /* ---- pools and placement ---- */
@@ -315,6 +355,8 @@ static void attach(void **state)
     str_of(x, "JobID", job);
     assert_string_equal(DISK_STR(d, "VMID"), v);
     assert_string_equal(DISK_STR(d, "DesiredAttach"), "Attached");
+    index_matches(x, v); /* its boot disk and d */
+    index_matches(x, v2);
     assert_int_equal(
         fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v2, NULL),
         YH_ESTATE); /* one machine at a time */
@@ -342,6 +384,7 @@ static void attach(void **state)
     assert_int_equal(report(x, &w.agent, d, "Detached"), 0);
     assert_string_equal(DISK_STR(d, "State"), "Available");
     assert_string_equal(DISK_STR(d, "VMID"), "");
+    index_matches(x, v);
     /* now free for the other machine; an executor failure shows */
     assert_int_equal(
         fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d, "VMID", v2, NULL), 0);
@@ -358,6 +401,8 @@ static void attach(void **state)
         fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", v, NULL), 0);
     assert_string_equal(DISK_STR(d2, "State"), "Available");
     assert_string_equal(DISK_STR(d2, "VMID"), "");
+    index_matches(x, v);
+    index_matches(x, v2);
 }
 
 /* ---- snapshots ---- */
