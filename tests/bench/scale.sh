@@ -12,7 +12,7 @@
 #     snapshot, leader tick, DescribeVMInstance paging), IPAM at 65,000
 #     addresses, a security group of 10,000 rules.
 #
-#   SCALE_ONLY (api|state|ipam|sg; default: all)   SCALE_SECONDS (20)
+#   SCALE_ONLY (api|state|ipam|sg; default: all; rss only when named)   SCALE_SECONDS (20)
 #   SCALE_HOSTS (32)   SCALE_VMS (1000000)   SCALE_TENANTS (100000)
 #   SCALE_PORT (31200)
 set -uo pipefail
@@ -80,6 +80,44 @@ if [ -z "$ONLY" ] || [ "$ONLY" = api ]; then
             "per acked create)"
     done
     "$YH" cluster status --dir "$DIR"
+    echo '```'
+    echo
+    cleanup
+    DIR=
+fi
+
+# rss: the issue's memory target measured on real nodes: SCALE_TENANTS
+# tenants (CreateUser) and SCALE_VMS machines (CreateVMInstance, one tenant,
+# SCALE_HOSTS hosts) created through the API, then each node's RSS once the
+# last snapshot is done. Not part of the default run (it takes minutes):
+# SCALE_ONLY=rss.
+if [ "$ONLY" = rss ]; then
+    DIR=$(mktemp -d /tmp/yh-scale.XXXXXX)
+    "$YH" cluster up --dir "$DIR" --nodes 3 --base-port "$PORT" >/dev/null ||
+        exit 1
+    # shellcheck disable=SC1091
+    . "$DIR/env"
+    rss() {
+        awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} /VmHWM/ {h=$2}
+             END {printf "RSS %d MB (anon %d, file %d), peak %d MB", r/1024,
+                  a/1024, f/1024, h/1024}' "/proc/$(cat "$DIR/n$1.pid")/status"
+    }
+    echo "### $TENANTS tenants and $VMS machines through the API, 3 nodes"
+    echo
+    echo '```'
+    echo "# load average before: $(load)"
+    "$YH" bench --action CreateUser --connections 64 --pipeline 16 \
+        --seconds 36000 --count "$TENANTS" --leader-only 2>&1 |
+        grep -E '^(requests|throughput)'
+    "$YH" bench --action CreateVMInstance --connections 64 --pipeline 16 \
+        --seconds 36000 --count "$VMS" --hosts "$HOSTS" --leader-only 2>&1 |
+        grep -E '^(requests|throughput|tenant)'
+    for n in 1 2 3; do echo "n$n right after: $(rss $n)"; done
+    sleep 30 # a snapshot may be in flight
+    for n in 1 2 3; do echo "n$n 30 s later: $(rss $n)"; done
+    du -sh "$DIR"/n1/state "$DIR"/n1/raft "$DIR"/n1/archive 2>/dev/null
+    "$YH" cluster status --dir "$DIR"
+    echo "# load average after: $(load)"
     echo '```'
     echo
     cleanup
