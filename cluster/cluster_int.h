@@ -105,6 +105,18 @@ struct cluster
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
+    /* hooks.c: wrappers around two raft_io methods. */
+    int (*io_start)(struct raft_io *io,
+                    unsigned msecs,
+                    raft_io_tick_cb tick,
+                    raft_io_recv_cb recv);                  /* raft_uv's */
+    int (*io_random)(struct raft_io *io, int min, int max); /* raft_uv's */
+    raft_io_recv_cb raft_recv;     /* libraft's receive callback */
+    struct raft_message held;      /* deferred InstallSnapshot */
+    int held_valid;                /* @held is set */
+    char held_addr[64];            /* @held's server_address */
+    unsigned long long n_deferred; /* InstallSnapshots deferred */
+
     struct yh_buf result; /* scratch for fsm_apply */
     struct yh_buf event;
     char errmsg[YH_ERRMSG_SIZE];
@@ -129,6 +141,13 @@ void cluster__kick(struct cluster *c);
 /* membership.c */
 void cluster__admin_run_deferred(struct cluster *c);
 void cluster__admin_fail(struct cluster *c, int status, const char *msg);
+
+/* hooks.c: wrap c->io (after raft_uv_init, before raft_init); deliver a
+ * deferred InstallSnapshot once this node's own snapshot is done (called
+ * every loop turn); free it at close. */
+void cluster__hooks_install(struct cluster *c);
+void cluster__hooks_poll(struct cluster *c);
+void cluster__hooks_close(struct cluster *c);
 
 /* Map a libraft error to a YH_E* code. */
 int cluster__raft_err(int rv);

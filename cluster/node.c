@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fsm/base/log.h"
 
@@ -182,6 +183,15 @@ static int glue_snapshot_async(struct raft_fsm *rf,
     struct raft_buffer *b;
     int rc;
 
+    if (c->cfg.test_snapshot_hold_file[0] != '\0') {
+        /* Testing only (cluster.h): runs on a threadpool thread. */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        for (int i = 0;
+             i < 6000 && access(c->cfg.test_snapshot_hold_file, F_OK) == 0;
+             i++) {
+            nanosleep(&ts, NULL);
+        }
+    }
     yh_buf_init(&c->snap_buf);
     rc = fsm_snapshot_encode(c->snap, &c->snap_buf);
     if (rc != 0) {
@@ -290,6 +300,7 @@ static void check_cb(uv_check_t *h)
     if (c->closing) {
         return;
     }
+    cluster__hooks_poll(c);
     cluster__admin_run_deferred(c);
     cluster__flush_writes(c);
     cluster__flush_reads(c);
@@ -331,6 +342,7 @@ static void timer_cb(uv_timer_t *t)
                 (unsigned long long)c->raft.current_term);
     }
     c->was_leader = leader;
+    cluster__hooks_poll(c);
     maybe_bootstrap_admin(c);
     if (leader) {
         /* Billing ticks, expiries, lease timeouts: keyed commands, so a
@@ -464,6 +476,8 @@ int cluster_open(struct cluster **out,
     if (c->io.async_work != NULL && c->io.version < 2) {
         c->io.version = 2;
     }
+    /* Deferred InstallSnapshot and the election timer's window: hooks.c. */
+    cluster__hooks_install(c);
 
     c->raft_fsm.version = 3;
     c->raft_fsm.data = c;
@@ -611,6 +625,7 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     c->n_closing = 4; /* raft, check, timer, kick */
     fsm_flush(c->fsm);
     cluster__fail_all(c);
+    cluster__hooks_close(c);
     uv_check_stop(&c->check);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->check, handle_closed);

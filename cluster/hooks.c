@@ -1,0 +1,133 @@
+/* Two wrappers around raft_uv's raft_io methods that work around libraft
+ * 0.15 behaviours which cost seconds of availability (jepsen findings).
+ *
+ * 1. recv: an InstallSnapshot that reaches a follower while it is taking
+ *    (or installing) a snapshot of its own is dropped by libraft without an
+ *    answer ("the leader will eventually retry"), and the leader, whose
+ *    progress for that follower is in snapshot mode, retries only after
+ *    install_snapshot_timeout (libraft default 30 s, ours 8 s): the follower
+ *    makes no progress meanwhile and is useless for the next majority. Here
+ *    such a message is held instead and handed to libraft as soon as the
+ *    local snapshot is done (cluster__hooks_poll, every loop turn), so the
+ *    follower installs the leader's snapshot a few milliseconds later. The
+ *    message is delivered unchanged and later than it arrived, which the
+ *    protocol allows (a stale term is rejected by libraft as usual, a
+ *    snapshot older than ours is a no-op). Only the newest such message is
+ *    kept.
+ *
+ * 2. random: libraft's only use of io->random is the election timer, drawn
+ *    in [T, 2T). With pre-vote, a follower still rejects every (pre-)vote
+ *    while it has a leader, that is until its own randomized timer fires;
+ *    so the first follower to time out after the leader died is refused by
+ *    the other one, and tries again only one more randomized timeout later:
+ *    up to 2 x 2T = 2.4 s at T = 600 ms before a new leader (jepsen
+ *    isolate-leader runs). The draw is narrowed to [T, T + T/3): every
+ *    follower still waits at least T without a heartbeat (no earlier
+ *    elections than before), the refused first candidate retries sooner,
+ *    and the window still spreads candidates over 2-3 ticks against split
+ *    votes (rare with pre-vote: both candidates would have to start within
+ *    one message delay of each other). */
+#include "cluster_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "fsm/base/log.h"
+
+YH_LOG_MODULE("cluster");
+
+static struct cluster *io_cluster(struct raft_io *io)
+{
+    struct raft *r = io->data;
+
+    return r->data;
+}
+
+static int snapshot_busy(const struct raft *r)
+{
+    return r->snapshot.pending.term != 0 || r->snapshot.put.data != NULL;
+}
+
+static void held_free(struct cluster *c)
+{
+    if (c->held_valid) {
+        raft_configuration_close(&c->held.install_snapshot.conf);
+        raft_free(c->held.install_snapshot.data.base);
+        c->held_valid = 0;
+    }
+}
+
+static void hook_recv(struct raft_io *io, struct raft_message *m)
+{
+    struct cluster *c = io_cluster(io);
+    struct raft *r = &c->raft;
+
+    if (m->type == RAFT_IO_INSTALL_SNAPSHOT && !c->closing &&
+        r->state != RAFT_UNAVAILABLE && snapshot_busy(r) &&
+        strlen(m->server_address) < sizeof c->held_addr) {
+        held_free(c);
+        c->held = *m;
+        strcpy(c->held_addr, m->server_address);
+        c->held.server_address = c->held_addr;
+        c->held_valid = 1;
+        c->n_deferred++;
+        YH_INFO("n%" PRIu64
+                " InstallSnapshot from n%llu (index %llu) "
+                "arrived during a local snapshot: deferred",
+                c->cfg.id, (unsigned long long)m->server_id,
+                (unsigned long long)m->install_snapshot.last_index);
+        return;
+    }
+    c->raft_recv(io, m);
+}
+
+void cluster__hooks_poll(struct cluster *c)
+{
+    struct raft_message m;
+
+    if (!c->held_valid || c->closing || snapshot_busy(&c->raft)) {
+        return;
+    }
+    m = c->held;
+    c->held_valid = 0; /* libraft owns its buffers from here */
+    YH_INFO("n%" PRIu64
+            " local snapshot done: delivering the deferred "
+            "InstallSnapshot (index %llu)",
+            c->cfg.id, (unsigned long long)m.install_snapshot.last_index);
+    c->raft_recv(&c->io, &m);
+}
+
+static int hook_start(struct raft_io *io,
+                      unsigned msecs,
+                      raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    struct cluster *c = io_cluster(io);
+
+    c->raft_recv = recv;
+    return c->io_start(io, msecs, tick, hook_recv);
+}
+
+static int hook_random(struct raft_io *io, int min, int max)
+{
+    struct cluster *c = io_cluster(io);
+    int span = (max - min) / 3;
+
+    if (span < 1) {
+        return c->io_random(io, min, max);
+    }
+    return c->io_random(io, min, min + span);
+}
+
+void cluster__hooks_install(struct cluster *c)
+{
+    c->io_start = c->io.start;
+    c->io.start = hook_start;
+    c->io_random = c->io.random;
+    c->io.random = hook_random;
+}
+
+void cluster__hooks_close(struct cluster *c)
+{
+    held_free(c);
+}
