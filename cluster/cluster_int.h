@@ -61,12 +61,22 @@ struct cluster
     struct cluster_config cfg;          /* copy */
     struct fsm *fsm;                    /* owned */
     struct raft_io io;                  /* raft_uv */
-    struct raft_uv_transport transport; /* raft_uv_tcp */
-    struct raft_fsm raft_fsm;           /* glue, data = this */
-    struct raft raft;                   /* the raft instance */
-    uv_check_t check;                   /* end-of-iteration work */
-    uv_timer_t timer;                   /* 1 s housekeeping */
-    uv_idle_t kick; /* keeps the loop spinning until the next check */
+    struct raft_uv_transport transport; /* raft_uv_tcp (inner) */
+    /* transport.c: what raft_uv uses; connects itself, listens through
+     * @transport. */
+    struct raft_uv_transport xport;
+    raft_id xid;
+    char xaddress[64];
+    raft_uv_accept_cb xaccept_cb;
+    struct tconn *xconns; /* outgoing connection attempts */
+    int xclosing;
+    int xinner_closed;
+    raft_uv_transport_close_cb xclose_cb;
+    struct raft_fsm raft_fsm; /* glue, data = this */
+    struct raft raft;         /* the raft instance */
+    uv_check_t check;         /* end-of-iteration work */
+    uv_timer_t timer;         /* 1 s housekeeping */
+    uv_idle_t kick;           /* keeps the loop spinning until the next check */
     struct cluster_admin *admin_deferred; /* next membership step to run */
     int closing;                          /* cluster_close() called */
     int n_closing;                        /* handles still closing */
@@ -148,6 +158,12 @@ void cluster__admin_fail(struct cluster *c, int status, const char *msg);
 void cluster__hooks_install(struct cluster *c);
 void cluster__hooks_poll(struct cluster *c);
 void cluster__hooks_close(struct cluster *c);
+
+/* transport.c: set up c->transport and the wrapper c->xport (before
+ * raft_uv_init), tune raft_uv's reconnects (after it), release. */
+int cluster__transport_init(struct cluster *c);
+void cluster__transport_tune(struct cluster *c);
+void cluster__transport_release(struct cluster *c);
 
 /* Map a libraft error to a YH_E* code. */
 int cluster__raft_err(int rv);

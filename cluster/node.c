@@ -451,14 +451,14 @@ int cluster_open(struct cluster **out,
         goto err_after_fsm;
     }
 
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    rv = cluster__transport_init(c);
     if (rv != 0) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "raft tcp transport: %s",
                  raft_strerror(rv));
         rc = YH_EIO;
         goto err_after_fsm;
     }
-    rv = raft_uv_init(&c->io, loop, path, &c->transport);
+    rv = raft_uv_init(&c->io, loop, path, &c->xport);
     if (rv != 0) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "raft io on '%s': %s", path,
                  c->io.errmsg);
@@ -468,6 +468,8 @@ int cluster_open(struct cluster **out,
     /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
      * each): big segments make that rare. */
     raft_uv_set_segment_size(&c->io, cfg->segment_size);
+    /* Reconnect to a peer soon after a failure (transport.c). */
+    cluster__transport_tune(c);
     /* LZ4 on every snapshot cost ~10% of a follower's CPU under load; the
      * disk is not the bottleneck here, the cores are. */
     raft_uv_set_snapshot_compression(&c->io, false);
@@ -543,7 +545,7 @@ err_after_raft:
 err_after_io:
     raft_uv_close(&c->io);
 err_after_transport:
-    raft_uv_tcp_close(&c->transport);
+    cluster__transport_release(c);
 err_after_fsm:
     fsm_close(c->fsm);
 err:
@@ -610,7 +612,7 @@ static void raft_closed(struct raft *r)
     struct cluster *c = r->data;
 
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    cluster__transport_release(c);
     maybe_finish_close(c);
 }
 
