@@ -1,4 +1,4 @@
-/* Two wrappers around raft_uv's raft_io methods that work around libraft
+/* Wrappers around two of raft_uv's raft_io methods that work around libraft
  * 0.15 behaviours which cost seconds of availability (jepsen findings).
  *
  * 1. recv: an InstallSnapshot that reaches a follower while it is taking
@@ -26,7 +26,20 @@
  *    elections than before), the refused first candidate retries sooner,
  *    and the window still spreads candidates over 2-3 ticks against split
  *    votes (rare with pre-vote: both candidates would have to start within
- *    one message delay of each other). */
+ *    one message delay of each other).
+ *
+ * 3. recv, again: libraft 0.15 refuses a (pre-)vote while the follower
+ *    knows a leader, however long that leader has been silent, which makes
+ *    the first candidate after a leader failure lose its first round (the
+ *    other follower's own timer has not fired yet) and wait a whole election
+ *    timeout to try again. The Raft dissertation (4.2.3) only asks a server
+ *    to ignore a vote request "within the minimum election timeout of
+ *    hearing from a current leader": so when a RequestVote reaches a
+ *    follower that has heard nothing from its leader for at least T, the
+ *    follower forgets that leader first (as libraft itself does when its
+ *    own timer fires) and libraft then judges the request on terms and logs
+ *    as usual. A leader that is alive keeps its followers' timers fresh
+ *    with heartbeats, so it is never disrupted by this. */
 #include "cluster_int.h"
 
 #include <inttypes.h>
@@ -77,6 +90,18 @@ static void hook_recv(struct raft_io *io, struct raft_message *m)
                 c->cfg.id, (unsigned long long)m->server_id,
                 (unsigned long long)m->install_snapshot.last_index);
         return;
+    }
+    if (m->type == RAFT_IO_REQUEST_VOTE && r->state == RAFT_FOLLOWER &&
+        r->follower_state.current_leader.id != 0 &&
+        r->io->time(r->io) - r->election_timer_start >= r->election_timeout) {
+        YH_INFO(
+            "n%" PRIu64
+            " vote request from n%llu after %llu ms without "
+            "a heartbeat from leader n%llu: leader forgotten",
+            c->cfg.id, (unsigned long long)m->server_id,
+            (unsigned long long)(r->io->time(r->io) - r->election_timer_start),
+            (unsigned long long)r->follower_state.current_leader.id);
+        r->follower_state.current_leader.id = 0;
     }
     c->raft_recv(io, m);
 }
