@@ -41,8 +41,9 @@ void cluster_config_defaults(struct cluster_config *cfg)
      * above the time to send and install the largest snapshot (a 250 MB
      * state: ~1 s over loopback + 2.4 s restore). */
     cfg->install_snapshot_timeout_ms = 8000;
-    /* Randomized by libraft in [600, 1200) ms: failover well under the 2 s
-     * goal, while ten heartbeats fit in it even on a loaded 2-core host. */
+    /* Randomized in [600, 800) ms (hooks.c narrows libraft's [T, 2T)):
+     * failover under the 2 s goal, while six heartbeats fit in it even on a
+     * loaded 2-core host. */
     cfg->election_timeout_ms = 600;
     cfg->heartbeat_timeout_ms = 100;
 }
