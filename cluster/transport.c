@@ -30,6 +30,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -247,9 +248,13 @@ static int x_init(struct raft_uv_transport *t, raft_id id, const char *address)
 {
     struct cluster *c = t->impl;
 
+    int rv;
+
     c->xid = id;
     snprintf(c->xaddress, sizeof c->xaddress, "%s", address);
-    return c->transport.init(&c->transport, id, address);
+    rv = c->transport.init(&c->transport, id, address);
+    memcpy(t->errmsg, c->transport.errmsg, sizeof t->errmsg);
+    return rv;
 }
 
 static void x_accept(struct raft_uv_transport *inner,
@@ -266,8 +271,12 @@ static int x_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
     struct cluster *c = t->impl;
 
+    int rv;
+
     c->xaccept_cb = cb;
-    return c->transport.listen(&c->transport, x_accept);
+    rv = c->transport.listen(&c->transport, x_accept);
+    memcpy(t->errmsg, c->transport.errmsg, sizeof t->errmsg);
+    return rv;
 }
 
 static void x_inner_closed(struct raft_uv_transport *inner)
