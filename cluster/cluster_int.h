@@ -126,6 +126,16 @@ struct cluster
     int held_valid;                /* @held is set */
     char held_addr[64];            /* @held's server_address */
     unsigned long long n_deferred; /* InstallSnapshots deferred */
+    /* hooks.c: when a message last came from each peer (uv_now ms), for
+     * cluster__quorum_contact(). */
+    struct
+    {
+        raft_id id;
+        uint64_t ms;
+    } contact[2 * CLUSTER_MAX_NODES];
+    raft_term contact_term; /* term of the leadership being checked */
+    uint64_t contact_since; /* uv_now when it was first checked */
+    int contact_lost;       /* logged "lost contact" for this episode */
 
     struct yh_buf result; /* scratch for fsm_apply */
     struct yh_buf event;
@@ -140,6 +150,9 @@ void cluster__complete_tag(struct cluster *c,
                            const uint8_t *result,
                            size_t len);
 void cluster__expire(struct cluster *c);
+uint64_t cluster__refuse_window(const struct cluster *c);
+/* Complete every proposed write with YH_EUNKNOWN (see timer_cb). */
+void cluster__fail_pending(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
 
 /* node.c: run the check handle's work on the next loop turn without
@@ -158,6 +171,10 @@ void cluster__admin_fail(struct cluster *c, int status, const char *msg);
 void cluster__hooks_install(struct cluster *c);
 void cluster__hooks_poll(struct cluster *c);
 void cluster__hooks_close(struct cluster *c);
+/* On a leader: 1 if a majority of voters (this node included) was heard
+ * from within @window_ms (or leadership began less than @window_ms ago),
+ * else 0. Always 1 on a non-leader. */
+int cluster__quorum_contact(struct cluster *c, uint64_t window_ms);
 
 /* transport.c: set up c->transport and the wrapper c->xport (before
  * raft_uv_init), tune raft_uv's reconnects (after it), release. */

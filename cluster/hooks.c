@@ -70,10 +70,83 @@ static void held_free(struct cluster *c)
     }
 }
 
+static void note_contact(struct cluster *c, raft_id id, uint64_t now)
+{
+    unsigned n = sizeof c->contact / sizeof c->contact[0];
+    unsigned oldest = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (c->contact[i].id == id || c->contact[i].id == 0) {
+            c->contact[i].id = id;
+            c->contact[i].ms = now;
+            return;
+        }
+        if (c->contact[i].ms < c->contact[oldest].ms) {
+            oldest = i;
+        }
+    }
+    c->contact[oldest].id = id;
+    c->contact[oldest].ms = now;
+}
+
+int cluster__quorum_contact(struct cluster *c, uint64_t window_ms)
+{
+    struct raft *r = &c->raft;
+    uint64_t now = uv_now(c->loop);
+    unsigned n = sizeof c->contact / sizeof c->contact[0];
+    unsigned voters = 0;
+    unsigned heard = 0;
+
+    if (r->state != RAFT_LEADER) {
+        return 1;
+    }
+    if (c->contact_term != r->current_term) {
+        c->contact_term = r->current_term;
+        c->contact_since = now;
+        c->contact_lost = 0;
+    }
+    if (now - c->contact_since < window_ms) {
+        return 1;
+    }
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *sv = &r->configuration.servers[i];
+        if (sv->role != RAFT_VOTER) {
+            continue;
+        }
+        voters++;
+        if (sv->id == r->id) {
+            heard++;
+            continue;
+        }
+        for (unsigned j = 0; j < n; j++) {
+            if (c->contact[j].id == sv->id) {
+                heard += now - c->contact[j].ms < window_ms;
+                break;
+            }
+        }
+    }
+    if (2 * heard > voters) {
+        c->contact_lost = 0;
+        return 1;
+    }
+    if (!c->contact_lost) {
+        c->contact_lost = 1;
+        YH_WARN("n%" PRIu64
+                " leader in term %llu heard from %u of %u voters "
+                "in the last %llu ms: refusing requests until a majority "
+                "answers or libraft steps down",
+                c->cfg.id, (unsigned long long)r->current_term, heard, voters,
+                (unsigned long long)window_ms);
+    }
+    return 0;
+}
+
 static void hook_recv(struct raft_io *io, struct raft_message *m)
 {
     struct cluster *c = io_cluster(io);
     struct raft *r = &c->raft;
+
+    note_contact(c, m->server_id, uv_now(c->loop));
 
     if (m->type == RAFT_IO_INSTALL_SNAPSHOT && !c->closing &&
         r->state != RAFT_UNAVAILABLE && snapshot_busy(r) &&
