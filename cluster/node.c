@@ -350,12 +350,11 @@ static void timer_cb(uv_timer_t *t)
          * duplicate from a leader change is harmless. */
         fsm_leader_tick(c->fsm, wall_ns(), propose_tick, c);
     }
-    if (leader && !cluster__quorum_contact(c, 2 * cluster__refuse_window(c))) {
-        /* Cut off from the majority for a whole election timeout (by
-         * default): libraft steps down only within one more (its
-         * check-quorum runs once per election timeout). Answer the writes
-         * still waiting now, outcome unknown: whether they commit is up to
-         * the next leader. */
+    if (leader && !cluster__quorum_contact(c, cluster__refuse_window(c))) {
+        /* Cut off from the majority for an election timeout: libraft steps
+         * down only at its next check-quorum, up to one more later. Answer
+         * the writes still waiting now, outcome unknown: whether they
+         * commit is up to the next leader. */
         cluster__fail_pending(c);
     }
     cluster__expire(c);
