@@ -39,7 +39,11 @@
  *    follower forgets that leader first (as libraft itself does when its
  *    own timer fires) and libraft then judges the request on terms and logs
  *    as usual. A leader that is alive keeps its followers' timers fresh
- *    with heartbeats, so it is never disrupted by this. */
+ *    with heartbeats, so it is never disrupted by this.
+ *
+ * 4. recv also notes when each peer was last heard from, for
+ *    cluster__quorum_contact(): a leader that has heard from no majority
+ *    for an election timeout stops holding clients (submit.c, node.c). */
 #include "cluster_int.h"
 
 #include <inttypes.h>
