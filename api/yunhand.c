@@ -179,6 +179,14 @@ static int set_opt(struct opts *o, const char *key, const char *val)
             return -1;
         }
         c->install_snapshot_timeout_ms = (unsigned)x;
+    } else if (strcmp(key, "test-snapshot-hold-file") == 0) {
+        /* Testing only (cluster.h): a regression test holds a snapshot. */
+        if (strlen(val) >= sizeof c->test_snapshot_hold_file) {
+            fprintf(stderr, "yunhand: test-snapshot-hold-file too long\n");
+            return -1;
+        }
+        snprintf(c->test_snapshot_hold_file, sizeof c->test_snapshot_hold_file,
+                 "%s", val);
     } else if (strcmp(key, "segment-size") == 0) {
         /* raft_uv wants a multiple of its block size (4 KiB here). */
         if (parse_uint(val, 1u << 30, &x) != 0 || x < 65536 || x % 4096) {

@@ -46,6 +46,10 @@ struct cluster_config
     unsigned install_snapshot_timeout_ms; /* see cluster_config_defaults */
     unsigned heartbeat_timeout_ms;
     size_t map_size; /* LMDB map size (0 = default) */
+    /* Testing only ("" = off): while this file exists, this node's
+     * snapshots wait before encoding (at most 60 s), so that a test can
+     * hold a node busy with its own snapshot. */
+    char test_snapshot_hold_file[CLUSTER_PATH_SIZE];
 };
 
 /* Defaults for everything but id/addresses/peers. */

@@ -61,12 +61,22 @@ struct cluster
     struct cluster_config cfg;          /* copy */
     struct fsm *fsm;                    /* owned */
     struct raft_io io;                  /* raft_uv */
-    struct raft_uv_transport transport; /* raft_uv_tcp */
-    struct raft_fsm raft_fsm;           /* glue, data = this */
-    struct raft raft;                   /* the raft instance */
-    uv_check_t check;                   /* end-of-iteration work */
-    uv_timer_t timer;                   /* 1 s housekeeping */
-    uv_idle_t kick; /* keeps the loop spinning until the next check */
+    struct raft_uv_transport transport; /* raft_uv_tcp (inner) */
+    /* transport.c: what raft_uv uses; connects itself, listens through
+     * @transport. */
+    struct raft_uv_transport xport;
+    raft_id xid;
+    char xaddress[64];
+    raft_uv_accept_cb xaccept_cb;
+    struct tconn *xconns; /* outgoing connection attempts */
+    int xclosing;
+    int xinner_closed;
+    raft_uv_transport_close_cb xclose_cb;
+    struct raft_fsm raft_fsm; /* glue, data = this */
+    struct raft raft;         /* the raft instance */
+    uv_check_t check;         /* end-of-iteration work */
+    uv_timer_t timer;         /* 1 s housekeeping */
+    uv_idle_t kick;           /* keeps the loop spinning until the next check */
     struct cluster_admin *admin_deferred; /* next membership step to run */
     int closing;                          /* cluster_close() called */
     int n_closing;                        /* handles still closing */
@@ -105,6 +115,28 @@ struct cluster
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
+    /* hooks.c: wrappers around two raft_io methods. */
+    int (*io_start)(struct raft_io *io,
+                    unsigned msecs,
+                    raft_io_tick_cb tick,
+                    raft_io_recv_cb recv);                  /* raft_uv's */
+    int (*io_random)(struct raft_io *io, int min, int max); /* raft_uv's */
+    raft_io_recv_cb raft_recv;     /* libraft's receive callback */
+    struct raft_message held;      /* deferred InstallSnapshot */
+    int held_valid;                /* @held is set */
+    char held_addr[64];            /* @held's server_address */
+    unsigned long long n_deferred; /* InstallSnapshots deferred */
+    /* hooks.c: when a message last came from each peer (uv_now ms), for
+     * cluster__quorum_contact(). */
+    struct
+    {
+        raft_id id;
+        uint64_t ms;
+    } contact[2 * CLUSTER_MAX_NODES];
+    raft_term contact_term; /* term of the leadership being checked */
+    uint64_t contact_since; /* uv_now when it was first checked */
+    int contact_lost;       /* logged "lost contact" for this episode */
+
     struct yh_buf result; /* scratch for fsm_apply */
     struct yh_buf event;
     char errmsg[YH_ERRMSG_SIZE];
@@ -129,6 +161,9 @@ void cluster__complete_tag(struct cluster *c,
                            const uint8_t *result,
                            size_t len);
 void cluster__expire(struct cluster *c);
+uint64_t cluster__refuse_window(const struct cluster *c);
+/* Complete every proposed write with YH_EUNKNOWN (see timer_cb). */
+void cluster__fail_pending(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
 
 /* node.c: apply one committed entry (result to its proposer, event to
@@ -165,6 +200,23 @@ void cluster__kick(struct cluster *c);
 /* membership.c */
 void cluster__admin_run_deferred(struct cluster *c);
 void cluster__admin_fail(struct cluster *c, int status, const char *msg);
+
+/* hooks.c: wrap c->io (after raft_uv_init, before raft_init); deliver a
+ * deferred InstallSnapshot once this node's own snapshot is done (called
+ * every loop turn); free it at close. */
+void cluster__hooks_install(struct cluster *c);
+void cluster__hooks_poll(struct cluster *c);
+void cluster__hooks_close(struct cluster *c);
+/* On a leader: 1 if a majority of voters (this node included) was heard
+ * from within @window_ms (or leadership began less than @window_ms ago),
+ * else 0. Always 1 on a non-leader. */
+int cluster__quorum_contact(struct cluster *c, uint64_t window_ms);
+
+/* transport.c: set up c->transport and the wrapper c->xport (before
+ * raft_uv_init), tune raft_uv's reconnects (after it), release. */
+int cluster__transport_init(struct cluster *c);
+void cluster__transport_tune(struct cluster *c);
+void cluster__transport_release(struct cluster *c);
 
 /* Map a libraft error to a YH_E* code. */
 int cluster__raft_err(int rv);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fsm/base/log.h"
 
@@ -40,8 +41,9 @@ void cluster_config_defaults(struct cluster_config *cfg)
      * above the time to send and install the largest snapshot (a 250 MB
      * state: ~1 s over loopback + 2.4 s restore). */
     cfg->install_snapshot_timeout_ms = 8000;
-    /* Randomized by libraft in [600, 1200) ms: failover well under the 2 s
-     * goal, while ten heartbeats fit in it even on a loaded 2-core host. */
+    /* Randomized in [600, 800) ms (hooks.c narrows libraft's [T, 2T)):
+     * failover under the 2 s goal, while six heartbeats fit in it even on a
+     * loaded 2-core host. */
     cfg->election_timeout_ms = 600;
     cfg->heartbeat_timeout_ms = 100;
 }
@@ -227,6 +229,15 @@ static int glue_snapshot_async(struct raft_fsm *rf,
     struct raft_buffer *b;
     int rc;
 
+    if (c->cfg.test_snapshot_hold_file[0] != '\0') {
+        /* Testing only (cluster.h): runs on a threadpool thread. */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        for (int i = 0;
+             i < 6000 && access(c->cfg.test_snapshot_hold_file, F_OK) == 0;
+             i++) {
+            nanosleep(&ts, NULL);
+        }
+    }
     yh_buf_init(&c->snap_buf);
     rc = fsm_snapshot_encode(c->snap, &c->snap_buf);
     if (rc != 0) {
@@ -337,6 +348,7 @@ static void check_cb(uv_check_t *h)
     if (c->closing) {
         return;
     }
+    cluster__hooks_poll(c);
     cluster__admin_run_deferred(c);
     cluster__flush_writes(c);
     cluster__flush_reads(c);
@@ -389,11 +401,19 @@ static void timer_cb(uv_timer_t *t)
     } else {
         cluster__defer_start(c); /* retries a failed slice */
     }
+    cluster__hooks_poll(c);
     maybe_bootstrap_admin(c);
     if (leader) {
         /* Billing ticks, expiries, lease timeouts: keyed commands, so a
          * duplicate from a leader change is harmless. */
         fsm_leader_tick(c->fsm, wall_ns(), propose_tick, c);
+    }
+    if (leader && !cluster__quorum_contact(c, cluster__refuse_window(c))) {
+        /* Cut off from the majority for an election timeout: libraft steps
+         * down only at its next check-quorum, up to one more later. Answer
+         * the writes still waiting now, outcome unknown: whether they
+         * commit is up to the next leader. */
+        cluster__fail_pending(c);
     }
     cluster__expire(c);
     cluster__flush_writes(c);
@@ -497,14 +517,14 @@ int cluster_open(struct cluster **out,
         goto err_after_fsm;
     }
 
-    rv = raft_uv_tcp_init(&c->transport, loop);
+    rv = cluster__transport_init(c);
     if (rv != 0) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "raft tcp transport: %s",
                  raft_strerror(rv));
         rc = YH_EIO;
         goto err_after_fsm;
     }
-    rv = raft_uv_init(&c->io, loop, path, &c->transport);
+    rv = raft_uv_init(&c->io, loop, path, &c->xport);
     if (rv != 0) {
         snprintf(errmsg, YH_ERRMSG_SIZE, "raft io on '%s': %s", path,
                  c->io.errmsg);
@@ -514,6 +534,8 @@ int cluster_open(struct cluster **out,
     /* Closing a segment runs io_destroy on the loop thread (30-40 ms stall
      * each): big segments make that rare. */
     raft_uv_set_segment_size(&c->io, cfg->segment_size);
+    /* Reconnect to a peer soon after a failure (transport.c). */
+    cluster__transport_tune(c);
     /* LZ4 on every snapshot cost ~10% of a follower's CPU under load; the
      * disk is not the bottleneck here, the cores are. */
     raft_uv_set_snapshot_compression(&c->io, false);
@@ -522,6 +544,8 @@ int cluster_open(struct cluster **out,
     if (c->io.async_work != NULL && c->io.version < 2) {
         c->io.version = 2;
     }
+    /* Deferred InstallSnapshot and the election timer's window: hooks.c. */
+    cluster__hooks_install(c);
 
     c->raft_fsm.version = 3;
     c->raft_fsm.data = c;
@@ -589,7 +613,7 @@ err_after_raft:
 err_after_io:
     raft_uv_close(&c->io);
 err_after_transport:
-    raft_uv_tcp_close(&c->transport);
+    cluster__transport_release(c);
 err_after_fsm:
     fsm_close(c->fsm);
 err:
@@ -662,7 +686,7 @@ static void raft_closed(struct raft *r)
     struct cluster *c = r->data;
 
     raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
+    cluster__transport_release(c);
     maybe_finish_close(c);
 }
 
@@ -678,6 +702,7 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     settle(c);
     cluster__defer_free(c);
     cluster__fail_all(c);
+    cluster__hooks_close(c);
     uv_check_stop(&c->check);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->check, handle_closed);

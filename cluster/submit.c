@@ -27,6 +27,23 @@ YH_LOG_MODULE("submit");
 #define MAX_BATCH 1024u    /* entries per raft_apply */
 #define WRITE_TIMEOUT_MS 10000u
 
+/* A leader that has heard from no majority for this long refuses new
+ * writes and reads (YH_EUNAVAIL: nothing was proposed, retry elsewhere) and
+ * answers its proposed writes YH_EUNKNOWN (node.c timer_cb): an election
+ * timeout, and at least three heartbeats. libraft's check-quorum deposes
+ * such a leader at its next check anyway (it checks once per election
+ * timeout), so this only stops holding clients until then. Half an
+ * election timeout was tried: under 28% packet loss (jepsen pause+loss)
+ * TCP retransmissions alone delay answers that long, and the leader
+ * refused writes it could still have committed. */
+uint64_t cluster__refuse_window(const struct cluster *c)
+{
+    uint64_t w = c->cfg.election_timeout_ms;
+    uint64_t hb = 3 * (uint64_t)c->cfg.heartbeat_timeout_ms;
+
+    return w > hb ? w : hb;
+}
+
 static void pending_unref(struct cluster_pending *p)
 {
     if (--p->refs == 0) {
@@ -81,7 +98,8 @@ int cluster_submit(struct cluster *c,
     struct cluster_pending *p;
     size_t padded;
 
-    if (c->closing || raft_state(&c->raft) != RAFT_LEADER) {
+    if (c->closing || raft_state(&c->raft) != RAFT_LEADER ||
+        !cluster__quorum_contact(c, cluster__refuse_window(c))) {
         return YH_EUNAVAIL;
     }
     if (c->n_pending + c->n_queue >= MAX_PENDING) {
@@ -242,13 +260,21 @@ void cluster__expire(struct cluster *c)
     }
 }
 
+void cluster__fail_pending(struct cluster *c)
+{
+    while (c->head != NULL) {
+        complete(c, c->head, YH_EUNKNOWN, NULL, 0);
+    }
+}
+
 /* ---- reads ------------------------------------------------------------- */
 
 int cluster_barrier(struct cluster *c, cluster_read_cb *cb, void *arg)
 {
     struct cluster_read *r;
 
-    if (c->closing || raft_state(&c->raft) != RAFT_LEADER) {
+    if (c->closing || raft_state(&c->raft) != RAFT_LEADER ||
+        !cluster__quorum_contact(c, cluster__refuse_window(c))) {
         return YH_EUNAVAIL;
     }
     r = malloc(sizeof *r);

@@ -185,8 +185,14 @@ class Cluster:
                     self.net.exec_argv(i, [self.yunhand, "--config",
                                            n.conf]))
             logfh = open(n.log, "ab")
-            logfh.write(b"==== harness: start %s at +%.3fs\n" %
-                        (n.name.encode(), self.now() / 1e9))
+            # The wall clock too: node logs are in wall time, histories
+            # and nemesis.jsonl in ns since the run's start.
+            wall = time.time()
+            logfh.write(b"==== harness: start %s at +%.3fs (wall %s.%03d)\n"
+                        % (n.name.encode(), self.now() / 1e9,
+                           time.strftime("%H:%M:%S",
+                                         time.gmtime(wall)).encode(),
+                           int(wall * 1000) % 1000))
             logfh.flush()
             try:
                 n.proc = subprocess.Popen(

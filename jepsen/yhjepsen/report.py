@@ -60,11 +60,12 @@ def _timing(results):
                    r["params"].get("heartbeat_timeout") for r in results)
     e = "/".join(str(x) for x in es) or "?"
     h = "/".join(str(x) for x in hs) or "?"
-    text = ("election timeout %s ms (libraft randomizes it to [T, 2T)), "
+    text = ("election timeout %s ms (randomized in [T, 4T/3), "
+            "cluster/hooks.c), "
             "heartbeat %s ms, %s" % (
                 e, h, "set per run (--election-timeout/--heartbeat-timeout)"
                 if explicit else "yunhand's defaults (cluster/node.c)"))
-    rng = "/".join("%d..%d" % (x, 2 * x) for x in es) or "?"
+    rng = "/".join("%d..%d" % (x, x + x // 3) for x in es) or "?"
     return text, rng
 
 
