@@ -1160,25 +1160,25 @@ static int list_index(struct fsm_ctx *c, const void *id, size_t idl, int listed)
  * instead of every machine (and still checks each record). */
 #define AAG_IDX_PREFIX "uhost-"
 
-static int aag_index(struct fsm_ctx *c,
-                     const void *id,
-                     size_t idl,
-                     const struct fsm_rec *r,
-                     int add)
+/* Add (@add) or drop the row @tag @a NUL @id of 'res_list' (shared by the
+ * "A" and "D" rows below). Empty or oversized @a: no row. */
+static int pair_row(struct fsm_ctx *c,
+                    char tag,
+                    const char *a,
+                    const void *id,
+                    size_t idl,
+                    int add)
 {
-    const char *aag = fsm__rec_s(r, "AntiAffinityGroupID");
-    size_t al = strlen(aag);
+    size_t al = strlen(a);
     uint8_t key[2 * FSM_ID_SIZE + 2];
     MDB_val v;
     int rc;
 
-    if (al == 0 || al >= FSM_ID_SIZE || idl >= FSM_ID_SIZE ||
-        idl <= sizeof AAG_IDX_PREFIX - 1 ||
-        memcmp(id, AAG_IDX_PREFIX, sizeof AAG_IDX_PREFIX - 1) != 0) {
+    if (al == 0 || al >= FSM_ID_SIZE || idl >= FSM_ID_SIZE) {
         return 0;
     }
-    key[0] = 'A';
-    memcpy(key + 1, aag, al);
+    key[0] = (uint8_t)tag;
+    memcpy(key + 1, a, al);
     key[1 + al] = '\0';
     memcpy(key + 2 + al, id, idl);
     rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + al + idl, &v);
@@ -1192,13 +1192,17 @@ static int aag_index(struct fsm_ctx *c,
                                 : rc;
 }
 
-int fsm__aag_walk(struct fsm_ctx *c,
-                  const char *aag,
-                  int (*fn)(void *arg, const char *vm),
-                  void *arg)
+/* Call @fn with the second half of every row @tag @a NUL … of 'res_list',
+ * in order (shared by fsm__aag_walk and fsm__vm_disk_walk). */
+static int pair_walk(struct fsm *f,
+                     MDB_txn *txn,
+                     char tag,
+                     const char *a,
+                     int (*fn)(void *arg, const char *id),
+                     void *arg)
 {
     uint8_t pre[FSM_ID_SIZE + 2];
-    size_t al = strlen(aag), pl;
+    size_t al = strlen(a), pl;
     MDB_cursor *cur;
     MDB_val k, v;
     int rc, stop = 0;
@@ -1206,19 +1210,19 @@ int fsm__aag_walk(struct fsm_ctx *c,
     if (al == 0 || al >= FSM_ID_SIZE) {
         return 0;
     }
-    pre[0] = 'A';
-    memcpy(pre + 1, aag, al);
+    pre[0] = (uint8_t)tag;
+    memcpy(pre + 1, a, al);
     pre[1 + al] = '\0';
     pl = 2 + al;
-    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES_LIST], &cur);
+    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_RES_LIST], &cur);
     if (rc != 0) {
-        return fsm__mdb_err(c->f, rc, "open cursor on 'res_list'");
+        return fsm__mdb_err(f, rc, "open cursor on 'res_list'");
     }
     k.mv_data = pre;
     k.mv_size = pl;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && stop == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char vm[FSM_ID_SIZE];
+        char id[FSM_ID_SIZE];
         size_t idl;
         if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
             break;
@@ -1227,18 +1231,39 @@ int fsm__aag_walk(struct fsm_ctx *c,
         if (idl == 0 || idl >= FSM_ID_SIZE) {
             continue;
         }
-        memcpy(vm, (const uint8_t *)k.mv_data + pl, idl);
-        vm[idl] = '\0';
-        stop = fn(arg, vm);
+        memcpy(id, (const uint8_t *)k.mv_data + pl, idl);
+        id[idl] = '\0';
+        stop = fn(arg, id);
     }
     mdb_cursor_close(cur);
     if (stop < 0) {
         return stop;
     }
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(c->f, rc, "read 'res_list'");
+        return fsm__mdb_err(f, rc, "read 'res_list'");
     }
     return 0;
+}
+
+static int aag_index(struct fsm_ctx *c,
+                     const void *id,
+                     size_t idl,
+                     const struct fsm_rec *r,
+                     int add)
+{
+    if (idl <= sizeof AAG_IDX_PREFIX - 1 ||
+        memcmp(id, AAG_IDX_PREFIX, sizeof AAG_IDX_PREFIX - 1) != 0) {
+        return 0;
+    }
+    return pair_row(c, 'A', fsm__rec_s(r, "AntiAffinityGroupID"), id, idl, add);
+}
+
+int fsm__aag_walk(struct fsm_ctx *c,
+                  const char *aag,
+                  int (*fn)(void *arg, const char *vm),
+                  void *arg)
+{
+    return pair_walk(c->f, c->txn, 'A', aag, fn, arg);
 }
 
 /* ---- 'res_list': disks by machine ----
@@ -1257,27 +1282,7 @@ static int disk_row(struct fsm_ctx *c,
                     size_t idl,
                     int add)
 {
-    size_t vl = strlen(vm);
-    uint8_t key[2 * FSM_ID_SIZE + 2];
-    MDB_val v;
-    int rc;
-
-    if (vl == 0 || vl >= FSM_ID_SIZE) {
-        return 0;
-    }
-    key[0] = 'D';
-    memcpy(key + 1, vm, vl);
-    key[1 + vl] = '\0';
-    memcpy(key + 2 + vl, id, idl);
-    rc = fsm__get(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + vl + idl, &v);
-    if (add) {
-        return rc == YH_ENOTFOUND ? fsm__put(c->f, c->txn, FSM_TBL_RES_LIST,
-                                             key, 2 + vl + idl, "", 0)
-                                  : rc;
-    }
-    return rc == 0 ? fsm__del(c->f, c->txn, FSM_TBL_RES_LIST, key, 2 + vl + idl)
-           : rc == YH_ENOTFOUND ? 0
-                                : rc;
+    return pair_row(c, 'D', vm, id, idl, add);
 }
 
 static int is_disk_key(const void *id, size_t idl)
@@ -1314,48 +1319,7 @@ int fsm__vm_disk_walk(struct fsm *f,
                       int (*fn)(void *arg, const char *disk),
                       void *arg)
 {
-    uint8_t pre[FSM_ID_SIZE + 2];
-    size_t vl = strlen(vm), pl;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc, stop = 0;
-
-    if (vl == 0 || vl >= FSM_ID_SIZE) {
-        return 0;
-    }
-    pre[0] = 'D';
-    memcpy(pre + 1, vm, vl);
-    pre[1 + vl] = '\0';
-    pl = 2 + vl;
-    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_RES_LIST], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(f, rc, "open cursor on 'res_list'");
-    }
-    k.mv_data = pre;
-    k.mv_size = pl;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && stop == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char disk[FSM_ID_SIZE];
-        size_t idl;
-        if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
-            break;
-        }
-        idl = k.mv_size - pl;
-        if (idl == 0 || idl >= FSM_ID_SIZE) {
-            continue;
-        }
-        memcpy(disk, (const uint8_t *)k.mv_data + pl, idl);
-        disk[idl] = '\0';
-        stop = fn(arg, disk);
-    }
-    mdb_cursor_close(cur);
-    if (stop < 0) {
-        return stop;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(f, rc, "read 'res_list'");
-    }
-    return 0;
+    return pair_walk(f, txn, 'D', vm, fn, arg);
 }
 
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
