@@ -17,12 +17,7 @@ c = Cluster(3)
 adm = c.client()
 
 
-def must(rc, r, what):
-    if rc != 0:
-        print("# %s: %s %s" % (what, rc, r))
-        c.dump_logs()
-        raise SystemExit(1)
-    return r
+must = c.must
 
 
 def wait_for(pred, deadline):

@@ -21,12 +21,7 @@ adm = c.client()
 SECRETS = ("first-secret-1", "reset-secret-2", "reinstall-secret-3")
 
 
-def must(rc, r, what):
-    if rc != 0:
-        print("# %s: %s %s" % (what, rc, r))
-        c.dump_logs()
-        raise SystemExit(1)
-    return r
+must = c.must
 
 
 def no_secret(obj):

@@ -16,11 +16,7 @@ c = Cluster(3)
 adm = c.client()
 
 
-def must(rc, r, what):
-    if rc != 0:
-        print("# %s: %s %s" % (what, rc, r))
-        raise SystemExit(1)
-    return r
+must = c.must
 
 
 def tenant(email):

@@ -169,6 +169,12 @@ def token():
     return os.urandom(16).hex()
 
 
+def call(cl, action, **kw):
+    """cl.call(action, kw) with a fresh RequestToken unless kw has one."""
+    kw.setdefault("RequestToken", token())
+    return cl.call(action, kw)
+
+
 class TAP:
     def __init__(self):
         self.failed = 0

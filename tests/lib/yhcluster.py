@@ -129,6 +129,15 @@ class Cluster:
         print("# not converged: %s" % last)
         return None
 
+    def must(self, rc, r, what):
+        """r when rc is 0; otherwise print it, dump the node logs and stop
+        the test (a setup step every later check depends on)."""
+        if rc != 0:
+            print("# %s: %s %s" % (what, rc, r))
+            self.dump_logs()
+            raise SystemExit(1)
+        return r
+
     def dump_logs(self, lines=30):
         for n in range(1, 8):
             p = os.path.join(self.dir, "n%d.log" % n)
