@@ -99,7 +99,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 8
+#define FSM_FORMAT_VERSION 9
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -589,6 +589,13 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
  * without IDs is read through 'res_list' (block counts, then the listed
  * IDs) instead of a scan of every record of the type. */
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg);
+/* Add (@add) or drop the row @tenant NUL @id of 'tenant_res' (rec.c): the
+ * tenant's resources, and (tbl_user.c) its sub-accounts. */
+int fsm__tenant_index(struct fsm_ctx *c,
+                      const char *tenant,
+                      const void *id,
+                      size_t idl,
+                      int add);
 /* The disks bound to machine @vm (its VMID set), in DiskID order, from
  * 'res_list' "D" rows (rec.c, kept by every save and delete of a disk
  * record): @fn gets each DiskID (it must not write) and returns 0 to go

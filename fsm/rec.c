@@ -1045,11 +1045,11 @@ static int rec_encode(const struct fsm_rec *r, int compact, struct yh_buf *b)
 /* Add (@add) or drop the row TenantID "\0" resource of 'tenant_res'. A
  * row is only a hint for Describe, which still checks the record's owner;
  * adding is skipped when present (most saves update a resource). */
-static int tenant_index(struct fsm_ctx *c,
-                        const char *tenant,
-                        const void *id,
-                        size_t idl,
-                        int add)
+int fsm__tenant_index(struct fsm_ctx *c,
+                      const char *tenant,
+                      const void *id,
+                      size_t idl,
+                      int add)
 {
     uint8_t key[2 * FSM_ID_SIZE + 2];
     size_t tl = strlen(tenant);
@@ -1352,7 +1352,7 @@ int fsm__rec_save(struct fsm_ctx *c,
     }
     yh_buf_release(&b);
     if (rc == 0 && t == FSM_TBL_RES) {
-        rc = tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
+        rc = fsm__tenant_index(c, fsm__rec_s(r, "TenantID"), k, kl, 1);
     }
     if (rc == 0 && t == FSM_TBL_RES) {
         rc = list_index(c, k, kl, fsm__keep_live(c, r, NULL));
@@ -1386,7 +1386,7 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         fsm__rec_init(&r);
         rc = fsm__rec_load(c->f, c->txn, t, k, kl, &r);
         if (rc == 0) {
-            rc = tenant_index(c, fsm__rec_s(&r, "TenantID"), k, kl, 0);
+            rc = fsm__tenant_index(c, fsm__rec_s(&r, "TenantID"), k, kl, 0);
         }
         if (rc == 0) {
             rc = list_index(c, k, kl, 0);

@@ -155,6 +155,11 @@ static int user_put(struct fsm_ctx *c, const struct user *u)
     rc = o.oom ? YH_ENOMEM
                : put(c, FSM_TBL_USERS, u->id, strlen(u->id), b.data, b.len);
     yh_buf_release(&b);
+    if (rc == 0 && u->tenant[0] != '\0' && strcmp(u->tenant, u->id) != 0) {
+        /* a sub-account: its tenant's row, for DescribeUser (a user's
+         * tenant never changes, so the row is only ever added) */
+        rc = fsm__tenant_index(c, u->tenant, u->id, strlen(u->id), 1);
+    }
     return rc;
 }
 
@@ -792,6 +797,93 @@ static int id_cmp(const void *x, const void *y)
     return strcmp(x, y);
 }
 
+/* DescribeUser of a non-administrator without UserIDs: the users it may
+ * see (itself, its tenant and the tenant's sub-accounts), in UserID order,
+ * through the tenant's 'tenant_res' rows of sub-accounts. */
+static int tenant_users(struct fsm_ctx *c,
+                        MDB_cursor **cur,
+                        struct fsm_out *o,
+                        uint64_t offset,
+                        uint64_t limit,
+                        uint64_t *total,
+                        uint64_t *n_items)
+{
+    const char *tenant = c->actor->tenant_id;
+    char root[FSM_ID_SIZE];
+    uint8_t pre[2 * FSM_ID_SIZE + 2];
+    size_t tl = strlen(tenant), pl;
+    int root_done = 0;
+    struct user u;
+    MDB_val k, v;
+    int rc;
+
+#define VISIT_ONE(user)                                 \
+    do {                                                \
+        if (user_visible(c->actor, (user))) {           \
+            if (*total >= offset && *n_items < limit) { \
+                user_pack_info(&o->pk, (user));         \
+                (*n_items)++;                           \
+            }                                           \
+            (*total)++;                                 \
+        }                                               \
+    } while (0)
+#define VISIT_ID(id)                               \
+    do {                                           \
+        int vr = user_get(c->f, c->txn, (id), &u); \
+        if (vr == 0) {                             \
+            VISIT_ONE(&u);                         \
+        } else if (vr != YH_ENOTFOUND) {           \
+            return vr;                             \
+        }                                          \
+    } while (0)
+
+    if (tl == 0 || tl >= FSM_ID_SIZE) {
+        /* no tenant: only itself */
+        VISIT_ID(c->actor->user_id);
+        return 0;
+    }
+    snprintf(root, sizeof root, "%s", tenant);
+    memcpy(pre, tenant, tl);
+    pre[tl] = '\0';
+    memcpy(pre + tl + 1, SUB_PREFIX "-", sizeof SUB_PREFIX);
+    pl = tl + 1 + sizeof SUB_PREFIX;
+    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_TENANT_RES], cur);
+    if (rc != 0) {
+        *cur = NULL;
+        return fsm__mdb_err(c->f, rc, "open cursor on 'tenant_res'");
+    }
+    k.mv_data = pre;
+    k.mv_size = pl;
+    for (rc = mdb_cursor_get(*cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(*cur, &k, &v, MDB_NEXT)) {
+        char id[FSM_ID_SIZE];
+        size_t idl;
+        if (k.mv_size < pl || memcmp(k.mv_data, pre, pl) != 0) {
+            break;
+        }
+        idl = k.mv_size - tl - 1;
+        if (idl >= sizeof id) {
+            continue;
+        }
+        memcpy(id, (const uint8_t *)k.mv_data + tl + 1, idl);
+        id[idl] = '\0';
+        if (!root_done && strcmp(root, id) < 0) {
+            VISIT_ID(root);
+            root_done = 1;
+        }
+        VISIT_ID(id);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return fsm__mdb_err(c->f, rc, "read 'tenant_res'");
+    }
+    if (!root_done) {
+        VISIT_ID(root);
+    }
+    return 0;
+#undef VISIT_ID
+#undef VISIT_ONE
+}
+
 int fsm__user_describe(struct fsm_ctx *c)
 {
     char ids[100][FSM_ID_SIZE];
@@ -838,6 +930,14 @@ int fsm__user_describe(struct fsm_ctx *c)
             VISIT(&u);
         }
         rc = 0;
+    } else if (!c->actor->admin) {
+        /* Only the actor's tenant: its sub-accounts from the tenant's
+         * 'tenant_res' rows, and the tenant itself in its place in
+         * UserID order (not a scan of every user). */
+        rc = tenant_users(c, &cur, &o, offset, limit, &total, &n_items);
+        if (rc != 0) {
+            goto out;
+        }
     } else {
         rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_USERS], &cur);
         if (rc != 0) {
@@ -1277,6 +1377,9 @@ int fsm__sub_delete_apply(struct fsm_ctx *c)
     rc = del(c, FSM_TBL_EMAILS, ekey, strlen(ekey));
     if (rc != 0 && rc != YH_ENOTFOUND) {
         return rc;
+    }
+    if (u.tenant[0] != '\0' && strcmp(u.tenant, id) != 0) {
+        TRY(fsm__tenant_index(c, u.tenant, id, strlen(id), 0));
     }
     TRY(del(c, FSM_TBL_USERS, id, strlen(id)));
     snprintf(c->resource_id, sizeof c->resource_id, "%s", id);

@@ -271,9 +271,28 @@ static void sub_accounts(void **state)
     assert_int_equal(
         fsmtest_call(x, "DescribeSubAccount", &x->admin, "Limit", "101", NULL),
         YH_EINVAL);
-    /* DescribeUser of the tenant lists the sub-account too */
+    /* DescribeUser of the tenant lists the sub-account too, in UserID order
+     * ("sub-" before "uid-"), from the tenant's index rows */
     assert_int_equal(fsmtest_call(x, "DescribeUser", &t, NULL), 0);
     assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(fsmtest_n_infos(x), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "UserID"), sid);
+    assert_string_equal(fsmtest_info_str(x, 1, "UserID"), tid);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeUser", &t, "Offset", "1", "Limit", "1", NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(fsmtest_n_infos(x), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "UserID"), tid);
+    /* a sub-account without a role may not list; the other tenant sees
+     * only its own two */
+    assert_int_equal(fsmtest_call(x, "DescribeUser", &s, NULL), YH_EPERM);
+    assert_int_equal(fsmtest_call(x, "DescribeUser", &t2, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "UserID"), s2id);
+    assert_string_equal(fsmtest_info_str(x, 1, "UserID"), t2id);
+    assert_int_equal(fsmtest_call(x, "DescribeUser", &x->admin, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 5); /* + admin */
 
     /* delete: not another tenant's, not the tenant itself */
     assert_int_equal(
@@ -289,6 +308,9 @@ static void sub_accounts(void **state)
                      YH_EMISSING);
     assert_int_equal(
         fsmtest_call(x, "DeleteSubAccount", &t, "SubAccountID", sid, NULL), 0);
+    assert_int_equal(fsmtest_call(x, "DescribeUser", &t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "UserID"), tid);
     /* its keys are gone, its email is free again */
     assert_int_equal(fsm_key_get(x->f, pub, &(struct fsm_key){0}),
                      YH_ENOTFOUND);
