@@ -121,11 +121,16 @@ struct cluster
                     raft_io_tick_cb tick,
                     raft_io_recv_cb recv);                  /* raft_uv's */
     int (*io_random)(struct raft_io *io, int min, int max); /* raft_uv's */
-    raft_io_recv_cb raft_recv;     /* libraft's receive callback */
-    struct raft_message held;      /* deferred InstallSnapshot */
-    int held_valid;                /* @held is set */
-    char held_addr[64];            /* @held's server_address */
-    unsigned long long n_deferred; /* InstallSnapshots deferred */
+    int (*io_append)(struct raft_io *io,
+                     struct raft_io_append *req,
+                     const struct raft_entry entries[],
+                     unsigned n,
+                     raft_io_append_cb cb); /* raft_uv's */
+    raft_io_recv_cb raft_recv;              /* libraft's receive callback */
+    struct raft_message held;               /* deferred InstallSnapshot */
+    int held_valid;                         /* @held is set */
+    char held_addr[64];                     /* @held's server_address */
+    unsigned long long n_deferred;          /* InstallSnapshots deferred */
     /* hooks.c: when a message last came from each peer (uv_now ms), for
      * cluster__quorum_contact(). */
     struct

@@ -1,4 +1,4 @@
-/* Wrappers around two of raft_uv's raft_io methods that work around libraft
+/* Wrappers around raft_uv's raft_io methods that work around libraft
  * 0.15 behaviours which cost seconds of availability (jepsen findings).
  *
  * 1. recv: an InstallSnapshot that reaches a follower while it is taking
@@ -47,6 +47,7 @@
 #include "cluster_int.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fsm/base/log.h"
@@ -221,12 +222,73 @@ static int hook_random(struct raft_io *io, int min, int max)
     return c->io_random(io, min, min + span);
 }
 
+/* 4. append: libraft 0.15's cleanup after a failed log write (disk full,
+ *    I/O error) is broken: under jepsen's disk-full nemesis a leader whose
+ *    segment write failed died in free() ("munmap_chunk(): invalid
+ *    pointer") inside that cleanup (upstream canonical/raft fixed this path
+ *    later: PRs 466 and 483). A node that cannot write its log cannot take
+ *    part anyway: the append's result is checked here first, and a failure
+ *    stops the process cleanly (exit 70, as for a failed state commit); on
+ *    restart raft replays what its log holds and catches up from the
+ *    leader. A successful append goes to libraft unchanged. */
+struct hooked_append
+{
+    struct raft_io_append inner; /* handed to raft_uv */
+    struct raft_io_append *orig; /* libraft's request */
+    raft_io_append_cb orig_cb;   /* libraft's callback */
+    struct cluster *c;
+};
+
+static void hook_append_cb(struct raft_io_append *req, int status)
+{
+    struct hooked_append *h = req->data;
+    struct raft_io_append *orig = h->orig;
+    raft_io_append_cb cb = h->orig_cb;
+    struct cluster *c = h->c;
+
+    free(h);
+    if (status != 0 && !c->closing) {
+        YH_ERR("n%" PRIu64
+               " writing the raft log failed: %s; stopping (a "
+               "restart replays the log and catches up)",
+               c->cfg.id, raft_strerror(status));
+        exit(70);
+    }
+    cb(orig, status);
+}
+
+static int hook_append(struct raft_io *io,
+                       struct raft_io_append *req,
+                       const struct raft_entry entries[],
+                       unsigned n,
+                       raft_io_append_cb cb)
+{
+    struct cluster *c = io_cluster(io);
+    struct hooked_append *h = malloc(sizeof *h);
+    int rv;
+
+    if (h == NULL) {
+        return RAFT_NOMEM;
+    }
+    h->inner.data = h;
+    h->orig = req;
+    h->orig_cb = cb;
+    h->c = c;
+    rv = c->io_append(io, &h->inner, entries, n, hook_append_cb);
+    if (rv != 0) {
+        free(h);
+    }
+    return rv;
+}
+
 void cluster__hooks_install(struct cluster *c)
 {
     c->io_start = c->io.start;
     c->io.start = hook_start;
     c->io_random = c->io.random;
     c->io.random = hook_random;
+    c->io_append = c->io.append;
+    c->io.append = hook_append;
 }
 
 void cluster__hooks_close(struct cluster *c)
