@@ -171,6 +171,12 @@ uint64_t cluster__refuse_window(const struct cluster *c);
 void cluster__fail_pending(struct cluster *c);
 void cluster__fail_all(struct cluster *c);
 
+/* node.c: stop the process at once with status 70 ("replay from the log
+ * on restart"): stdio flushed, then _exit, not exit: atexit handlers and
+ * library destructors racing the threadpool crashed a node (SIGSEGV) in
+ * jepsen when exit() ran from inside a raft_uv callback. */
+void cluster__stop_now(void) __attribute__((noreturn));
+
 /* node.c: apply one committed entry (result to its proposer, event to
  * watchers). */
 int cluster__apply_one(struct cluster *c,

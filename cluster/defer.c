@@ -156,7 +156,7 @@ int cluster__defer_drain(struct cluster *c, uint64_t budget_ns)
                        "; stopping to replay from the log",
                        c->cfg.id, d->index, yh_strerror(rc),
                        fsm_applied_index(c->fsm));
-                exit(70);
+                cluster__stop_now(); /* exits 70 */
             }
             break;
         }

@@ -252,7 +252,7 @@ static void hook_append_cb(struct raft_io_append *req, int status)
                " writing the raft log failed: %s; stopping (a "
                "restart replays the log and catches up)",
                c->cfg.id, raft_strerror(status));
-        exit(70);
+        cluster__stop_now(); /* exits 70 */
     }
     cb(orig, status);
 }

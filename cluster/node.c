@@ -93,6 +93,12 @@ static uint64_t wall_ns(void)
 
 /* ---- fsm glue ---------------------------------------------------------- */
 
+void cluster__stop_now(void)
+{
+    fflush(NULL);
+    _exit(70);
+}
+
 int cluster__apply_one(struct cluster *c,
                        uint64_t index,
                        const void *data,
@@ -151,7 +157,7 @@ static int glue_apply(struct raft_fsm *rf,
                    "to %" PRIu64 "; stopping to replay from the log",
                    c->cfg.id, index, yh_strerror(rc),
                    fsm_applied_index(c->fsm));
-            exit(70);
+            cluster__stop_now(); /* exits 70 */
         }
         YH_WARN_RL(&rl, "n%" PRIu64 " apply %" PRIu64 " failed: %s (retrying)",
                    c->cfg.id, index, yh_strerror(rc));
