@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "fsm/base/buf.h"
 #include "fsm/base/err.h"
@@ -519,4 +522,52 @@ char *fsmtest_assert_same(struct fsm *a, struct fsm *b)
     assert_string_equal(dump1, dump2);
     free(dump2);
     return dump1;
+}
+
+void fsmtest_bootstrap_copy(struct fsmtest *y)
+{
+    struct yh_buf bb = YH_BUF_INIT, res = YH_BUF_INIT;
+    uint64_t tag;
+    int skipped;
+
+    assert_int_equal(
+        fsm_cmd_bootstrap("adminpub", "adminpriv", NULL, 0, FSMTEST_T0, &bb),
+        0);
+    assert_int_equal(
+        fsm_apply(y->f, 1, bb.data, bb.len, &res, NULL, &tag, &skipped), 0);
+    yh_buf_release(&bb);
+    yh_buf_release(&res);
+}
+
+void fsmtest_make_cert(const char *cn, char **cert, char **key)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *c = X509_new();
+    BIO *b;
+    BUF_MEM *m;
+
+    assert_non_null(k);
+    assert_non_null(c);
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
+    X509_gmtime_adj(X509_getm_notBefore(c), 0);
+    X509_gmtime_adj(X509_getm_notAfter(c), 86400L * 365);
+    X509_set_pubkey(c, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(c, X509_get_subject_name(c));
+    assert_true(X509_sign(c, k, EVP_sha256()) > 0);
+    b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(b, c), 1);
+    BIO_get_mem_ptr(b, &m);
+    *cert = strndup(m->data, m->length);
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL),
+                     1);
+    BIO_get_mem_ptr(b, &m);
+    *key = strndup(m->data, m->length);
+    BIO_free(b);
+    X509_free(c);
+    EVP_PKEY_free(k);
 }

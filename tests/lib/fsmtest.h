@@ -169,4 +169,10 @@ void fsmtest_assert_restores(struct fsm *f, const char *dump);
 /* Same digest and same dump; returns the dump (free it). */
 char *fsmtest_assert_same(struct fsm *a, struct fsm *b);
 
+/* Apply to @y the bootstrap entry every fixture starts from (index 1), so
+ * that a second store can replay another's commands. */
+void fsmtest_bootstrap_copy(struct fsmtest *y);
+/* A self-signed EC P-256 certificate for @cn and its key, PEM (free both). */
+void fsmtest_make_cert(const char *cn, char **cert, char **key);
+
 #endif

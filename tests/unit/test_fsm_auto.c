@@ -1218,21 +1218,6 @@ static void timer_modify(void **state)
 
 /* ---- determinism ---- */
 
-static void bootstrap_copy(struct fsmtest *y)
-{
-    struct yh_buf bb = YH_BUF_INIT, res = YH_BUF_INIT;
-    uint64_t tag;
-    int skipped;
-
-    assert_int_equal(
-        fsm_cmd_bootstrap("adminpub", "adminpriv", NULL, 0, FSMTEST_T0, &bb),
-        0);
-    assert_int_equal(
-        fsm_apply(y->f, 1, bb.data, bb.len, &res, NULL, &tag, &skipped), 0);
-    yh_buf_release(&bb);
-    yh_buf_release(&res);
-}
-
 static void determinism(void **state)
 {
     struct fsmtest *x = *state;
@@ -1246,7 +1231,7 @@ static void determinism(void **state)
     char *dump;
 
     x->log = fsmtest_log_new(4000);
-    bootstrap_copy(y);
+    fsmtest_bootstrap_copy(y);
     infra(x, &k);
     fsmtest_make_tenant(x, "t@x.io", &t, NULL);
     make_disk(x, k.zone, &t, d);

@@ -683,40 +683,6 @@ static void natgw(void **state)
 
 /* ---- certificates ---- */
 
-/* A self-signed certificate for @cn and its key, PEM. */
-static void make_cert(const char *cn, char **cert, char **key)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *c = X509_new();
-    BIO *b;
-    BUF_MEM *m;
-
-    assert_non_null(k);
-    assert_non_null(c);
-    X509_set_version(c, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(c), 1);
-    X509_gmtime_adj(X509_getm_notBefore(c), 0);
-    X509_gmtime_adj(X509_getm_notAfter(c), 86400L * 365);
-    X509_set_pubkey(c, k);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
-                               (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(c, X509_get_subject_name(c));
-    assert_true(X509_sign(c, k, EVP_sha256()) > 0);
-    b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509(b, c), 1);
-    BIO_get_mem_ptr(b, &m);
-    *cert = strndup(m->data, m->length);
-    BIO_free(b);
-    b = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL),
-                     1);
-    BIO_get_mem_ptr(b, &m);
-    *key = strndup(m->data, m->length);
-    BIO_free(b);
-    X509_free(c);
-    EVP_PKEY_free(k);
-}
-
 static void certificates_and_lb(void **state)
 {
     struct fsmtest *x = *state;
@@ -728,8 +694,8 @@ static void certificates_and_lb(void **state)
     char key_line[64];
 
     world(x, &w);
-    make_cert("www.example.com", &c1, &k1);
-    make_cert("other.example.com", &c2, &k2);
+    fsmtest_make_cert("www.example.com", &c1, &k1);
+    fsmtest_make_cert("other.example.com", &c2, &k2);
     /* a distinctive line of the key's base64 */
     snprintf(key_line, sizeof key_line, "%.40s", strchr(k1, '\n') + 1);
     /* validation */
@@ -1268,21 +1234,6 @@ static void gateway_billing(void **state)
 
 /* ---- determinism: the same log gives the same state ---- */
 
-static void bootstrap_copy(struct fsmtest *y)
-{
-    struct yh_buf bb = YH_BUF_INIT, res = YH_BUF_INIT;
-    uint64_t tag;
-    int skipped;
-
-    assert_int_equal(
-        fsm_cmd_bootstrap("adminpub", "adminpriv", NULL, 0, FSMTEST_T0, &bb),
-        0);
-    assert_int_equal(
-        fsm_apply(y->f, 1, bb.data, bb.len, &res, NULL, &tag, &skipped), 0);
-    yh_buf_release(&bb);
-    yh_buf_release(&res);
-}
-
 static void determinism(void **state)
 {
     struct fsmtest *x = *state;
@@ -1290,7 +1241,7 @@ static void determinism(void **state)
     char *dump;
 
     x->log = fsmtest_log_new(3000);
-    bootstrap_copy(y);
+    fsmtest_bootstrap_copy(y);
     natgw(state);
     fsmtest_replay(y->f, x->log, 5, 0);
     dump = fsmtest_assert_same(x->f, y->f);
@@ -1308,7 +1259,7 @@ static void determinism_all(void **state)
     char *dump;
 
     x->log = fsmtest_log_new(3000);
-    bootstrap_copy(y);
+    fsmtest_bootstrap_copy(y);
     certificates_and_lb(state);
     fsmtest_replay(y->f, x->log, 3, 0);
     dump = fsmtest_assert_same(x->f, y->f);
