@@ -21,7 +21,7 @@ CFLAGS += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-format-truncation \
 	  -fno-omit-frame-pointer \
 	  -MMD -MP $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS += -lraft -luv -llmdb -lmsgpackc -lcrypto -lxxhash -ljansson -lpthread -lm
+LDLIBS += -lraft -luv -llmdb -lmsgpackc -lcrypto -lxxhash -lzstd -ljansson -lpthread -lm
 
 FSM_SRC := $(wildcard fsm/base/*.c) $(wildcard fsm/*.c)
 WIRE_SRC := $(wildcard api/wire/*.c)

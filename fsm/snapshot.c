@@ -1,9 +1,17 @@
 /* Snapshots: the whole state as one byte string (docs/disk-format.md).
  *
- *   "YHSNAP01" | be64 applied index | digest[32] | be32 n_tables |
- *   n_tables x ( be16 name_len | name | be64 count |
- *                count x ( be32 klen | key | be32 vlen | value ) ) |
- *   sha256[32] of everything before
+ *   "YHSNAP03" | be64 applied index | digest[32] | zstd frame of BODY |
+ *   XXH3-128[16] of everything before
+ *   BODY = be32 n_tables |
+ *          n_tables x ( be16 name_len | name | be64 count |
+ *                       count x ( be32 klen | key | be32 vlen | value ) )
+ *
+ * "YHSNAP02" (written before) has BODY in clear and is still restored.
+ *
+ * libraft 0.15 takes, stores and sends a snapshot as one memory buffer, so
+ * the buffer is the node's peak memory: the body is compressed as it is
+ * walked (zstd's streaming API; records with small-integer field names
+ * compress ~4-6x) and decompressed as it is read back, never held in clear.
  *
  * begin flushes and opens an LMDB read transaction (MVCC: apply goes on
  * meanwhile); encode walks it on any thread; restore validates the whole
@@ -14,6 +22,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <xxhash.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include "fsm/base/log.h"
 #include "base/crypto.h"
@@ -21,11 +31,15 @@
 
 YH_LOG_MODULE("fsm");
 
-#define SNAP_MAGIC "YHSNAP02"
+#define SNAP_MAGIC "YHSNAP03"
+#define SNAP_MAGIC_PLAIN "YHSNAP02"
 #define SNAP_MAGIC_SIZE 8
-#define SNAP_HEAD_SIZE (SNAP_MAGIC_SIZE + 8 + FSM_DIGEST_SIZE + 4)
+#define SNAP_HEAD_SIZE (SNAP_MAGIC_SIZE + 8 + FSM_DIGEST_SIZE)
 #define SNAP_SUM_SIZE 16 /* XXH3-128, canonical (big-endian) form */
 #define SNAP_MAX_KEY 511 /* LMDB's default maximum key size */
+#define SNAP_ZSTD_LEVEL 1
+#define SNAP_CHUNK (1u << 20)        /* clear bytes handed to zstd at a time */
+#define SNAP_MAX_RECORD (256u << 20) /* window limit when reading */
 
 /* Bytes of snapshot between two releases of the scanned map pages. */
 #define SNAP_RELEASE_EVERY (32u << 20)
@@ -94,13 +108,125 @@ static void snap_sum(const void *p, size_t n, uint8_t out[SNAP_SUM_SIZE])
     memcpy(out, c.digest, SNAP_SUM_SIZE);
 }
 
+/* The body is built in @clear and compressed into @out a chunk at a time. */
+struct enc
+{
+    ZSTD_CCtx *z;        /* compressor */
+    struct yh_buf clear; /* body bytes not yet compressed */
+    struct yh_buf *out;  /* the snapshot */
+};
+
+/* Compress what @e->clear holds; with @end, finish the frame. */
+static int enc_flush(struct enc *e, int end)
+{
+    ZSTD_inBuffer in = {e->clear.data, e->clear.len, 0};
+    ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+    size_t left;
+
+    do {
+        ZSTD_outBuffer o;
+        size_t room = ZSTD_CStreamOutSize();
+
+        if (yh_buf_reserve(e->out, room) != 0) {
+            return YH_ENOMEM;
+        }
+        o.dst = e->out->data + e->out->len;
+        o.size = e->out->cap - e->out->len;
+        o.pos = 0;
+        left = ZSTD_compressStream2(e->z, &o, &in, mode);
+        if (ZSTD_isError(left)) {
+            YH_ERR("snapshot: zstd: %s", ZSTD_getErrorName(left));
+            return ZSTD_getErrorCode(left) == ZSTD_error_memory_allocation
+                       ? YH_ENOMEM
+                       : YH_EIO;
+        }
+        e->out->len += o.pos;
+    } while (end ? left != 0 : in.pos < in.size);
+    yh_buf_reset(&e->clear);
+    return 0;
+}
+
+static int enc_table(struct fsm_snap *s,
+                     struct enc *e,
+                     int t,
+                     uint8_t content[32],
+                     size_t *released)
+{
+    struct fsm *f = s->f;
+    const char *name = fsm__tbls[t].name;
+    struct yh_buf *b = &e->clear;
+    MDB_cursor *cur;
+    MDB_stat st;
+    MDB_val k, v;
+    uint64_t count = 0;
+    int rc;
+
+    /* The count comes first: LMDB keeps it for the transaction. */
+    rc = mdb_stat(s->txn, f->dbis[t], &st);
+    if (rc != 0) {
+        return fsm__mdb_err(NULL, rc, "snapshot '%s'", name);
+    }
+    if (put_be(b, strlen(name), 2) != 0 ||
+        yh_buf_append(b, name, strlen(name)) != 0 ||
+        put_be(b, st.ms_entries, 8) != 0) {
+        return YH_ENOMEM;
+    }
+    rc = mdb_cursor_open(s->txn, f->dbis[t], &cur);
+    if (rc != 0) {
+        return fsm__mdb_err(NULL, rc, "snapshot '%s'", name);
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (t != FSM_TBL_META) {
+            fsm__content_mix(content, t, k.mv_data, k.mv_size, v.mv_data,
+                             v.mv_size, 1);
+        }
+        if (put_be(b, k.mv_size, 4) != 0 ||
+            yh_buf_append(b, k.mv_data, k.mv_size) != 0 ||
+            put_be(b, v.mv_size, 4) != 0 ||
+            yh_buf_append(b, v.mv_data, v.mv_size) != 0) {
+            rc = YH_ENOMEM;
+            break;
+        }
+        count++;
+        if (b->len >= SNAP_CHUNK) {
+            *released += b->len;
+            rc = enc_flush(e, 0);
+            if (rc != 0) {
+                break;
+            }
+        }
+        /* Keep the scan from leaving the whole state file resident
+         * while it runs (the pages it passed are not read again). */
+        if (*released >= SNAP_RELEASE_EVERY && f->map_addr != NULL) {
+            /* f->map_addr was set at open, on the loop thread */
+            (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
+            *released = 0;
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        return rc == YH_ENOMEM || rc == YH_EIO
+                   ? rc
+                   : fsm__mdb_err(NULL, rc, "snapshot '%s'", name);
+    }
+    if (count != st.ms_entries) {
+        YH_ERR("snapshot '%s': %llu records, LMDB counts %llu", name,
+               (unsigned long long)count, (unsigned long long)st.ms_entries);
+        return YH_ECORRUPT;
+    }
+    return 0;
+}
+
 int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
 {
     struct fsm *f = s->f;
+    struct enc e = {NULL, YH_BUF_INIT, out};
     uint8_t sum[SNAP_SUM_SIZE];
     uint8_t content[32] = {0};
     MDB_val ck = {7, "content"};
     MDB_val cv;
+    size_t released = 0;
     int rc = 0;
 
     /* Runs off the loop thread: touches only the snapshot's txn and the
@@ -110,62 +236,24 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
     if (yh_buf_append(out, SNAP_MAGIC, SNAP_MAGIC_SIZE) != 0 ||
         put_be(out, s->index, 8) != 0 ||
         yh_buf_append(out, s->digest, FSM_DIGEST_SIZE) != 0 ||
-        put_be(out, FSM_N_TBL, 4) != 0) {
-        return YH_ENOMEM;
+        put_be(&e.clear, FSM_N_TBL, 4) != 0) {
+        rc = YH_ENOMEM;
+        goto out;
     }
-    size_t released = 0;
-
+    e.z = ZSTD_createCCtx();
+    if (e.z == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(
+                           e.z, ZSTD_c_compressionLevel, SNAP_ZSTD_LEVEL))) {
+        rc = YH_ENOMEM;
+        goto out;
+    }
     for (int t = 0; t < FSM_N_TBL && rc == 0; t++) {
-        const char *name = fsm__tbls[t].name;
-        size_t count_at;
-        uint64_t count = 0;
-        MDB_cursor *cur;
-        MDB_val k, v;
-
-        if (put_be(out, strlen(name), 2) != 0 ||
-            yh_buf_append(out, name, strlen(name)) != 0) {
-            return YH_ENOMEM;
-        }
-        count_at = out->len;
-        if (put_be(out, 0, 8) != 0) {
-            return YH_ENOMEM;
-        }
-        rc = mdb_cursor_open(s->txn, f->dbis[t], &cur);
-        if (rc != 0) {
-            return fsm__mdb_err(NULL, rc, "snapshot '%s'", name);
-        }
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            if (t != FSM_TBL_META) {
-                fsm__content_mix(content, t, k.mv_data, k.mv_size, v.mv_data,
-                                 v.mv_size, 1);
-            }
-            if (put_be(out, k.mv_size, 4) != 0 ||
-                yh_buf_append(out, k.mv_data, k.mv_size) != 0 ||
-                put_be(out, v.mv_size, 4) != 0 ||
-                yh_buf_append(out, v.mv_data, v.mv_size) != 0) {
-                rc = YH_ENOMEM;
-                break;
-            }
-            count++;
-            /* Keep the scan from leaving the whole state file resident
-             * while it runs (the pages it passed are not read again). */
-            if (out->len - released >= SNAP_RELEASE_EVERY &&
-                f->map_addr != NULL) {
-                /* f->map_addr was set at open, on the loop thread */
-                (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
-                released = out->len;
-            }
-        }
-        mdb_cursor_close(cur);
-        if (rc == YH_ENOMEM) {
-            return rc;
-        }
-        if (rc != MDB_NOTFOUND) {
-            return fsm__mdb_err(NULL, rc, "snapshot '%s'", name);
-        }
-        rc = 0;
-        fsm__be64_put(out->data + count_at, count);
+        rc = enc_table(s, &e, t, content, &released);
+    }
+    if (rc == 0) {
+        rc = enc_flush(&e, 1);
+    }
+    if (rc != 0) {
+        goto out;
     }
     /* Never hand out state that no longer matches its content hash (bits
      * flipped on this node's disk): raft keeps the previous snapshot. */
@@ -175,14 +263,19 @@ int fsm_snapshot_encode(struct fsm_snap *s, struct yh_buf *out)
             "snapshot at %llu refused: records do not match their "
             "content hash (corrupt state)",
             (unsigned long long)s->index);
-        return YH_ECORRUPT;
+        rc = YH_ECORRUPT;
+        goto out;
     }
     snap_sum(out->data, out->len, sum);
     if (yh_buf_append(out, sum, sizeof sum) != 0) {
-        return YH_ENOMEM;
+        rc = YH_ENOMEM;
+        goto out;
     }
     s->encoded = 1;
-    return 0;
+out:
+    ZSTD_freeCCtx(e.z);
+    yh_buf_release(&e.clear);
+    return rc;
 }
 
 void fsm_snapshot_end(struct fsm_snap *s)
@@ -199,32 +292,129 @@ void fsm_snapshot_end(struct fsm_snap *s)
 
 /* ---- restore ---- */
 
+/* Reads the body: straight from the snapshot (YHSNAP02) or through a
+ * window that zstd refills (YHSNAP03). Bytes at p[off..len) are valid until
+ * the next rd_need(). */
 struct rd
 {
-    const uint8_t *p; /* snapshot */
-    size_t end;       /* end of the body (before the checksum) */
-    size_t off;       /* cursor */
+    const uint8_t *p; /* window (or the clear body) */
+    size_t len;       /* bytes in the window */
+    size_t off;       /* cursor in the window */
+    ZSTD_DStream *z;  /* NULL: clear body, nothing to refill */
+    ZSTD_inBuffer in; /* the compressed body */
+    uint8_t *win;     /* owned window (zstd) */
+    size_t cap;       /* its size */
+    int done;         /* zstd reported the end of the frame */
 };
 
-static int rd_be(struct rd *r, unsigned n, uint64_t *v)
+static int rd_open(struct rd *r, const uint8_t *snap, size_t len)
 {
-    if (n > r->end - r->off) {
-        return YH_ECORRUPT;
+    const uint8_t *body = snap + SNAP_HEAD_SIZE;
+    size_t n = len - SNAP_HEAD_SIZE - SNAP_SUM_SIZE;
+
+    memset(r, 0, sizeof *r);
+    if (memcmp(snap, SNAP_MAGIC_PLAIN, SNAP_MAGIC_SIZE) == 0) {
+        r->p = body;
+        r->len = n;
+        return 0;
     }
-    *v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        *v = (*v << 8) | r->p[r->off + i];
+    r->z = ZSTD_createDStream();
+    r->cap = 4u << 20;
+    r->win = malloc(r->cap);
+    if (r->z == NULL || r->win == NULL) {
+        return YH_ENOMEM;
     }
-    r->off += n;
+    r->p = r->win;
+    r->in.src = body;
+    r->in.size = n;
     return 0;
 }
 
-static int rd_bytes(struct rd *r, uint64_t n, const uint8_t **p)
+static void rd_close(struct rd *r)
 {
-    if (n > r->end - r->off) {
-        return YH_ECORRUPT;
+    ZSTD_freeDStream(r->z);
+    free(r->win);
+}
+
+/* Make @n bytes available at p + off: YH_ECORRUPT if the body ends first
+ * (or a record claims more than SNAP_MAX_RECORD), YH_ENOMEM. */
+static int rd_need(struct rd *r, size_t n)
+{
+    while (r->len - r->off < n) {
+        ZSTD_outBuffer o;
+        size_t ret;
+
+        if (r->z == NULL || r->done || n > SNAP_MAX_RECORD) {
+            return YH_ECORRUPT;
+        }
+        if (r->off > 0) {
+            memmove(r->win, r->win + r->off, r->len - r->off);
+            r->len -= r->off;
+            r->off = 0;
+        }
+        if (r->len == r->cap) {
+            /* grows only as far as data really decompresses */
+            uint8_t *w = realloc(r->win, 2 * r->cap);
+            if (w == NULL) {
+                return YH_ENOMEM;
+            }
+            r->win = w;
+            r->p = w;
+            r->cap *= 2;
+        }
+        o.dst = r->win;
+        o.size = r->cap;
+        o.pos = r->len;
+        ret = ZSTD_decompressStream(r->z, &o, &r->in);
+        if (ZSTD_isError(ret)) {
+            return ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation
+                       ? YH_ENOMEM
+                       : YH_ECORRUPT;
+        }
+        if (ret == 0) {
+            r->done = 1;
+        } else if (o.pos == r->len && r->in.pos == r->in.size) {
+            return YH_ECORRUPT; /* truncated frame */
+        }
+        r->len = o.pos;
     }
-    *p = r->p + r->off;
+    return 0;
+}
+
+/* Nothing after the body: no clear bytes, no compressed bytes. */
+static int rd_at_end(struct rd *r)
+{
+    if (r->off != r->len) {
+        return 0;
+    }
+    if (r->z == NULL) {
+        return 1;
+    }
+    if (!r->done && rd_need(r, 1) == 0) {
+        return 0; /* more clear bytes */
+    }
+    return r->done && r->off == r->len && r->in.pos == r->in.size;
+}
+
+static uint64_t be_at(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* Read a big-endian integer of @n bytes. */
+static int rd_be(struct rd *r, unsigned n, uint64_t *v)
+{
+    int rc = rd_need(r, n);
+
+    if (rc != 0) {
+        return rc;
+    }
+    *v = be_at(r->p + r->off, n);
     r->off += n;
     return 0;
 }
@@ -251,6 +441,31 @@ struct snap_pair
 
 typedef int snap_pair_fn(void *arg, int tbl, const struct snap_pair *pr);
 
+/* Read the next entry whole (its bytes stay valid until the next read). */
+static int rd_pair(struct rd *r, struct snap_pair *pr)
+{
+    int rc;
+
+    if ((rc = rd_need(r, 4)) != 0) {
+        return rc;
+    }
+    pr->klen = be_at(r->p + r->off, 4);
+    if (pr->klen == 0 || pr->klen > SNAP_MAX_KEY) {
+        return YH_EINVAL; /* reported as a bad key size */
+    }
+    if ((rc = rd_need(r, 8 + pr->klen)) != 0) {
+        return rc;
+    }
+    pr->vlen = be_at(r->p + r->off + 4 + pr->klen, 4);
+    if ((rc = rd_need(r, 8 + pr->klen + pr->vlen)) != 0) {
+        return rc;
+    }
+    pr->k = r->p + r->off + 4;
+    pr->v = pr->k + pr->klen + 4;
+    r->off += 8 + pr->klen + pr->vlen;
+    return 0;
+}
+
 /* Walk the body; validates everything and calls @fn per pair (may be
  * NULL). */
 static int snap_walk(const uint8_t *data,
@@ -260,82 +475,90 @@ static int snap_walk(const uint8_t *data,
                      char *why,
                      size_t why_size)
 {
-    struct rd r = {data, len - SNAP_SUM_SIZE, SNAP_HEAD_SIZE - 4};
+    struct rd r;
     int seen[FSM_N_TBL] = {0};
+    uint8_t prev[SNAP_MAX_KEY];
     uint64_t n_tables;
     int rc;
 
-#define BAD(...)                              \
-    do {                                      \
-        snprintf(why, why_size, __VA_ARGS__); \
-        return YH_ECORRUPT;                   \
+#define BAD(...)                                 \
+    do {                                         \
+        snprintf(why, why_size, __VA_ARGS__);    \
+        rc = rc == YH_ENOMEM ? rc : YH_ECORRUPT; \
+        goto out;                                \
     } while (0)
-    if (rd_be(&r, 4, &n_tables) != 0 || n_tables > FSM_N_TBL) {
+    rc = rd_open(&r, data, len);
+    if (rc != 0) {
+        BAD("out of memory");
+    }
+    if ((rc = rd_be(&r, 4, &n_tables)) != 0 || n_tables > FSM_N_TBL) {
         BAD("bad table count");
     }
     for (uint64_t i = 0; i < n_tables; i++) {
-        const uint8_t *name;
+        char name[64];
         uint64_t name_len, count;
-        const uint8_t *prev = NULL;
         size_t prev_len = 0;
         int t;
 
-        if (rd_be(&r, 2, &name_len) != 0 ||
-            rd_bytes(&r, name_len, &name) != 0) {
+        if ((rc = rd_be(&r, 2, &name_len)) != 0 || name_len >= sizeof name ||
+            (rc = rd_need(&r, name_len)) != 0) {
             BAD("truncated table header");
         }
+        memcpy(name, r.p + r.off, name_len);
+        name[name_len] = '\0';
+        r.off += name_len;
         for (t = 0; t < FSM_N_TBL; t++) {
-            if (strlen(fsm__tbls[t].name) == name_len &&
-                memcmp(fsm__tbls[t].name, name, name_len) == 0) {
+            if (strcmp(fsm__tbls[t].name, name) == 0) {
                 break;
             }
         }
         if (t == FSM_N_TBL || seen[t]) {
-            BAD("unknown or repeated table '%.*s'",
-                (int)(name_len > 32 ? 32 : name_len), (const char *)name);
+            BAD("unknown or repeated table '%.32s'", name);
         }
         seen[t] = 1;
-        if (rd_be(&r, 8, &count) != 0 || count > (r.end - r.off) / 9) {
+        if ((rc = rd_be(&r, 8, &count)) != 0 ||
+            (r.z == NULL && count > (r.len - r.off) / 9)) {
             BAD("bad count in table '%.16s'", fsm__tbls[t].name);
         }
         for (uint64_t j = 0; j < count; j++) {
             struct snap_pair pr;
-            uint64_t kl, vl;
-            if (rd_be(&r, 4, &kl) != 0 || rd_bytes(&r, kl, &pr.k) != 0 ||
-                rd_be(&r, 4, &vl) != 0 || rd_bytes(&r, vl, &pr.v) != 0) {
-                BAD("truncated entry in table '%.16s'", fsm__tbls[t].name);
-            }
-            pr.klen = kl;
-            pr.vlen = vl;
-            if (kl == 0 || kl > SNAP_MAX_KEY) {
+
+            rc = rd_pair(&r, &pr);
+            if (rc == YH_EINVAL) {
                 BAD("bad key size in table '%.16s'", fsm__tbls[t].name);
             }
-            if (prev != NULL && key_cmp(prev, prev_len, pr.k, kl) >= 0) {
+            if (rc != 0) {
+                BAD("truncated entry in table '%.16s'", fsm__tbls[t].name);
+            }
+            if (j > 0 && key_cmp(prev, prev_len, pr.k, pr.klen) >= 0) {
                 BAD("keys out of order in table '%.16s'", fsm__tbls[t].name);
             }
-            prev = pr.k;
-            prev_len = kl;
-            if ((fsm__tbls[t].key_fmt == FSM_FMT_U64 && kl != 8) ||
-                (fsm__tbls[t].key_fmt == FSM_FMT_U64_STR && kl <= 8)) {
+            memcpy(prev, pr.k, pr.klen);
+            prev_len = pr.klen;
+            if ((fsm__tbls[t].key_fmt == FSM_FMT_U64 && pr.klen != 8) ||
+                (fsm__tbls[t].key_fmt == FSM_FMT_U64_STR && pr.klen <= 8)) {
                 BAD("bad key in table '%.16s'", fsm__tbls[t].name);
             }
             if (fsm__tbls[t].val_fmt == FSM_FMT_MP &&
-                fsm__mp_check(pr.v, vl, FSM_MAX_DEPTH) != 0) {
+                fsm__mp_check(pr.v, pr.vlen, FSM_MAX_DEPTH) != 0) {
                 BAD("bad record in table '%.16s'", fsm__tbls[t].name);
             }
             if (fn != NULL) {
                 rc = fn(arg, t, &pr);
                 if (rc != 0) {
-                    return rc;
+                    goto out;
                 }
             }
         }
     }
-    if (r.off != r.end) {
+    if (!rd_at_end(&r)) {
         BAD("trailing bytes");
     }
 #undef BAD
-    return 0;
+    rc = 0;
+out:
+    rd_close(&r);
+    return rc;
 }
 
 struct load
@@ -362,14 +585,30 @@ static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
     return 0;
 }
 
-/* The snapshot's meta "format" (0 if absent or not 8 bytes). */
-static int find_format(void *arg, int tbl, const struct snap_pair *pr)
+/* What the validation pass learns: the snapshot's meta "format" (0 if
+ * absent or not 8 bytes), and whether its records add up to the content
+ * hash it carries (meta "content"), so that bytes changed before the
+ * checksum was computed (a corrupt sender) are refused too. */
+struct check
 {
-    uint64_t *format = arg;
+    uint64_t format;     /* meta "format" */
+    uint8_t content[32]; /* content hash of the records */
+    uint8_t claimed[32]; /* meta "content" */
+    int have_claim;      /* meta "content" was there, 32 bytes */
+};
 
-    if (tbl == FSM_TBL_META && pr->klen == 6 &&
-        memcmp(pr->k, "format", 6) == 0) {
-        *format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
+static int check_pair(void *arg, int tbl, const struct snap_pair *pr)
+{
+    struct check *c = arg;
+
+    if (tbl != FSM_TBL_META) {
+        fsm__content_mix(c->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
+    } else if (pr->klen == 6 && memcmp(pr->k, "format", 6) == 0) {
+        c->format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
+    } else if (pr->klen == 7 && memcmp(pr->k, "content", 7) == 0 &&
+               pr->vlen == 32) {
+        memcpy(c->claimed, pr->v, 32);
+        c->have_claim = 1;
     }
     return 0;
 }
@@ -382,12 +621,15 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     struct load l = {f, NULL, {0}};
     uint8_t content_was[32];
     uint64_t index, format = 0;
+    struct check chk;
     char why[128];
     int rc;
 
     *loaded = 0;
+    memset(&chk, 0, sizeof chk);
     if (p == NULL || len < SNAP_HEAD_SIZE + SNAP_SUM_SIZE ||
-        memcmp(p, SNAP_MAGIC, SNAP_MAGIC_SIZE) != 0) {
+        (memcmp(p, SNAP_MAGIC, SNAP_MAGIC_SIZE) != 0 &&
+         memcmp(p, SNAP_MAGIC_PLAIN, SNAP_MAGIC_SIZE) != 0)) {
         snprintf(f->errmsg, sizeof f->errmsg, "snapshot: bad magic or size");
         YH_ERR("%s", f->errmsg);
         return YH_ECORRUPT;
@@ -398,11 +640,18 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
         YH_ERR("%s", f->errmsg);
         return YH_ECORRUPT;
     }
-    rc = snap_walk(p, len, find_format, &format, why, sizeof why);
+    rc = snap_walk(p, len, check_pair, &chk, why, sizeof why);
     if (rc != 0) {
         snprintf(f->errmsg, sizeof f->errmsg, "snapshot: %s", why);
         YH_ERR("%s", f->errmsg);
         return rc;
+    }
+    format = chk.format;
+    if (!chk.have_claim || memcmp(chk.claimed, chk.content, 32) != 0) {
+        snprintf(f->errmsg, sizeof f->errmsg,
+                 "snapshot: records do not match their content hash");
+        YH_ERR("%s", f->errmsg);
+        return YH_ECORRUPT;
     }
     if (format != FSM_FORMAT_VERSION) {
         /* another version's derived tables (e.g. 'res_list') would be

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(gcc make pkg-config clang libclang-rt-14-dev clang-format
       libraft-dev libuv1-dev liblmdb-dev lmdb-utils libmsgpack-dev
-      libjansson-dev libssl-dev libcmocka-dev liblz4-dev libxxhash-dev
+      libjansson-dev libssl-dev libcmocka-dev liblz4-dev libxxhash-dev libzstd-dev
       python3-msgpack iproute2 iptables faketime netcat-openbsd procps)
 missing=()
 for p in "${pkgs[@]}"; do
