@@ -13,12 +13,18 @@
  * only those below the snapshot index, which are applied, so every segment
  * it could remove was linked first.
  *
+ * When <data>/raft is on another filesystem than <data>/archive (link
+ * fails with EXDEV) the segment is copied instead: a copy to a temporary
+ * name, fsync'ed, then renamed, so the archive never holds half a segment.
+ *
  * A node that received its state by InstallSnapshot never saw the entries
  * before that snapshot: its archive starts after them (yunhan replay then
  * starts from the snapshot; any complete node's archive has everything). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,6 +58,66 @@ int cluster_segment_range(const char *name, uint64_t *first, uint64_t *last)
     return 0;
 }
 
+/* Copy @from to @to (another filesystem): via "@to.tmp", fsync, rename.
+ * 0, or -1 with errno set. */
+static int copy_segment(const char *from, const char *to)
+{
+    char tmp[4096 + 8];
+    size_t cap = 1u << 20;
+    char *buf = malloc(cap);
+    int in = -1, out = -1, saved;
+    ssize_t n = 0;
+
+    if (buf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in >= 0) {
+        out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    }
+    if (in < 0 || out < 0) {
+        goto fail;
+    }
+    while ((n = read(in, buf, cap)) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                goto fail;
+            }
+            off += w;
+        }
+    }
+    if (n < 0 || fsync(out) != 0 || close(out) != 0) {
+        out = -1;
+        goto fail;
+    }
+    out = -1;
+    if (rename(tmp, to) != 0) {
+        goto fail;
+    }
+    close(in);
+    free(buf);
+    return 0;
+
+fail:
+    saved = errno;
+    if (out >= 0) {
+        close(out);
+    }
+    if (in >= 0) {
+        close(in);
+    }
+    (void)unlink(tmp);
+    free(buf);
+    errno = saved;
+    return -1;
+}
+
 int cluster__archive_segments(const char *raft_dir,
                               const char *archive_dir,
                               uint64_t applied)
@@ -82,7 +148,18 @@ int cluster__archive_segments(const char *raft_dir,
         snprintf(to, sizeof to, "%s/%s", archive_dir, e->d_name);
         if (link(from, to) == 0) {
             linked++;
-        } else if (errno != EEXIST) {
+            continue;
+        }
+        if (errno == EXDEV) {
+            if (access(to, F_OK) == 0) {
+                continue; /* copied before */
+            }
+            if (copy_segment(from, to) == 0) {
+                linked++;
+                continue;
+            }
+        }
+        if (errno != EEXIST) {
             YH_WARN("archive: cannot link '%s' to '%s': %s", from, to,
                     strerror(errno));
             closedir(d);

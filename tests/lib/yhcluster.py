@@ -46,14 +46,26 @@ def base_port():
 
 
 class Cluster:
-    def __init__(self, nodes=3, extra=None, name="c"):
+    def __init__(self, nodes=3, extra=None, name="c", tmpfs=None):
+        """tmpfs=(SUBDIR, MB): before the nodes start, mount a tmpfs of MB
+        megabytes on DIR/n<i>/SUBDIR of every node (root only), unmounted
+        by cleanup()."""
         self.tmp = tempfile.mkdtemp(prefix="yh-it-")
         self.dir = os.path.join(self.tmp, name)
         self.base = base_port()
         self.nodes = nodes
+        self.mounts = []
         atexit.register(self.cleanup)
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, lambda *_: sys.exit(130))
+        if tmpfs:
+            sub, mb = tmpfs
+            for n in range(1, nodes + 1):
+                path = os.path.join(self.dir, "n%d" % n, sub)
+                os.makedirs(path, mode=0o700)
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0700" % mb,
+                                "yh-it", path], check=True, timeout=10)
+                self.mounts.append(path)
         args = [YUNHAN, "cluster", "up", "--dir", self.dir, "--nodes", str(nodes),
                 "--base-port", str(self.base)] + (extra or [])
         r = subprocess.run(args, capture_output=True, text=True, timeout=90)
@@ -175,6 +187,9 @@ class Cluster:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        for path in self.mounts:
+            subprocess.run(["umount", "-l", path], capture_output=True, timeout=30)
+        self.mounts = []
         if os.environ.get("YH_KEEP"):
             print("# kept %s" % self.tmp)
         else:
