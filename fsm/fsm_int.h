@@ -196,8 +196,9 @@ int fsm__del(struct fsm *f,
         }                 \
     } while (0)
 
-/* Content hash: the sum (mod 2^256) of SHA-256(table, key, value) over
- * every record outside the meta table. fsm__put/fsm__del/fsm__cursor_del
+/* Content hash: the sum (mod 2^256) of one XXH3-128 hash per record
+ * (docs/disk-format.md, meta `content`) over every record outside the meta
+ * table. fsm__put/fsm__del/fsm__cursor_del
  * keep f->content current; meta stores it with the applied index; opening
  * the state and encoding a snapshot recompute it from the records and
  * refuse state that does not match (a flipped bit on disk). Additive, so
@@ -213,6 +214,10 @@ void fsm__content_mix(uint8_t acc[32],
 void fsm__map_release(struct fsm *f);
 int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
+/* snapshot.c: the size a compressed snapshot's read window starts at
+ * (4 MiB). A seam for tests only: they shrink it so that records straddle
+ * refills and the window has to grow. */
+extern size_t fsm__snap_window;
 /* Delete the record under @cur (in table @t), keeping the content hash. */
 int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur);
 int fsm__meta_read(struct fsm *f,

@@ -292,6 +292,8 @@ void fsm_snapshot_end(struct fsm_snap *s)
 
 /* ---- restore ---- */
 
+size_t fsm__snap_window = 4u << 20;
+
 /* Reads the body: straight from the snapshot (YHSNAP02) or through a
  * window that zstd refills (YHSNAP03). Bytes at p[off..len) are valid until
  * the next rd_need(). */
@@ -319,7 +321,7 @@ static int rd_open(struct rd *r, const uint8_t *snap, size_t len)
         return 0;
     }
     r->z = ZSTD_createDStream();
-    r->cap = 4u << 20;
+    r->cap = fsm__snap_window > 0 ? fsm__snap_window : 1;
     r->win = malloc(r->cap);
     if (r->z == NULL || r->win == NULL) {
         return YH_ENOMEM;

@@ -21,6 +21,7 @@
 #include "fsm/base/log.h"
 #include "fsm/base/mp.h"
 #include "fsm/fsm.h"
+#include "fsm/fsm_int.h"
 #include "tests/lib/fsmtest.h"
 
 #define SEC FSMTEST_SEC
@@ -1353,6 +1354,43 @@ static void snapshot_plain_format(void **state)
     fsmtest_free(y);
 }
 
+/* Windows of 1..64 bytes: every record straddles refills and the window
+ * grows to the largest record; the state is the same, and a snapshot cut
+ * short (sealed again) is still refused at every window size. */
+static void snapshot_small_window(void **state)
+{
+    struct fsmtest *x = *state;
+    struct yh_buf snap = YH_BUF_INIT;
+    char *dump1 = NULL;
+    size_t sizes[] = {1, 2, 7, 64};
+
+    populate(x);
+    snapshot_of(x, &snap);
+    dump1 = fsmtest_dump_str(x->f);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        struct fsmtest *y = fsmtest_new();
+        uint8_t *cut = malloc(snap.len);
+        char *dump2;
+        int loaded = 0;
+
+        fsm__snap_window = sizes[i];
+        memcpy(cut, snap.data, snap.len - 16);
+        reseal(cut, snap.len - 1);
+        assert_int_equal(fsm_restore(y->f, cut, snap.len - 1, &loaded),
+                         YH_ECORRUPT);
+        assert_int_equal(fsm_restore(y->f, snap.data, snap.len, &loaded), 0);
+        assert_int_equal(loaded, 1);
+        dump2 = fsmtest_dump_str(y->f);
+        assert_string_equal(dump1, dump2);
+        free(dump2);
+        free(cut);
+        fsmtest_free(y);
+    }
+    fsm__snap_window = 4u << 20;
+    free(dump1);
+    yh_buf_release(&snap);
+}
+
 /* Bytes changed before the checksum was computed (the checksum is right):
  * a bit flipped in the compressed body or in the clear body, a record
  * changed, the compressed body cut short. Each is refused and the state
@@ -1518,6 +1556,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup_bare,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshot_plain_format,
+                                        fsmtest_setup_bare, fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(snapshot_small_window,
                                         fsmtest_setup_bare, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshot_bad_body_good_sum,
                                         fsmtest_setup_bare, fsmtest_teardown),
