@@ -14,10 +14,11 @@
  * compress ~4-6x) and decompressed as it is read back, never held in clear.
  *
  * begin flushes and opens an LMDB read transaction (MVCC: apply goes on
- * meanwhile); encode walks it on any thread; restore validates the whole
- * snapshot (checksum, table names, lengths, key order, record encodings)
- * before it touches anything, then replaces every table in one write
- * transaction. */
+ * meanwhile); encode walks it on any thread; restore checks the checksum,
+ * then in one pass validates every pair (table names, lengths, key order,
+ * record encodings, content hash, format) while it replaces every table in
+ * one write transaction, which it aborts at the first fault: a refused
+ * snapshot leaves the state exactly as it was. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -563,11 +564,21 @@ out:
     return rc;
 }
 
+/* Restore is one pass: every pair is validated (snap_walk) and appended to
+ * a write transaction that replaced every table; anything wrong aborts that
+ * transaction, so the state is untouched. Along the way it learns the
+ * snapshot's meta "format" (0 if absent or not 8 bytes) and whether its
+ * records add up to the content hash it carries (meta "content"), so that
+ * bytes changed before the checksum was computed (a corrupt sender) are
+ * refused too. */
 struct load
 {
     struct fsm *f;       /* target */
     MDB_txn *txn;        /* write txn */
     uint8_t content[32]; /* content hash of what was loaded */
+    uint64_t format;     /* meta "format" */
+    uint8_t claimed[32]; /* meta "content" */
+    int have_claim;      /* meta "content" was there, 32 bytes */
 };
 
 static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
@@ -578,39 +589,17 @@ static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
     /* Keys were checked to be sorted: append without searching. */
     int rc = mdb_put(l->txn, l->f->dbis[tbl], &k, &v, MDB_APPEND);
 
-    if (rc == 0 && tbl != FSM_TBL_META) {
-        fsm__content_mix(l->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
-    }
     if (rc != 0) {
         return fsm__mdb_err(l->f, rc, "restore '%s'", fsm__tbls[tbl].name);
     }
-    return 0;
-}
-
-/* What the validation pass learns: the snapshot's meta "format" (0 if
- * absent or not 8 bytes), and whether its records add up to the content
- * hash it carries (meta "content"), so that bytes changed before the
- * checksum was computed (a corrupt sender) are refused too. */
-struct check
-{
-    uint64_t format;     /* meta "format" */
-    uint8_t content[32]; /* content hash of the records */
-    uint8_t claimed[32]; /* meta "content" */
-    int have_claim;      /* meta "content" was there, 32 bytes */
-};
-
-static int check_pair(void *arg, int tbl, const struct snap_pair *pr)
-{
-    struct check *c = arg;
-
     if (tbl != FSM_TBL_META) {
-        fsm__content_mix(c->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
+        fsm__content_mix(l->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
     } else if (pr->klen == 6 && memcmp(pr->k, "format", 6) == 0) {
-        c->format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
+        l->format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
     } else if (pr->klen == 7 && memcmp(pr->k, "content", 7) == 0 &&
                pr->vlen == 32) {
-        memcpy(c->claimed, pr->v, 32);
-        c->have_claim = 1;
+        memcpy(l->claimed, pr->v, 32);
+        l->have_claim = 1;
     }
     return 0;
 }
@@ -620,15 +609,13 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     const uint8_t *p = data;
     uint8_t sum[SNAP_SUM_SIZE];
     uint8_t digest[FSM_DIGEST_SIZE];
-    struct load l = {f, NULL, {0}};
+    struct load l = {f, NULL, {0}, 0, {0}, 0};
     uint8_t content_was[32];
-    uint64_t index, format = 0;
-    struct check chk;
-    char why[128];
+    uint64_t index;
+    char why[128] = "";
     int rc;
 
     *loaded = 0;
-    memset(&chk, 0, sizeof chk);
     if (p == NULL || len < SNAP_HEAD_SIZE + SNAP_SUM_SIZE ||
         (memcmp(p, SNAP_MAGIC, SNAP_MAGIC_SIZE) != 0 &&
          memcmp(p, SNAP_MAGIC_PLAIN, SNAP_MAGIC_SIZE) != 0)) {
@@ -642,31 +629,10 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
         YH_ERR("%s", f->errmsg);
         return YH_ECORRUPT;
     }
-    rc = snap_walk(p, len, check_pair, &chk, why, sizeof why);
-    if (rc != 0) {
-        snprintf(f->errmsg, sizeof f->errmsg, "snapshot: %s", why);
-        YH_ERR("%s", f->errmsg);
-        return rc;
-    }
-    format = chk.format;
-    if (!chk.have_claim || memcmp(chk.claimed, chk.content, 32) != 0) {
-        snprintf(f->errmsg, sizeof f->errmsg,
-                 "snapshot: records do not match their content hash");
-        YH_ERR("%s", f->errmsg);
-        return YH_ECORRUPT;
-    }
-    if (format != FSM_FORMAT_VERSION) {
-        /* another version's derived tables (e.g. 'res_list') would be
-         * missing or different: pages and counts would be wrong */
-        snprintf(f->errmsg, sizeof f->errmsg,
-                 "snapshot: state of format version %llu, not %d",
-                 (unsigned long long)format, FSM_FORMAT_VERSION);
-        YH_ERR("%s", f->errmsg);
-        return YH_ECORRUPT;
-    }
     index = fsm__be64_get(p + SNAP_MAGIC_SIZE);
     memcpy(digest, p + SNAP_MAGIC_SIZE + 8, FSM_DIGEST_SIZE);
     if (index <= f->applied) {
+        /* (its body is not even read: same log, same state) */
         YH_INFO("snapshot at %llu not loaded: state is at %llu",
                 (unsigned long long)index, (unsigned long long)f->applied);
         return 0;
@@ -689,8 +655,25 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
         }
     }
     rc = snap_walk(p, len, load_pair, &l, why, sizeof why);
+    if (rc == YH_ECORRUPT) {
+        snprintf(f->errmsg, sizeof f->errmsg, "snapshot: %s", why);
+        goto refused;
+    }
     if (rc != 0) {
         goto err_after_txn;
+    }
+    if (!l.have_claim || memcmp(l.claimed, l.content, 32) != 0) {
+        snprintf(f->errmsg, sizeof f->errmsg,
+                 "snapshot: records do not match their content hash");
+        goto refused;
+    }
+    if (l.format != FSM_FORMAT_VERSION) {
+        /* another version's derived tables (e.g. 'res_list') would be
+         * missing or different: pages and counts would be wrong */
+        snprintf(f->errmsg, sizeof f->errmsg,
+                 "snapshot: state of format version %llu, not %d",
+                 (unsigned long long)l.format, FSM_FORMAT_VERSION);
+        goto refused;
     }
     memcpy(content_was, f->content, 32);
     memcpy(f->content, l.content, 32); /* written by fsm__meta_write */
@@ -721,6 +704,11 @@ int fsm_restore(struct fsm *f, const void *data, size_t len, int *loaded)
     fsm__map_release(f);
     YH_INFO("restored snapshot at index %llu", (unsigned long long)index);
     return 0;
+
+refused:
+    YH_ERR("%s", f->errmsg);
+    mdb_txn_abort(l.txn);
+    return YH_ECORRUPT;
 
 err_after_txn:
     mdb_txn_abort(l.txn);
