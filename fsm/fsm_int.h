@@ -99,7 +99,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 9
+#define FSM_FORMAT_VERSION 10
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -197,8 +197,9 @@ int fsm__del(struct fsm *f,
     } while (0)
 
 /* Content hash: the sum (mod 2^256) of one XXH3-128 hash per record
- * (docs/disk-format.md, meta `content`) over every record outside the meta
- * table. fsm__put/fsm__del/fsm__cursor_del
+ * (docs/disk-format.md, meta `content`) over every record but meta's own
+ * bookkeeping (applied, digest, content, format; fsm__content_covers):
+ * meta's counters and settings are covered. fsm__put/fsm__del/fsm__cursor_del
  * keep f->content current; meta stores it with the applied index; opening
  * the state and encoding a snapshot recompute it from the records and
  * refuse state that does not match (a flipped bit on disk). Additive, so
@@ -213,6 +214,8 @@ void fsm__content_mix(uint8_t acc[32],
 /* Release the map's pages from the resident set after a full scan. */
 void fsm__map_release(struct fsm *f);
 int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
+/* 1 if record @key of table @t counts in the content hash. */
+int fsm__content_covers(int t, const void *key, size_t klen);
 int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 /* snapshot.c: the size a compressed snapshot's read window starts at
  * (4 MiB). A seam for tests only: they shrink it so that records straddle

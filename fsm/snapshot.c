@@ -178,7 +178,7 @@ static int enc_table(struct fsm_snap *s,
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (t != FSM_TBL_META) {
+        if (fsm__content_covers(t, k.mv_data, k.mv_size)) {
             fsm__content_mix(content, t, k.mv_data, k.mv_size, v.mv_data,
                              v.mv_size, 1);
         }
@@ -592,9 +592,13 @@ static int load_pair(void *arg, int tbl, const struct snap_pair *pr)
     if (rc != 0) {
         return fsm__mdb_err(l->f, rc, "restore '%s'", fsm__tbls[tbl].name);
     }
-    if (tbl != FSM_TBL_META) {
+    if (fsm__content_covers(tbl, pr->k, pr->klen)) {
         fsm__content_mix(l->content, tbl, pr->k, pr->klen, pr->v, pr->vlen, 1);
-    } else if (pr->klen == 6 && memcmp(pr->k, "format", 6) == 0) {
+    }
+    if (tbl != FSM_TBL_META) {
+        return 0;
+    }
+    if (pr->klen == 6 && memcmp(pr->k, "format", 6) == 0) {
         l->format = pr->vlen == 8 ? fsm__be64_get(pr->v) : 0;
     } else if (pr->klen == 7 && memcmp(pr->k, "content", 7) == 0 &&
                pr->vlen == 32) {

@@ -56,6 +56,22 @@ const struct fsm_tbl_info fsm__tbls[FSM_N_TBL] = {
 #define META_FORMAT "format"
 #define META_CONTENT "content"
 
+int fsm__content_covers(int t, const void *key, size_t klen)
+{
+    static const char *const own[] = {META_APPLIED, META_DIGEST, META_CONTENT,
+                                      META_FORMAT};
+
+    if (t != FSM_TBL_META) {
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (klen == strlen(own[i]) && memcmp(key, own[i], klen) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void fsm__be64_put(uint8_t out[8], uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
@@ -476,17 +492,16 @@ int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32])
         MDB_val k, v;
         int rc;
 
-        if (t == FSM_TBL_META) {
-            continue;
-        }
         rc = mdb_cursor_open(txn, f->dbis[t], &cur);
         if (rc != 0) {
             return fsm__mdb_err(f, rc, "scan '%s'", fsm__tbls[t].name);
         }
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            fsm__content_mix(out, t, k.mv_data, k.mv_size, v.mv_data, v.mv_size,
-                             1);
+            if (fsm__content_covers(t, k.mv_data, k.mv_size)) {
+                fsm__content_mix(out, t, k.mv_data, k.mv_size, v.mv_data,
+                                 v.mv_size, 1);
+            }
         }
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND) {
@@ -538,7 +553,7 @@ int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
 
-    if (rc == 0 && t != FSM_TBL_META) {
+    if (rc == 0 && fsm__content_covers(t, k.mv_data, k.mv_size)) {
         fsm__content_mix(f->content, t, k.mv_data, k.mv_size, v.mv_data,
                          v.mv_size, 0);
     }
@@ -563,7 +578,7 @@ int fsm__put(struct fsm *f,
     MDB_val v = {vlen, (void *)val};
     int rc;
 
-    if (t != FSM_TBL_META) {
+    if (fsm__content_covers(t, key, klen)) {
         rc = content_forget(f, txn, t, &k);
         if (rc != 0) {
             return rc;
@@ -587,7 +602,7 @@ int fsm__del(struct fsm *f,
     MDB_val k = {klen, (void *)key};
     int rc = 0;
 
-    if (t != FSM_TBL_META) {
+    if (fsm__content_covers(t, key, klen)) {
         rc = content_forget(f, txn, t, &k);
     }
     if (rc != 0) {

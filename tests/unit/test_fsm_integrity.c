@@ -16,8 +16,9 @@
 #include "fsm/fsm.h"
 #include "tests/lib/fsmtest.h"
 
-/* Flip one byte of the first occurrence of @needle in @path. */
-static int flip_in_file(const char *path, const char *needle)
+/* Flip one byte of the first occurrence of @needle in @path, @after bytes
+ * past its end (0: its first byte). */
+static int flip_at(const char *path, const char *needle, long after)
 {
     FILE *fp = fopen(path, "r+b");
     size_t n = strlen(needle);
@@ -35,8 +36,9 @@ static int flip_in_file(const char *path, const char *needle)
     if (buf != NULL && fread(buf, 1, (size_t)size, fp) == (size_t)size) {
         for (long i = 0; i + (long)n <= size; i++) {
             if (memcmp(buf + i, needle, n) == 0) {
-                char c = (char)(buf[i] ^ 0x20);
-                fseek(fp, i, SEEK_SET);
+                long at = after > 0 ? i + (long)n + after - 1 : i;
+                char c = (char)(buf[at] ^ 0x20);
+                fseek(fp, at, SEEK_SET);
                 done = fwrite(&c, 1, 1, fp) == 1;
                 break;
             }
@@ -81,7 +83,30 @@ static void reopen_flipped_record(void **state)
     fsm_close(x->f);
     x->f = NULL;
     snprintf(path, sizeof path, "%s/data.mdb", x->dir);
-    assert_true(flip_in_file(path, "victim@corrupt.example"));
+    assert_true(flip_at(path, "victim@corrupt.example", 0));
+    cfg.nosync = 1;
+    assert_int_equal(fsm_open(&f, x->dir, &cfg, err), YH_ECORRUPT);
+    assert_non_null(strstr(err, "corrupt"));
+}
+
+/* A counter in meta (the next user number) changed on disk: covered by
+ * the content hash too, or the next create would reuse an ID. */
+static void reopen_flipped_counter(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_config cfg = {0};
+    char err[YH_ERRMSG_SIZE];
+    char path[128];
+    struct fsm *f = NULL;
+    struct fsm_actor t;
+
+    fsmtest_make_tenant(x, "counted@corrupt.example", &t, NULL);
+    assert_int_equal(fsm_flush(x->f), 0);
+    fsm_close(x->f);
+    x->f = NULL;
+    snprintf(path, sizeof path, "%s/data.mdb", x->dir);
+    /* LMDB leaf: key, then the value: the counter's low byte */
+    assert_true(flip_at(path, "ctr.user", 8));
     cfg.nosync = 1;
     assert_int_equal(fsm_open(&f, x->dir, &cfg, err), YH_ECORRUPT);
     assert_non_null(strstr(err, "corrupt"));
@@ -157,6 +182,8 @@ int main(void)
                                         teardown_fresh),
         cmocka_unit_test_setup_teardown(refuse_crashing_pages, setup_fresh,
                                         teardown_fresh),
+        cmocka_unit_test_setup_teardown(reopen_flipped_counter, setup_fresh,
+                                        fsmtest_teardown),
         cmocka_unit_test_setup_teardown(reopen_flipped_record, setup_fresh,
                                         teardown_fresh),
     };
