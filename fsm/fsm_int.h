@@ -316,6 +316,13 @@ struct fsm_ctx
     struct yh_buf concerns_buf; /* packed IDs */
     struct fsm_out concerns;    /* packer over concerns_buf */
     uint32_t n_concerns;        /* IDs in concerns_buf */
+    /* apply only: records deleted with the one this change purges (a
+     * disk's snapshots, a machine's boot disk), packed msgpack strings;
+     * the oplog record lists them as "Purged" and the hosts in "Gone" get
+     * a tombstone for each (fsm__purged_add) */
+    struct yh_buf purged_buf; /* packed IDs */
+    struct fsm_out purged;    /* packer over purged_buf */
+    uint32_t n_purged;        /* IDs in purged_buf */
 };
 
 void fsm__ctx_init(struct fsm_ctx *c,
@@ -1848,5 +1855,22 @@ int fsm__asg_modify_check(struct fsm_ctx *c);
 int fsm__asg_modify_apply(struct fsm_ctx *c); /* ModifyScalingGroup */
 int fsm__timer_modify_check(struct fsm_ctx *c);
 int fsm__timer_modify_apply(struct fsm_ctx *c); /* ModifyTimer */
+
+/* ---- issue 4 gaps: a purged disk's snapshots ----
+ *
+ *   tbl_storage.c  a disk purged for good (PurgeResource, _Purge, its
+ *                  machine's purge for a boot disk) takes its snapshots
+ *                  with it, recycled ones included: usage, metric rows,
+ *                  records, listed in the oplog's "Purged"
+ *   action.c       the "Purged" list of an apply */
+/* Record @id as deleted with this change's resource (oplog "Purged"). */
+int fsm__purged_add(struct fsm_ctx *c, const char *id);
+/* Disk @disk (record @d) is purged: its snapshots are deleted (their
+ * "Snapshot" usage released, their metric rows and alarm bindings
+ * dropped) and listed in "Purged", and if it is bound to a machine that
+ * machine's hosts are named in the oplog's "Gone". No rejection. */
+int fsm__disk_purge_release(struct fsm_ctx *c,
+                            const char *disk,
+                            const struct fsm_rec *d);
 
 #endif
