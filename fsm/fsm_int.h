@@ -1873,4 +1873,37 @@ int fsm__disk_purge_release(struct fsm_ctx *c,
                             const char *disk,
                             const struct fsm_rec *d);
 
+/* ---- issue 4 gaps: a machine's password re-sealed when it migrates ----
+ *
+ *   pwseal.c   MigrateVMInstance re-seals the machine's password to the
+ *              target (leader stamp), a rollback gives the source's seal
+ *              back
+ *   gwhost.c   fsm__gw_unseal, the inverse of fsm__gw_seal */
+/* Open what fsm__gw_seal sealed: the text (NUL-terminated, < @size) in
+ * @text; YH_EINVAL if the MAC does not match (another key or altered). */
+int fsm__gw_unseal(const char *private_key,
+                   const char *conn,
+                   const char *ct_hex,
+                   const char *mac_hex,
+                   char *text,
+                   size_t size);
+/* Leader, stamp of MigrateVMInstance: machine @vm's sealed password (if
+ * any) opened and sealed to @host (PwSeal* stamp fields) and which seal
+ * that was (PwSealFrom). */
+int fsm__pw_reseal_stamp(struct fsm_ctx *c, const char *vm, const char *host);
+/* Apply, no write: the stamped re-seal to @host in @s (s->set = 0 if the
+ * machine has no password to carry, or it cannot go to @host); 160 if the
+ * machine's password was set since the stamp. */
+int fsm__pw_reseal_get(struct fsm_ctx *c,
+                       const char *vm,
+                       const struct fsm_rec *r,
+                       const char *host,
+                       struct fsm_pw_seal *s);
+/* Record @r (a machine with a seal) is sealed per @s from now on; its
+ * current seal is kept in _PwSealPrev until the migration ends. */
+void fsm__pw_reseal_put(struct fsm_rec *r, const struct fsm_pw_seal *s);
+/* The migration of @r ended: on the target (@done) its seal stays, back
+ * on the source the source's seal is restored. */
+void fsm__pw_reseal_end(struct fsm_rec *r, int done);
+
 #endif

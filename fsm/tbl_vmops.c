@@ -25,7 +25,9 @@
  * migration on (the source's capacity is released); the source reporting
  * (the machine is still there) or the target reporting Error rolls it back
  * (HostID is the source again, the target's capacity is released). No
- * other change of the machine is accepted meanwhile (162).
+ * other change of the machine is accepted meanwhile (162). Its password's
+ * seal follows it: re-sealed to the target by the leader's stamp, the
+ * source's given back by a rollback (pwseal.c).
  *
  * When a host's lease ends (_HostExpire) its machines' State and
  * ObservedState become Unknown (never Stopped: they may still run); the
@@ -399,13 +401,15 @@ int fsm__vm_migrate_stamp(struct fsm_ctx *c)
         TRY(fsm__place_pick(c, &m.place, host));
     }
     yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
-    return 0;
+    /* its password, re-sealed to the target (pwseal.c) */
+    return fsm__pw_reseal_stamp(c, m.id, host);
 }
 
 int fsm__vm_migrate_apply(struct fsm_ctx *c)
 {
     struct migration m;
     char host[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_rec r;
     int rc;
 
@@ -418,6 +422,9 @@ int fsm__vm_migrate_apply(struct fsm_ctx *c)
     TRY(target_fits(c, &m, host));
     fsm__rec_init(&r);
     rc = fsm__vm_load(c, m.id, &r);
+    if (rc == 0) {
+        rc = fsm__pw_reseal_get(c, m.id, &r, host, &seal);
+    }
     if (rc != 0) {
         goto out;
     }
@@ -429,6 +436,7 @@ int fsm__vm_migrate_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "HostID", host);
     fsm__rec_set_s(&r, "MigrateFromHostID", m.from);
     fsm__rec_set_i(&r, "_MigrateGeneration", (int64_t)c->index);
+    fsm__pw_reseal_put(&r, &seal);
     fsm__rec_set_s(&r, "State", "Migrating");
     rc = fsm__job_open(c, m.id, &r, c->type);
     if (rc == 0) {
@@ -488,6 +496,7 @@ int fsm__vm_report_effects(struct fsm_ctx *c,
         TRY(fsm__job_finish(c, r, mgen, done));
         fsm__rec_del(r, "MigrateFromHostID");
         fsm__rec_del(r, "_MigrateGeneration");
+        fsm__pw_reseal_end(r, done); /* whose seal it keeps */
     }
     if (fsm__rec_has(r, "_UnknownState")) {
         fsm__unknown_drop(r, gen == fsm__rec_i(r, "Generation"));

@@ -35,6 +35,7 @@ struct world
     char z[FSM_ID_SIZE];        /* zone */
     char h[NH][FSM_ID_SIZE];    /* hosts */
     struct fsm_actor agent[NH]; /* their executors */
+    char pub[NH][FSM_KEY_SIZE]; /* their PublicKeys */
     char img[FSM_ID_SIZE];      /* x86, 10 GB */
     char img2[FSM_ID_SIZE];     /* x86, 5 GB */
     char big[FSM_ID_SIZE];      /* x86, 100 GB */
@@ -59,7 +60,9 @@ static void host(struct fsmtest *x,
                                   "GPU", gpu, "GPUModel", "T4", NULL),
                      0);
     id_of(x, "HostID", w->h[i]);
-    assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k), 0);
+    snprintf(w->pub[i], sizeof w->pub[i], "%s",
+             fsmtest_res_str(x, "PublicKey"));
+    assert_int_equal(fsm_key_get(x->f, w->pub[i], &k), 0);
     w->agent[i] = k.actor;
     assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w->agent[i], NULL), 0);
 }
@@ -1619,11 +1622,195 @@ static void password_sealed(void **state)
         assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
         yh_buf_release(&env);
     }
-    pw_open(x, vm, from, pw, &g2); /* still the reinstall's, old host */
+    /* still the reinstall's, re-sealed to the new host by the migration */
+    pw_open(x, vm, NULL, pw, &g2);
     assert_string_equal(pw,
                         "a-much-longer-sealed-password-of-more-than-32-bytes");
+    assert_int_equal(g2, vm_int(x, vm, "ReinstallGeneration"));
     msgpack_unpacked_destroy(&u);
     yh_buf_release(&raw);
+}
+
+/* Whether @vm's CredentialSealed opens to @want with host @hi's private
+ * key (a host that tries another host's seal: the MAC does not match). */
+static int pw_opens(struct fsmtest *x,
+                    const struct world *w,
+                    const char *vm,
+                    int hi,
+                    const char *want)
+{
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], nonce[64], out[160];
+    unsigned char k[32], blk[32], mac[32], ct[128], wmac[32];
+    struct yh_buf raw = YH_BUF_INIT;
+    const msgpack_object *sd, *vn, *vc, *vm_;
+    msgpack_unpacked u;
+    struct fsm_key key;
+    size_t n, ml;
+    int ok;
+
+    msgpack_unpacked_init(&u);
+    spec_get(x, vm, h, also, &u, &raw);
+    sd = yh_mp_get(&u.data, "CredentialSealed");
+    assert_non_null(sd);
+    if (sd->type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        yh_buf_release(&raw);
+        return 0;
+    }
+    vn = yh_mp_get(sd, "Nonce");
+    vc = yh_mp_get(sd, "Ciphertext");
+    vm_ = yh_mp_get(sd, "MAC");
+    assert_true(vn != NULL && vc != NULL && vm_ != NULL);
+    assert_int_equal(fsm_key_get(x->f, w->pub[hi], &key), 0);
+    snprintf(nonce, sizeof nonce, "pw:%.*s", (int)vn->via.str.size,
+             vn->via.str.ptr);
+    hmac(key.private_key, strlen(key.private_key), "yunhan-psk-seal-v1",
+         sizeof "yunhan-psk-seal-v1", nonce, strlen(nonce), k);
+    snprintf(out, sizeof out, "%.*s", (int)vc->via.str.size, vc->via.str.ptr);
+    unhex(out, ct, &n);
+    snprintf(out, sizeof out, "%.*s", (int)vm_->via.str.size, vm_->via.str.ptr);
+    unhex(out, wmac, &ml);
+    hmac(k, 32, "mac", 3, ct, n, mac);
+    ok = ml == 32 && memcmp(mac, wmac, 32) == 0;
+    for (size_t off = 0; ok && off < n; off += 32) {
+        unsigned char ctr[4] = {0, 0, 0, (unsigned char)(off / 32)};
+        hmac(k, 32, "enc", 3, ctr, 4, blk);
+        for (size_t j = 0; j < 32 && off + j < n; j++) {
+            out[off + j] = (char)(ct[off + j] ^ blk[j]);
+        }
+    }
+    if (ok) {
+        out[n] = '\0';
+        ok = strcmp(out, want) == 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+    return ok;
+}
+
+static void password_migrated(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], bare[FSM_ID_SIZE], pw[160];
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT, env = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t g0, g, gen;
+    int src, dst, third;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    src = vm_new(x, &w, &w.t, w.img, "1", vm); /* Password first-pass-1 */
+    pw_open(x, vm, w.h[src], pw, &g0);
+    assert_string_equal(pw, "first-pass-1");
+
+    /* migrated: sealed to the target from the migration on, the same
+     * password and Generation; the source's key no longer opens it */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    absent(x->env.data, x->env.len, "first-pass-1");
+    pw_hidden(x, vm, "first-pass-1");
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "first-pass-1");
+    assert_int_equal(gen, g0);
+    assert_true(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, src, "first-pass-1"));
+    /* the target completes it: its seal stays, nothing of the source's */
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_true(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, src, "first-pass-1"));
+    {
+        char *d = fsmtest_dump_str(x->f);
+        assert_null(strstr(d, "_PwSealPrev"));
+        free(d);
+    }
+
+    /* rolled back (the source reports it still runs the machine): the
+     * source's seal again */
+    third = 3 - src - dst;
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[third], NULL),
+                     0);
+    assert_true(pw_opens(x, &w, vm, third, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "first-pass-1");
+    assert_int_equal(gen, g0);
+    assert_false(pw_opens(x, &w, vm, third, "first-pass-1"));
+
+    /* a reinstall after the migration seals its password to where the
+     * machine is */
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "after-the-move-2", NULL),
+                     0);
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "after-the-move-2");
+    assert_int_equal(gen, vm_int(x, vm, "ReinstallGeneration"));
+    settle(x, &w, vm);
+
+    /* the password set between the leader's re-seal and the apply: the
+     * migration is refused (160), nothing changed; a new one carries the
+     * new password */
+    prepare(x, "MigrateVMInstance", &x->admin, &env, "VMID", vm, NULL);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "reset-between-3", NULL),
+                     0);
+    settle(x, &w, vm);
+    assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    src = dst;
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+    settle(x, &w, vm);
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+
+    /* the key it is sealed with was deleted: it cannot be re-sealed, the
+     * target gets none; a rollback gives the old one back */
+    assert_int_equal(fsmtest_call(x, "DeleteAPIKey", &x->admin, "PublicKey",
+                                  w.pub[dst], NULL),
+                     0);
+    third = 3 - src - dst;
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[third], NULL),
+                     0);
+    spec_get(x, vm, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[third], vm, "Error", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    spec_get(x, vm, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_MAP);
+
+    /* a machine without a password migrates without one */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", bare);
+    settle(x, &w, bare);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", bare, NULL), 0);
+    spec_get(x, bare, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+    yh_buf_release(&env);
 }
 
 int main(void)
@@ -1646,6 +1833,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(image_delete, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(password_sealed, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(password_migrated, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),
