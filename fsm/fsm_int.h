@@ -77,8 +77,10 @@ enum fsm_tbl {
     FSM_TBL_RES_LIST,   /* "L" resource ID -> "": the record is listed (its
                            State is not "Recycled"); "C" block -> be64: how
                            many listed records the block holds; "A" group
-                           NUL VMID: machines by anti-affinity group (kept
-                           by fsm__rec_save/fsm__cdel; rec.c) */
+                           NUL VMID: machines by anti-affinity group; "D"
+                           VMID NUL DiskID: disks by machine; "H" HostID
+                           NUL VMID: machines by host (kept by
+                           fsm__rec_save/fsm__cdel; rec.c) */
     FSM_N_TBL,
 };
 
@@ -99,7 +101,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 9
+#define FSM_FORMAT_VERSION 10
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -133,6 +135,11 @@ struct fsm
     /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
      * read by apply; NULL if it could not be allocated */
     struct fsm_place_cache *place_cache;
+    /* Test hook, statistics only (not state, never read by apply): how
+     * many machine records the Unknown marking of hosts (_HostExpire and
+     * the heartbeat after it, tbl_vmops.c) has read since open. Unit
+     * tests read it to check the cost follows the host's machines. */
+    uint64_t stat_host_vm_reads;
 };
 
 /* ---- store.c ---- */
@@ -1905,5 +1912,19 @@ void fsm__pw_reseal_put(struct fsm_rec *r, const struct fsm_pw_seal *s);
 /* The migration of @r ended: on the target (@done) its seal stays, back
  * on the source the source's seal is restored. */
 void fsm__pw_reseal_end(struct fsm_rec *r, int done);
+
+/* ---- issue 4 gaps: machines by host ----
+ *
+ *   rec.c       "H" HostID NUL VMID rows of 'res_list', kept by every save
+ *               and delete of a machine record (format 10)
+ *   tbl_vmops.c _HostExpire and the heartbeat after it walk them */
+/* Call @fn with the ID of every machine record whose HostID or
+ * MigrateFromHostID is @host (recycled ones too), in VMID order;
+ * non-zero from @fn stops (a negative value is returned). */
+int fsm__host_vm_walk(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *host,
+                      int (*fn)(void *arg, const char *vm),
+                      void *arg);
 
 #endif
