@@ -410,6 +410,8 @@ void fsm__ctx_init(struct fsm_ctx *c,
     fsm__out_init(&c->stamp_out, &c->stamp_buf);
     yh_buf_init(&c->concerns_buf);
     fsm__out_init(&c->concerns, &c->concerns_buf);
+    yh_buf_init(&c->purged_buf);
+    fsm__out_init(&c->purged, &c->purged_buf);
 }
 
 void fsm__ctx_release(struct fsm_ctx *c)
@@ -417,6 +419,14 @@ void fsm__ctx_release(struct fsm_ctx *c)
     yh_buf_release(&c->fields_buf);
     yh_buf_release(&c->stamp_buf);
     yh_buf_release(&c->concerns_buf);
+    yh_buf_release(&c->purged_buf);
+}
+
+int fsm__purged_add(struct fsm_ctx *c, const char *id)
+{
+    yh_mp_pack_str(&c->purged.pk, id);
+    c->n_purged++;
+    return c->purged.oom ? YH_ENOMEM : 0;
 }
 
 int fsm__reject(struct fsm_ctx *c, int code, const char *fmt, ...)

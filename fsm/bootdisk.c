@@ -20,7 +20,8 @@
  * It cannot be attached elsewhere, detached, deleted, recovered or purged
  * on its own (162 naming its machine); it follows its machine to the
  * recycle bin (DeleteVMInstance, _Recycle), back (RecoverResource) and
- * away (PurgeResource, _Purge: usage and pool room released). Snapshots,
+ * away (PurgeResource, _Purge: usage and pool room released, its
+ * snapshots deleted, all listed in the oplog's "Purged"). Snapshots,
  * rollbacks (its machine stopped) and clones work as for any disk. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -187,7 +188,13 @@ int fsm__boot_purge(struct fsm_ctx *c, const struct fsm_rec *m)
             rc = fsm__auto_purge(c, id); /* its metric rings, alarms */
         }
         if (rc == 0) {
+            rc = fsm__disk_purge_release(c, id, &d); /* its snapshots */
+        }
+        if (rc == 0) {
             rc = fsm__res_drop(c, id);
+        }
+        if (rc == 0) {
+            rc = fsm__purged_add(c, id);
         }
     }
     fsm__rec_free(&d);

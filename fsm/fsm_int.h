@@ -77,8 +77,10 @@ enum fsm_tbl {
     FSM_TBL_RES_LIST,   /* "L" resource ID -> "": the record is listed (its
                            State is not "Recycled"); "C" block -> be64: how
                            many listed records the block holds; "A" group
-                           NUL VMID: machines by anti-affinity group (kept
-                           by fsm__rec_save/fsm__cdel; rec.c) */
+                           NUL VMID: machines by anti-affinity group; "D"
+                           VMID NUL DiskID: disks by machine; "H" HostID
+                           NUL VMID: machines by host (kept by
+                           fsm__rec_save/fsm__cdel; rec.c) */
     FSM_N_TBL,
 };
 
@@ -99,7 +101,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 10
+#define FSM_FORMAT_VERSION 11
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -133,6 +135,11 @@ struct fsm
     /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
      * read by apply; NULL if it could not be allocated */
     struct fsm_place_cache *place_cache;
+    /* Test hook, statistics only (not state, never read by apply): how
+     * many machine records the Unknown marking of hosts (_HostExpire and
+     * the heartbeat after it, tbl_vmops.c) has read since open. Unit
+     * tests read it to check the cost follows the host's machines. */
+    uint64_t stat_host_vm_reads;
 };
 
 /* ---- store.c ---- */
@@ -324,6 +331,13 @@ struct fsm_ctx
     struct yh_buf concerns_buf; /* packed IDs */
     struct fsm_out concerns;    /* packer over concerns_buf */
     uint32_t n_concerns;        /* IDs in concerns_buf */
+    /* apply only: records deleted with the one this change purges (a
+     * disk's snapshots, a machine's boot disk), packed msgpack strings;
+     * the oplog record lists them as "Purged" and the hosts in "Gone" get
+     * a tombstone for each (fsm__purged_add) */
+    struct yh_buf purged_buf; /* packed IDs */
+    struct fsm_out purged;    /* packer over purged_buf */
+    uint32_t n_purged;        /* IDs in purged_buf */
 };
 
 void fsm__ctx_init(struct fsm_ctx *c,
@@ -1856,5 +1870,69 @@ int fsm__asg_modify_check(struct fsm_ctx *c);
 int fsm__asg_modify_apply(struct fsm_ctx *c); /* ModifyScalingGroup */
 int fsm__timer_modify_check(struct fsm_ctx *c);
 int fsm__timer_modify_apply(struct fsm_ctx *c); /* ModifyTimer */
+
+/* ---- issue 4 gaps: a purged disk's snapshots ----
+ *
+ *   tbl_storage.c  a disk purged for good (PurgeResource, _Purge, its
+ *                  machine's purge for a boot disk) takes its snapshots
+ *                  with it, recycled ones included: usage, metric rows,
+ *                  records, listed in the oplog's "Purged"
+ *   action.c       the "Purged" list of an apply */
+/* Record @id as deleted with this change's resource (oplog "Purged"). */
+int fsm__purged_add(struct fsm_ctx *c, const char *id);
+/* Disk @disk (record @d) is purged: its snapshots are deleted (their
+ * "Snapshot" usage released, their metric rows and alarm bindings
+ * dropped) and listed in "Purged", and if it is bound to a machine that
+ * machine's hosts are named in the oplog's "Gone". No rejection. */
+int fsm__disk_purge_release(struct fsm_ctx *c,
+                            const char *disk,
+                            const struct fsm_rec *d);
+
+/* ---- issue 4 gaps: a machine's password re-sealed when it migrates ----
+ *
+ *   pwseal.c   MigrateVMInstance re-seals the machine's password to the
+ *              target (leader stamp), a rollback gives the source's seal
+ *              back
+ *   gwhost.c   fsm__gw_unseal, the inverse of fsm__gw_seal */
+/* Open what fsm__gw_seal sealed: the text (NUL-terminated, < @size) in
+ * @text; YH_EINVAL if the MAC does not match (another key or altered). */
+int fsm__gw_unseal(const char *private_key,
+                   const char *conn,
+                   const char *ct_hex,
+                   const char *mac_hex,
+                   char *text,
+                   size_t size);
+/* Leader, stamp of MigrateVMInstance: machine @vm's sealed password (if
+ * any) opened and sealed to @host (PwSeal* stamp fields) and which seal
+ * that was (PwSealFrom). */
+int fsm__pw_reseal_stamp(struct fsm_ctx *c, const char *vm, const char *host);
+/* Apply, no write: the stamped re-seal to @host in @s (s->set = 0 if the
+ * machine has no password to carry, or it cannot go to @host); 160 if the
+ * machine's password was set since the stamp. */
+int fsm__pw_reseal_get(struct fsm_ctx *c,
+                       const char *vm,
+                       const struct fsm_rec *r,
+                       const char *host,
+                       struct fsm_pw_seal *s);
+/* Record @r (a machine with a seal) is sealed per @s from now on; its
+ * current seal is kept in _PwSealPrev until the migration ends. */
+void fsm__pw_reseal_put(struct fsm_rec *r, const struct fsm_pw_seal *s);
+/* The migration of @r ended: on the target (@done) its seal stays, back
+ * on the source the source's seal is restored. */
+void fsm__pw_reseal_end(struct fsm_rec *r, int done);
+
+/* ---- issue 4 gaps: machines by host ----
+ *
+ *   rec.c       "H" HostID NUL VMID rows of 'res_list', kept by every save
+ *               and delete of a machine record (format 10)
+ *   tbl_vmops.c _HostExpire and the heartbeat after it walk them */
+/* Call @fn with the ID of every machine record whose HostID or
+ * MigrateFromHostID is @host (recycled ones too), in VMID order;
+ * non-zero from @fn stops (a negative value is returned). */
+int fsm__host_vm_walk(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *host,
+                      int (*fn)(void *arg, const char *vm),
+                      void *arg);
 
 #endif

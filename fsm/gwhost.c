@@ -646,30 +646,30 @@ static int host_key(struct spec *s)
     return fsm__host_key(s->f, s->txn, s->host, s->pub, s->priv, &s->have_key);
 }
 
-int fsm__gw_seal(const char *private_key,
-                 const char *conn,
-                 const char *text,
-                 size_t n,
-                 char *ct_hex,
-                 char mac_hex[2 * YH_SHA256_SIZE + 1])
+/* K = HMAC-SHA256(@private_key, SEAL_LABEL 0x00 @conn). */
+static int seal_key(const char *private_key,
+                    const char *conn,
+                    uint8_t k[YH_SHA256_SIZE])
 {
-    uint8_t k[YH_SHA256_SIZE], blk[YH_SHA256_SIZE], mac[YH_SHA256_SIZE];
-    uint8_t *ct;
-    struct yh_part parts[3];
-    int rc = 0;
+    struct yh_part parts[2];
 
-    if (n > SEAL_MAX) {
-        return YH_EINVAL;
-    }
-    ct = malloc(n > 0 ? n : 1);
-    if (ct == NULL) {
-        return YH_ENOMEM;
-    }
     parts[0].p = SEAL_LABEL;
     parts[0].n = sizeof SEAL_LABEL; /* with its NUL: the 0x00 separator */
     parts[1].p = conn;
     parts[1].n = strlen(conn);
-    rc = yh_hmac_sha256(private_key, strlen(private_key), parts, 2, k);
+    return yh_hmac_sha256(private_key, strlen(private_key), parts, 2, k);
+}
+
+/* @out = @in XOR HMAC-SHA256(K, "enc" be32(0)) || ... (@n bytes). */
+static int seal_xor(const uint8_t k[YH_SHA256_SIZE],
+                    const uint8_t *in,
+                    size_t n,
+                    uint8_t *out)
+{
+    uint8_t blk[YH_SHA256_SIZE];
+    struct yh_part parts[2];
+    int rc = 0;
+
     for (size_t off = 0; rc == 0 && off < n; off += sizeof blk) {
         uint8_t ctr[4];
         uint32_t i = (uint32_t)(off / sizeof blk);
@@ -681,25 +681,136 @@ int fsm__gw_seal(const char *private_key,
         parts[0].n = 3;
         parts[1].p = ctr;
         parts[1].n = sizeof ctr;
-        rc = yh_hmac_sha256(k, sizeof k, parts, 2, blk);
+        rc = yh_hmac_sha256(k, YH_SHA256_SIZE, parts, 2, blk);
         for (size_t j = 0; rc == 0 && j < sizeof blk && off + j < n; j++) {
-            ct[off + j] = (uint8_t)text[off + j] ^ blk[j];
+            out[off + j] = in[off + j] ^ blk[j];
         }
     }
+    OPENSSL_cleanse(blk, sizeof blk);
+    return rc;
+}
+
+/* MAC = HMAC-SHA256(K, "mac" @ct). */
+static int seal_mac(const uint8_t k[YH_SHA256_SIZE],
+                    const uint8_t *ct,
+                    size_t n,
+                    uint8_t mac[YH_SHA256_SIZE])
+{
+    struct yh_part parts[2];
+
+    parts[0].p = "mac";
+    parts[0].n = 3;
+    parts[1].p = ct;
+    parts[1].n = n;
+    return yh_hmac_sha256(k, YH_SHA256_SIZE, parts, 2, mac);
+}
+
+int fsm__gw_seal(const char *private_key,
+                 const char *conn,
+                 const char *text,
+                 size_t n,
+                 char *ct_hex,
+                 char mac_hex[2 * YH_SHA256_SIZE + 1])
+{
+    uint8_t k[YH_SHA256_SIZE], mac[YH_SHA256_SIZE];
+    uint8_t *ct;
+    int rc;
+
+    if (n > SEAL_MAX) {
+        return YH_EINVAL;
+    }
+    ct = malloc(n > 0 ? n : 1);
+    if (ct == NULL) {
+        return YH_ENOMEM;
+    }
+    rc = seal_key(private_key, conn, k);
     if (rc == 0) {
-        parts[0].p = "mac";
-        parts[0].n = 3;
-        parts[1].p = ct;
-        parts[1].n = n;
-        rc = yh_hmac_sha256(k, sizeof k, parts, 2, mac);
+        rc = seal_xor(k, (const uint8_t *)text, n, ct);
+    }
+    if (rc == 0) {
+        rc = seal_mac(k, ct, n, mac);
     }
     if (rc == 0) {
         yh_hex(ct, n, ct_hex);
         yh_hex(mac, sizeof mac, mac_hex);
     }
     OPENSSL_cleanse(k, sizeof k);
-    OPENSSL_cleanse(blk, sizeof blk);
     OPENSSL_cleanse(ct, n);
+    free(ct);
+    return rc;
+}
+
+/* Lower-case or upper-case hex digit @c as 0..15, -1 if none. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* @hex (2n digits) into @out (n bytes): 0 or YH_EINVAL. */
+static int unhex(const char *hex, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return YH_EINVAL;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int fsm__gw_unseal(const char *private_key,
+                   const char *conn,
+                   const char *ct_hex,
+                   const char *mac_hex,
+                   char *text,
+                   size_t size)
+{
+    uint8_t k[YH_SHA256_SIZE], mac[YH_SHA256_SIZE], want[YH_SHA256_SIZE];
+    size_t hl = strlen(ct_hex), n = hl / 2;
+    uint8_t *ct;
+    int rc;
+
+    if (hl % 2 != 0 || n > SEAL_MAX || n >= size ||
+        strlen(mac_hex) != 2 * sizeof want) {
+        return YH_EINVAL;
+    }
+    ct = malloc(n > 0 ? n : 1);
+    if (ct == NULL) {
+        return YH_ENOMEM;
+    }
+    rc = unhex(ct_hex, n, ct);
+    if (rc == 0) {
+        rc = unhex(mac_hex, sizeof want, want);
+    }
+    if (rc == 0) {
+        rc = seal_key(private_key, conn, k);
+    }
+    if (rc == 0) {
+        rc = seal_mac(k, ct, n, mac);
+    }
+    if (rc == 0 && CRYPTO_memcmp(mac, want, sizeof mac) != 0) {
+        rc = YH_EINVAL; /* not sealed with this key, or altered */
+    }
+    if (rc == 0) {
+        rc = seal_xor(k, ct, n, (uint8_t *)text);
+    }
+    if (rc == 0) {
+        text[n] = '\0';
+    } else if (size > 0) {
+        OPENSSL_cleanse(text, size);
+        text[0] = '\0';
+    }
+    OPENSSL_cleanse(k, sizeof k);
     free(ct);
     return rc;
 }

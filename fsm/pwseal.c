@@ -15,7 +15,8 @@
  * (internal "_PwSeal*" fields, never described) and the machine's spec
  * (CredentialSealed {HostID, PublicKey, Nonce, Ciphertext, MAC,
  * Generation}); the clear text exists only in the request and in the
- * leader's memory while it stamps. Like a VPN key, the host's PrivateKey is
+ * leader's memory while it stamps (MigrateVMInstance re-seals it to the
+ * target, below). Like a VPN key, the host's PrivateKey is
  * itself part of the replicated state (the key records), so the seal
  * protects the password from everything that reads specs, logs and
  * snapshots without the key table, not from a holder of a full state. */
@@ -146,4 +147,154 @@ void fsm__pw_seal_pack(msgpack_packer *pk, const struct fsm_rec *r)
         yh_mp_pack_kv_str(pk, names[i], fsm__rec_s(r, seal_fields[i][1]));
     }
     yh_mp_pack_kv_int(pk, "Generation", fsm__rec_i(r, "_PwSealGen"));
+}
+
+/* ---- MigrateVMInstance: the password re-sealed to the target ----
+ *
+ * The guest keeps its password when it moves, but the seal names the
+ * source host: the target's executor could not open it (to set it again
+ * in a re-created guest, or to check it). The leader, when it stamps the
+ * migration, opens the machine's seal with the key it names (the host
+ * keys are in the state) and seals the same password to the target under
+ * a fresh nonce; the stamp says which seal it re-sealed (PwSealFrom =
+ * _PwSealGen) so that the apply refuses (160) if the password was reset
+ * meanwhile. The apply keeps the source's seal in _PwSealPrev ("\n"-joined
+ * fields) until the migration ends: a rollback gives it back. _PwSealGen
+ * does not move: it is still the password set at that index. If the seal
+ * cannot be opened (its key deleted) or the target has no key, the stamp
+ * carries PwSealFrom alone and the machine has no seal on the target. */
+
+int fsm__pw_reseal_stamp(struct fsm_ctx *c, const char *vm, const char *host)
+{
+    char pw[PW_MAX + 1], pub[FSM_KEY_SIZE], priv[FSM_KEY_SIZE];
+    char ctx[3 + 33], nonce_hex[33], ct[CT_HEX], mac[MAC_HEX];
+    uint8_t nonce[16];
+    struct fsm_key k;
+    struct fsm_rec r;
+    int opened = 0, have = 0;
+    int rc;
+
+    fsm__rec_init(&r);
+    memset(&k, 0, sizeof k);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, vm, strlen(vm), &r);
+    if (rc != 0 || !fsm__rec_has(&r, "_PwSealCT")) {
+        fsm__rec_free(&r);
+        return rc; /* the caller loaded it already: no seal, nothing to do */
+    }
+    msgpack_pack_int64(fsm__stamp_field(c, "PwSealFrom"),
+                       fsm__rec_i(&r, "_PwSealGen"));
+    rc = fsm__key_lookup(c->f, c->txn, fsm__rec_s(&r, "_PwSealKey"), &k);
+    if (rc == 0 &&
+        strcmp(k.actor.user_id, fsm__rec_s(&r, "_PwSealHost")) == 0) {
+        snprintf(ctx, sizeof ctx, "pw:%s", fsm__rec_s(&r, "_PwSealNonce"));
+        rc = fsm__gw_unseal(k.private_key, ctx, fsm__rec_s(&r, "_PwSealCT"),
+                            fsm__rec_s(&r, "_PwSealMAC"), pw, sizeof pw);
+        opened = rc == 0;
+        rc = rc == YH_EINVAL ? 0 : rc;
+    }
+    rc = rc == YH_ENOTFOUND ? 0 : rc;
+    if (rc == 0 && !opened) {
+        YH_WARN(
+            "the password of '%s' cannot be opened (its key '%s' is "
+            "gone): it is not sealed to '%s'",
+            vm, fsm__rec_s(&r, "_PwSealKey"), host);
+    }
+    if (rc == 0 && opened) {
+        rc = fsm__host_key(c->f, c->txn, host, pub, priv, &have);
+    }
+    if (rc == 0 && opened && have) {
+        rc = RAND_bytes(nonce, sizeof nonce) == 1 ? 0 : YH_EINTERNAL;
+    }
+    if (rc == 0 && opened && have) {
+        yh_hex(nonce, sizeof nonce, nonce_hex);
+        snprintf(ctx, sizeof ctx, "pw:%s", nonce_hex);
+        rc = fsm__gw_seal(priv, ctx, pw, strlen(pw), ct, mac);
+    }
+    OPENSSL_cleanse(pw, sizeof pw);
+    OPENSSL_cleanse(priv, sizeof priv);
+    OPENSSL_cleanse(&k, sizeof k);
+    fsm__rec_free(&r);
+    TRY(rc);
+    if (opened && have) {
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealHost"), host);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealKey"), pub);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealNonce"), nonce_hex);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealCT"), ct);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealMAC"), mac);
+    }
+    return 0;
+}
+
+int fsm__pw_reseal_get(struct fsm_ctx *c,
+                       const char *vm,
+                       const struct fsm_rec *r,
+                       const char *host,
+                       struct fsm_pw_seal *s)
+{
+    const msgpack_object *from = yh_mp_get(c->stamp, "PwSealFrom");
+    int has = fsm__rec_has(r, "_PwSealCT");
+
+    memset(s, 0, sizeof *s);
+    if (from != NULL && from->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        return fsm__reject(c, YH_EPROTO, "bad command: stamp 'PwSealFrom'");
+    }
+    if (!has && from == NULL) {
+        return 0; /* no password to carry */
+    }
+    if (!has || from == NULL ||
+        from->via.u64 != (uint64_t)fsm__rec_i(r, "_PwSealGen")) {
+        return fsm__reject(c, YH_ECONFLICT,
+                           "the password of VM '%s' was set since the leader "
+                           "re-sealed it for the target: retry",
+                           vm);
+    }
+    return fsm__pw_seal_get(c, host, s);
+}
+
+void fsm__pw_reseal_put(struct fsm_rec *r, const struct fsm_pw_seal *s)
+{
+    const char *v[N_SEAL] = {s->host, s->key, s->nonce, s->ct, s->mac};
+    char prev[FSM_ID_SIZE + FSM_KEY_SIZE + 33 + CT_HEX + MAC_HEX + N_SEAL];
+    size_t off = 0;
+
+    if (!fsm__rec_has(r, "_PwSealCT")) {
+        return;
+    }
+    for (size_t i = 0; i < N_SEAL; i++) {
+        off += (size_t)snprintf(prev + off, sizeof prev - off, "%s%s",
+                                i > 0 ? "\n" : "",
+                                fsm__rec_s(r, seal_fields[i][1]));
+    }
+    fsm__rec_set_s(r, "_PwSealPrev", prev);
+    for (size_t i = 0; i < N_SEAL; i++) {
+        if (s->set) {
+            fsm__rec_set_s(r, seal_fields[i][1], v[i]);
+        } else {
+            fsm__rec_del(r, seal_fields[i][1]);
+        }
+    }
+}
+
+void fsm__pw_reseal_end(struct fsm_rec *r, int done)
+{
+    char prev[FSM_ID_SIZE + FSM_KEY_SIZE + 33 + CT_HEX + MAC_HEX + N_SEAL];
+    char *p = prev;
+
+    if (!fsm__rec_has(r, "_PwSealPrev")) {
+        return;
+    }
+    snprintf(prev, sizeof prev, "%s", fsm__rec_s(r, "_PwSealPrev"));
+    fsm__rec_del(r, "_PwSealPrev");
+    if (done) {
+        return; /* on the target: its seal stays */
+    }
+    /* back on the source: its seal again */
+    for (size_t i = 0; i < N_SEAL; i++) {
+        char *e = strchr(p, '\n');
+        if (e != NULL) {
+            *e = '\0';
+        }
+        fsm__rec_set_s(r, seal_fields[i][1], p);
+        p = e != NULL ? e + 1 : p + strlen(p);
+    }
 }

@@ -1322,6 +1322,84 @@ int fsm__vm_disk_walk(struct fsm *f,
     return pair_walk(f, txn, 'D', vm, fn, arg);
 }
 
+/* ---- 'res_list': machines by host ----
+ *
+ * "H" HostID NUL VMID -> "" for every machine record ("uhost-…", recycled
+ * ones too) on the host it is placed on (HostID) and, while it is being
+ * migrated, on its source (MigrateFromHostID). A machine's hosts change
+ * when it is created, migrated and when the migration ends, so a save of
+ * a machine reads the stored record first (one get, as for the disk rows)
+ * and moves its rows when they differ. _HostExpire and the heartbeat that
+ * ends an Unknown walk the host's rows instead of every machine. */
+static int is_vm_key(const void *id, size_t idl)
+{
+    return idl > sizeof AAG_IDX_PREFIX - 1 && idl < FSM_ID_SIZE &&
+           memcmp(id, AAG_IDX_PREFIX, sizeof AAG_IDX_PREFIX - 1) == 0;
+}
+
+/* Add (@add) or drop the rows of machine @id for the hosts of @r. */
+static int vm_host_rows(struct fsm_ctx *c,
+                        const void *id,
+                        size_t idl,
+                        const struct fsm_rec *r,
+                        int add)
+{
+    const char *from = fsm__rec_s(r, "MigrateFromHostID");
+
+    TRY(pair_row(c, 'H', fsm__rec_s(r, "HostID"), id, idl, add));
+    if (strcmp(from, fsm__rec_s(r, "HostID")) == 0) {
+        return 0; /* "" (not migrating), or the same host: one row */
+    }
+    return pair_row(c, 'H', from, id, idl, add);
+}
+
+/* Whether @a and @b name the same hosts. */
+static int vm_hosts_same(const struct fsm_rec *a, const struct fsm_rec *b)
+{
+    return strcmp(fsm__rec_s(a, "HostID"), fsm__rec_s(b, "HostID")) == 0 &&
+           strcmp(fsm__rec_s(a, "MigrateFromHostID"),
+                  fsm__rec_s(b, "MigrateFromHostID")) == 0;
+}
+
+int fsm__host_vm_walk(struct fsm *f,
+                      MDB_txn *txn,
+                      const char *host,
+                      int (*fn)(void *arg, const char *vm),
+                      void *arg)
+{
+    return pair_walk(f, txn, 'H', host, fn, arg);
+}
+
+/* Before record @r of 'resources' replaces the stored one: the rows that
+ * follow a field of the record ("D" of a disk, "H" of a machine) are
+ * moved when that field changes. One read of the stored record, for disks
+ * and machines only. */
+static int index_move(struct fsm_ctx *c,
+                      const void *id,
+                      size_t idl,
+                      const struct fsm_rec *r)
+{
+    struct fsm_rec old;
+    int found;
+    int rc;
+
+    if (!is_vm_key(id, idl)) {
+        return disk_index_move(c, id, idl, r);
+    }
+    fsm__rec_init(&old);
+    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, idl, &old);
+    found = rc == 0;
+    rc = rc == YH_ENOTFOUND ? 0 : rc;
+    if (rc == 0 && found && !vm_hosts_same(&old, r)) {
+        rc = vm_host_rows(c, id, idl, &old, 0);
+    }
+    if (rc == 0 && (!found || !vm_hosts_same(&old, r))) {
+        rc = vm_host_rows(c, id, idl, r, 1);
+    }
+    fsm__rec_free(&old);
+    return rc;
+}
+
 int fsm__keep_live(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
 {
     (void)c;
@@ -1345,7 +1423,7 @@ int fsm__rec_save(struct fsm_ctx *c,
     }
     rc = rec_encode(r, fsm__rec_compact_tbl(t), &b);
     if (rc == 0 && t == FSM_TBL_RES) {
-        rc = disk_index_move(c, k, kl, r);
+        rc = index_move(c, k, kl, r);
     }
     if (rc == 0) {
         rc = fsm__cput(c, t, k, kl, b.data, b.len);
@@ -1396,6 +1474,9 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         }
         if (rc == 0 && is_disk_key(k, kl)) {
             rc = disk_row(c, fsm__rec_s(&r, "VMID"), k, kl, 0);
+        }
+        if (rc == 0 && is_vm_key(k, kl)) {
+            rc = vm_host_rows(c, k, kl, &r, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {

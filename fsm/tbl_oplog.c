@@ -56,6 +56,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     uint8_t key[8];
     int rc;
     int concerns;
+    int purged;
     int gone;
 
     snprintf(rid, sizeof rid, "%s", resource_id);
@@ -70,10 +71,12 @@ int fsm__oplog_put(struct fsm_ctx *c,
         }
     }
     concerns = code == 0 && c->n_concerns > 0;
+    purged = code == 0 && c->n_purged > 0;
     gone = code == 0 && c->gone_host[0] != '\0';
     yh_buf_reset(rec);
     fsm__out_init(&o, rec);
-    msgpack_pack_map(&o.pk, 10 + (concerns ? 1 : 0) + (gone ? 1 : 0));
+    msgpack_pack_map(
+        &o.pk, 10 + (concerns ? 1 : 0) + (purged ? 1 : 0) + (gone ? 1 : 0));
     yh_mp_pack_str(&o.pk, "Index");
     msgpack_pack_uint64(&o.pk, index);
     yh_mp_pack_str(&o.pk, "Time");
@@ -92,6 +95,17 @@ int fsm__oplog_put(struct fsm_ctx *c,
         msgpack_pack_array(&o.pk, c->n_concerns);
         if (c->concerns.oom || yh_buf_append(rec, c->concerns_buf.data,
                                              c->concerns_buf.len) != 0) {
+            return YH_ENOMEM;
+        }
+    }
+    if (purged) {
+        /* deleted with ResourceID (a disk's snapshots, a machine's boot
+         * disk): DescribeOperationLog finds the record by these too, and
+         * the hosts in Gone get a tombstone for each */
+        yh_mp_pack_str(&o.pk, "Purged");
+        msgpack_pack_array(&o.pk, c->n_purged);
+        if (c->purged.oom ||
+            yh_buf_append(rec, c->purged_buf.data, c->purged_buf.len) != 0) {
             return YH_ENOMEM;
         }
     }
@@ -187,6 +201,22 @@ static int str_is(const msgpack_object *m, const char *key, const char *want)
     return v != NULL && yh_mp_eq(v, want);
 }
 
+/* Whether string array @key of @m holds @want. */
+static int list_has(const msgpack_object *m, const char *key, const char *want)
+{
+    const msgpack_object *l = yh_mp_get(m, key);
+
+    if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < l->via.array.size; i++) {
+        if (yh_mp_eq(&l->via.array.ptr[i], want)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int oplog_match(const struct fsm_ctx *c,
                        const struct oplog_filter *q,
                        const msgpack_object *r)
@@ -207,7 +237,8 @@ static int oplog_match(const struct fsm_ctx *c,
     if (q->user[0] != '\0' && !str_is(r, "UserID", q->user)) {
         return 0;
     }
-    if (q->resource[0] != '\0' && !str_is(r, "ResourceID", q->resource)) {
+    if (q->resource[0] != '\0' && !str_is(r, "ResourceID", q->resource) &&
+        !list_has(r, "Purged", q->resource)) {
         return 0;
     }
     if (q->action[0] != '\0' && !str_is(r, "Action", q->action)) {

@@ -25,6 +25,7 @@
  * only its tenant sees and boots it. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fsm/base/log.h"
@@ -589,6 +590,93 @@ int fsm__disk_snapshots_none(struct fsm_ctx *c, const char *disk)
                            disk, n);
     }
     return 0;
+}
+
+/* The snapshots of one disk, recycled ones included (at most
+ * MAX_SNAP_PER_DISK: CreateSnapshot counts them all). */
+struct snap_ids
+{
+    const char *disk;                         /* of this disk */
+    char ids[MAX_SNAP_PER_DISK][FSM_ID_SIZE]; /* SnapshotIDs, in ID order */
+    unsigned n;                               /* count */
+};
+
+static int snap_id_of(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+{
+    struct snap_ids *q = arg;
+
+    if (strcmp(fsm__rec_s(r, "DiskID"), q->disk) != 0) {
+        return 0;
+    }
+    if (q->n == MAX_SNAP_PER_DISK) {
+        snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                 "disk '%s' has more than %d snapshot records", q->disk,
+                 MAX_SNAP_PER_DISK);
+        return YH_ECORRUPT;
+    }
+    snprintf(q->ids[q->n++], FSM_ID_SIZE, "%s", fsm__rec_s(r, "SnapshotID"));
+    return 0;
+}
+
+/* A snapshot lives in its disk's pool (an RBD snapshot of its image): it
+ * cannot outlive the disk. While the disk is in the recycle bin its
+ * snapshots stay (and are billed) so that a recovery finds them; when it
+ * is purged they go in the same command. */
+int fsm__disk_purge_release(struct fsm_ctx *c,
+                            const char *disk,
+                            const struct fsm_rec *d)
+{
+    static const char *const types[1] = {"Snapshot"};
+    const char *vm = fsm__rec_s(d, "VMID");
+    struct snap_ids *q;
+    int64_t delta[1] = {-1};
+    struct fsm_rec s, m;
+    int rc;
+
+    q = malloc(sizeof *q);
+    if (q == NULL) {
+        return YH_ENOMEM;
+    }
+    q->disk = disk;
+    q->n = 0;
+    fsm__rec_init(&s);
+    fsm__rec_init(&m);
+    rc = walk(c, FSM_TBL_RES, SNAP_PREFIX, snap_id_of, q);
+    for (unsigned i = 0; rc == 0 && i < q->n; i++) {
+        const char *id = q->ids[i];
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &s);
+        if (rc == 0) {
+            /* counted from its creation until its purge, recycled or not;
+             * no record, no more billing ticks */
+            rc = fsm__usage_add(c, fsm__rec_s(&s, "TenantID"), 1, types, delta);
+        }
+        if (rc == 0) {
+            rc = fsm__auto_purge(c, id); /* metric rings, alarm bindings */
+        }
+        if (rc == 0) {
+            rc = fsm__cdel(c, FSM_TBL_RES, id, strlen(id));
+        }
+        if (rc == 0) {
+            rc = fsm__purged_add(c, id);
+        }
+    }
+    if (rc == 0 && vm[0] != '\0' && c->gone_host[0] == '\0') {
+        /* bound to a machine (a boot disk, or a data disk the billing
+         * recycled while attached): that machine's hosts realised it and
+         * its snapshots, they get the tombstones */
+        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, vm, strlen(vm), &m);
+        if (rc == 0) {
+            snprintf(c->gone_host, sizeof c->gone_host, "%s",
+                     fsm__rec_s(&m, "HostID"));
+            snprintf(c->gone_host2, sizeof c->gone_host2, "%s",
+                     fsm__rec_s(&m, "MigrateFromHostID"));
+        }
+        rc = rc == YH_ENOTFOUND ? 0 : rc;
+    }
+    fsm__rec_free(&s);
+    fsm__rec_free(&m);
+    free(q);
+    return rc;
 }
 
 int fsm__snap_create_check(struct fsm_ctx *c)

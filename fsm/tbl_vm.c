@@ -1053,6 +1053,8 @@ int fsm__res_release(struct fsm_ctx *c, const struct fsm_rec *r)
     const char *type = fsm__rec_s(r, "ResourceType");
 
     if (strcmp(type, "Disk") == 0) {
+        /* its snapshots go with it (tbl_storage.c) */
+        TRY(fsm__disk_purge_release(c, fsm__rec_s(r, "DiskID"), r));
         return fsm__pool_use(c, fsm__rec_s(r, "PoolID"), -fsm__rec_i(r, "Size"),
                              -1);
     }

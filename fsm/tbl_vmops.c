@@ -25,13 +25,17 @@
  * migration on (the source's capacity is released); the source reporting
  * (the machine is still there) or the target reporting Error rolls it back
  * (HostID is the source again, the target's capacity is released). No
- * other change of the machine is accepted meanwhile (162).
+ * other change of the machine is accepted meanwhile (162). Its password's
+ * seal follows it: re-sealed to the target by the leader's stamp, the
+ * source's given back by a rollback (pwseal.c).
  *
  * When a host's lease ends (_HostExpire) its machines' State and
  * ObservedState become Unknown (never Stopped: they may still run); the
  * values before are kept in _UnknownState/_UnknownObserved. A report from
  * the executor ends the mark (the report is newer); the host's next
  * heartbeat gives the machines still marked their previous values back.
+ * Both read the host's machines from its "H" rows of 'res_list' (rec.c),
+ * not every machine record.
  * Evacuation (restarting an Unknown host's machines elsewhere) is not
  * built: it needs fencing of the lost host first. */
 #include <inttypes.h>
@@ -399,13 +403,15 @@ int fsm__vm_migrate_stamp(struct fsm_ctx *c)
         TRY(fsm__place_pick(c, &m.place, host));
     }
     yh_mp_pack_str(fsm__stamp_field(c, "HostID"), host);
-    return 0;
+    /* its password, re-sealed to the target (pwseal.c) */
+    return fsm__pw_reseal_stamp(c, m.id, host);
 }
 
 int fsm__vm_migrate_apply(struct fsm_ctx *c)
 {
     struct migration m;
     char host[FSM_ID_SIZE];
+    struct fsm_pw_seal seal;
     struct fsm_rec r;
     int rc;
 
@@ -418,6 +424,9 @@ int fsm__vm_migrate_apply(struct fsm_ctx *c)
     TRY(target_fits(c, &m, host));
     fsm__rec_init(&r);
     rc = fsm__vm_load(c, m.id, &r);
+    if (rc == 0) {
+        rc = fsm__pw_reseal_get(c, m.id, &r, host, &seal);
+    }
     if (rc != 0) {
         goto out;
     }
@@ -429,6 +438,7 @@ int fsm__vm_migrate_apply(struct fsm_ctx *c)
     fsm__rec_set_s(&r, "HostID", host);
     fsm__rec_set_s(&r, "MigrateFromHostID", m.from);
     fsm__rec_set_i(&r, "_MigrateGeneration", (int64_t)c->index);
+    fsm__pw_reseal_put(&r, &seal);
     fsm__rec_set_s(&r, "State", "Migrating");
     rc = fsm__job_open(c, m.id, &r, c->type);
     if (rc == 0) {
@@ -488,6 +498,7 @@ int fsm__vm_report_effects(struct fsm_ctx *c,
         TRY(fsm__job_finish(c, r, mgen, done));
         fsm__rec_del(r, "MigrateFromHostID");
         fsm__rec_del(r, "_MigrateGeneration");
+        fsm__pw_reseal_end(r, done); /* whose seal it keeps */
     }
     if (fsm__rec_has(r, "_UnknownState")) {
         fsm__unknown_drop(r, gen == fsm__rec_i(r, "Generation"));
@@ -497,72 +508,37 @@ int fsm__vm_report_effects(struct fsm_ctx *c,
 
 /* ---- machines of Unknown hosts ---- */
 
-/* IDs of the machines on @host (placed there or migrating from it) that
- * are @marked (or not) Unknown, recycled ones left out. */
+/* IDs of the machines on @host (placed there or migrating from it): the
+ * host's rows of 'res_list' (rec.c), not every machine record. */
 struct vm_ids
 {
     char (*id)[FSM_ID_SIZE]; /* IDs (owned) */
     size_t n, cap;           /* count, room */
+    int err;                 /* YH_ENOMEM if the list is short */
 };
 
-static int host_vms(struct fsm_ctx *c,
-                    const char *host,
-                    int marked,
-                    struct vm_ids *out)
+static int vm_id_add(void *arg, const char *vm)
 {
-    static const char prefix[] = VM_PREFIX;
-    struct fsm_rec r;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int err = 0;
-    int rc;
+    struct vm_ids *out = arg;
 
-    rc = mdb_cursor_open(c->txn, c->f->dbis[FSM_TBL_RES], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(c->f, rc, "open cursor on 'resources'");
-    }
-    fsm__rec_init(&r);
-    k.mv_data = (void *)prefix;
-    k.mv_size = sizeof prefix - 1;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < sizeof prefix - 1 ||
-            memcmp(k.mv_data, prefix, sizeof prefix - 1) != 0) {
-            break;
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? 2 * out->cap : 16;
+        void *p = realloc(out->id, cap * sizeof *out->id);
+        if (p == NULL) {
+            out->err = YH_ENOMEM;
+            return 1; /* stop */
         }
-        if (fsm__rec_decode(v.mv_data, v.mv_size, &r) != 0) {
-            snprintf(c->f->errmsg, sizeof c->f->errmsg,
-                     "record in 'resources' is corrupt");
-            err = YH_ECORRUPT;
-            break;
-        }
-        if ((strcmp(fsm__rec_s(&r, "HostID"), host) != 0 &&
-             strcmp(fsm__rec_s(&r, "MigrateFromHostID"), host) != 0) ||
-            !!fsm__rec_has(&r, "_UnknownState") != !!marked ||
-            strcmp(fsm__rec_s(&r, "State"), "Recycled") == 0) {
-            continue;
-        }
-        if (out->n == out->cap) {
-            size_t cap = out->cap ? 2 * out->cap : 16;
-            void *p = realloc(out->id, cap * sizeof *out->id);
-            if (p == NULL) {
-                err = YH_ENOMEM;
-                break;
-            }
-            out->id = p;
-            out->cap = cap;
-        }
-        snprintf(out->id[out->n++], FSM_ID_SIZE, "%s", fsm__rec_s(&r, "VMID"));
+        out->id = p;
+        out->cap = cap;
     }
-    fsm__rec_free(&r);
-    mdb_cursor_close(cur);
-    if (err != 0) {
-        return err;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(c->f, rc, "read 'resources'");
-    }
+    snprintf(out->id[out->n++], FSM_ID_SIZE, "%s", vm);
     return 0;
+}
+
+static int host_vms(struct fsm_ctx *c, const char *host, struct vm_ids *out)
+{
+    TRY(fsm__host_vm_walk(c->f, c->txn, host, vm_id_add, out));
+    return out->err;
 }
 
 void fsm__unknown_mark(struct fsm_rec *r, int unknown)
@@ -580,20 +556,35 @@ void fsm__unknown_mark(struct fsm_rec *r, int unknown)
     fsm__unknown_drop(r, 0);
 }
 
-/* Mark (@unknown) or restore the machines of @host. */
+/* Mark (@unknown) or restore the machines of @host that are not (or are)
+ * marked, recycled ones left out. */
 static int host_vms_set(struct fsm_ctx *c, const char *host, int unknown)
 {
-    struct vm_ids ids = {NULL, 0, 0};
+    struct vm_ids ids = {NULL, 0, 0, 0};
     struct fsm_rec r;
     int rc;
 
-    rc = host_vms(c, host, !unknown, &ids);
+    rc = host_vms(c, host, &ids);
     fsm__rec_init(&r);
     for (size_t i = 0; rc == 0 && i < ids.n; i++) {
         const char *id = ids.id[i];
         rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &r);
+        if (rc == YH_ENOTFOUND) {
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "'res_list' row of host '%s' names a missing machine "
+                     "'%s'",
+                     host, id);
+            rc = YH_ECORRUPT;
+        }
         if (rc != 0) {
             break;
+        }
+        c->f->stat_host_vm_reads++;
+        if ((strcmp(fsm__rec_s(&r, "HostID"), host) != 0 &&
+             strcmp(fsm__rec_s(&r, "MigrateFromHostID"), host) != 0) ||
+            !!fsm__rec_has(&r, "_UnknownState") != !unknown ||
+            strcmp(fsm__rec_s(&r, "State"), "Recycled") == 0) {
+            continue; /* (the row is exact; the record decides) */
         }
         fsm__unknown_mark(&r, unknown);
         fsm__rec_set_i(&r, "Revision", (int64_t)c->index);

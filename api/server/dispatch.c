@@ -704,11 +704,55 @@ static int agent_gone(const msgpack_object *rec,
     return rc;
 }
 
+/* The IDs an oplog record lists in "Purged" (records deleted with its
+ * ResourceID: a disk's snapshots, a machine's boot disk). @fn gets each;
+ * non-zero from it stops. */
+static int agent_purged(const msgpack_object *rec, agent_res_fn *fn, void *arg)
+{
+    const msgpack_object *l = yh_mp_get(rec, "Purged");
+    char id[FSM_ID_SIZE];
+    int rc = 0;
+
+    if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY) {
+        return 0;
+    }
+    for (uint32_t i = 0; rc == 0 && i < l->via.array.size; i++) {
+        const msgpack_object *v = &l->via.array.ptr[i];
+        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
+            v->via.str.size >= sizeof id) {
+            continue;
+        }
+        memcpy(id, v->via.str.ptr, v->via.str.size);
+        id[v->via.str.size] = '\0';
+        rc = fn(arg, id);
+    }
+    return rc;
+}
+
+/* ResourceType of a tombstone: the agent-realised kinds, and the disks and
+ * snapshots deleted with a purge. */
+static const char *tombstone_type(const char *resource)
+{
+    const char *t = fsm_host_resource_type(resource);
+
+    if (t[0] != '\0') {
+        return t;
+    }
+    if (strncmp(resource, "bsi-", 4) == 0) {
+        return "Disk";
+    }
+    if (strncmp(resource, "snap-", 5) == 0) {
+        return "Snapshot";
+    }
+    return "";
+}
+
 /* The notification that a purged machine or a deleted or purged gateway is
- * gone: its spec is a tombstone ({ResourceID, ResourceType ("VM", "NATGW",
- * "LB", "VPNGateway"), HostID, DesiredState and State "Deleted",
- * Generation = the index of the delete or purge}): the host destroys what
- * realised it and its local state. */
+ * gone, or a disk or snapshot deleted with a purge (its "Purged" list):
+ * its spec is a tombstone ({ResourceID, ResourceType ("VM", "NATGW",
+ * "LB", "VPNGateway", "Disk", "Snapshot"), HostID, DesiredState and State
+ * "Deleted", Generation = the index of the delete or purge}): the host
+ * destroys what realised it and its local state. */
 static int agent_tombstone(uint64_t index,
                            const char *action,
                            const char *resource,
@@ -727,7 +771,7 @@ static int agent_tombstone(uint64_t index,
     yh_mp_pack_str(&pk, "Spec");
     msgpack_pack_map(&pk, 6);
     yh_mp_pack_kv_str(&pk, "ResourceID", resource);
-    yh_mp_pack_kv_str(&pk, "ResourceType", fsm_host_resource_type(resource));
+    yh_mp_pack_kv_str(&pk, "ResourceType", tombstone_type(resource));
     yh_mp_pack_kv_str(&pk, "HostID", host);
     yh_mp_pack_kv_str(&pk, "DesiredState", "Deleted");
     yh_mp_pack_kv_str(&pk, "State", "Deleted");
@@ -743,6 +787,21 @@ static int agent_queue_gone(void *arg, const char *host)
 
     snprintf(q->gone, sizeof q->gone, "%s", host);
     return agent_queue_one(arg, q->resource);
+}
+
+/* A record deleted with the purge: a tombstone to each host in Gone. */
+struct agent_queue_purged
+{
+    struct agent_queue_arg *q;
+    const msgpack_object *rec;
+};
+
+static int agent_queue_purged_one(void *arg, const char *id)
+{
+    struct agent_queue_purged *p = arg;
+
+    snprintf(p->q->resource, sizeof p->q->resource, "%s", id);
+    return agent_gone(p->rec, agent_queue_gone, p->q);
 }
 
 /* Queue an applied change for the WatchCommands streams (one entry per
@@ -769,7 +828,9 @@ static void agent_queue(struct api_server *s,
         if (yh_mp_strcpy(&u.data, "ResourceID", q.resource,
                          sizeof q.resource) == 0 &&
             q.resource[0] != '\0') {
+            struct agent_queue_purged p = {&q, &u.data};
             agent_gone(&u.data, agent_queue_gone, &q);
+            agent_purged(&u.data, agent_queue_purged_one, &p);
         }
     }
     msgpack_unpacked_destroy(&u);
@@ -910,6 +971,22 @@ static int agent_walk_gone(void *arg, const char *host)
     return conn->closing;
 }
 
+/* A record deleted with the purge: its tombstone if the stream's host is
+ * in Gone. */
+struct agent_walk_purged
+{
+    struct agent_walk_one *o;
+    const msgpack_object *rec;
+};
+
+static int agent_walk_purged_one(void *arg, const char *id)
+{
+    struct agent_walk_purged *p = arg;
+
+    snprintf(p->o->resource, sizeof p->o->resource, "%s", id);
+    return agent_gone(p->rec, agent_walk_gone, p->o);
+}
+
 static int agent_walk_one(void *arg, const char *resource)
 {
     struct agent_walk_one *o = arg;
@@ -948,7 +1025,9 @@ static int agent_walk_cb(void *arg,
         if (yh_mp_strcpy(&u.data, "ResourceID", o.resource,
                          sizeof o.resource) == 0 &&
             o.resource[0] != '\0') {
+            struct agent_walk_purged p = {&o, &u.data};
             agent_gone(&u.data, agent_walk_gone, &o);
+            agent_purged(&u.data, agent_walk_purged_one, &p);
         }
     }
     msgpack_unpacked_destroy(&u);

@@ -6,7 +6,8 @@ RegisterHost / WatchCommands / ReportState, as in test_agent.py):
   counted in quotas and the pool, listed by DescribeDisk with its machine,
   streamed in the machine's spec (Disks, Boot true); it grows, snapshots
   and rolls back (machine stopped) like a disk, is never detached or
-  deleted alone, follows its machine to the recycle bin, back and away;
+  deleted alone, follows its machine to the recycle bin, back and away,
+  its snapshots with it (tombstones on the host's stream);
 * DeleteImage is refused while a machine uses the image, by a tenant for a
   base image, and works for an unused custom image;
 * a prepaid machine past its expiry is stopped by the leader: a job still
@@ -192,6 +193,49 @@ p = one(adm, "DescribeStoragePool", "PoolIDs", pool)
 t.ok(one(adm, "DescribeDisk", "DiskIDs", boot) is None and p["Used"] == 0
      and p["DiskCount"] == 0 and quota_used(ten, "Disk") == 0,
      "purged with its machine: pool room and quota released", p)
+t.ok(one(ten, "DescribeSnapshot", "SnapshotIDs", snap) is None
+     and quota_used(ten, "Snapshot") == 0,
+     "its snapshot is purged with it: gone, quota released")
+ol = must(*call(adm, "DescribeOperationLog", Action="PurgeResource", ResourceID=snap),
+          "oplog")
+t.ok(ol["TotalCount"] == 1 and ol["Infos"][0]["ResourceID"] == vm
+     and ol["Infos"][0].get("Purged") == [snap, boot] and ol["Infos"][0].get("Gone") == [host],
+     "the purge's operation-log record lists the snapshot and the boot disk", ol)
+
+
+def tombstone(rid, typ):
+    for x in list(cmds):
+        s = x.get("Spec") or {}
+        if (x.get("ResourceID") == rid and x.get("Action") == "PurgeResource"
+                and s.get("State") == "Deleted" and s.get("ResourceType") == typ
+                and s.get("HostID") == host):
+            return x
+    return None
+
+
+tv = until(lambda: tombstone(vm, "VM"))
+ts = until(lambda: tombstone(snap, "Snapshot"))
+tb = until(lambda: tombstone(boot, "Disk"))
+t.ok(tv and ts and tb and tv["Index"] == ts["Index"] == tb["Index"],
+     "the host gets tombstones for the machine, its boot disk and the snapshot "
+     "(one index)", (tv, ts, tb))
+# a stream resumed from before the purge (the backfill walk) gets them too
+got = set()
+if tv:
+    w2 = Y.Conn(c.api(c.leader()), hpub, hpriv, timeout=5.0)
+    rc2, r2 = w2.call("WatchCommands", {"FromIndex": tv["Index"]})
+    try:
+        while rc2 == 0 and len(got) < 3:
+            m = w2.recv()
+            if m is None:
+                break
+            if m[0] == 2 and m[1] == "WatchCommands" and m[2][0]["Index"] == tv["Index"]:
+                got.add((m[2][0]["ResourceID"], m[2][0]["Spec"].get("ResourceType")))
+    except OSError:
+        pass
+    w2.close()
+t.ok(got == {(vm, "VM"), (boot, "Disk"), (snap, "Snapshot")},
+     "a stream resumed from before the purge replays the three tombstones", got)
 rc, r = call(adm, "DeleteImage", ImageID=img)
 t.ok(rc == 0, "DeleteImage once no machine uses it", r)
 rc, r = call(ten, "CreateVMInstance", ZoneID=zone, ImageID=img, CPU=1, Memory=1024)

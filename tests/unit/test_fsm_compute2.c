@@ -20,6 +20,7 @@
 #include "fsm/base/err.h"
 #include "fsm/base/mp.h"
 #include "fsm/fsm.h"
+#include "fsm/fsm_int.h"
 #include "tests/lib/fsmtest.h"
 
 #define SEC FSMTEST_SEC
@@ -35,6 +36,7 @@ struct world
     char z[FSM_ID_SIZE];        /* zone */
     char h[NH][FSM_ID_SIZE];    /* hosts */
     struct fsm_actor agent[NH]; /* their executors */
+    char pub[NH][FSM_KEY_SIZE]; /* their PublicKeys */
     char img[FSM_ID_SIZE];      /* x86, 10 GB */
     char img2[FSM_ID_SIZE];     /* x86, 5 GB */
     char big[FSM_ID_SIZE];      /* x86, 100 GB */
@@ -59,7 +61,9 @@ static void host(struct fsmtest *x,
                                   "GPU", gpu, "GPUModel", "T4", NULL),
                      0);
     id_of(x, "HostID", w->h[i]);
-    assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k), 0);
+    snprintf(w->pub[i], sizeof w->pub[i], "%s",
+             fsmtest_res_str(x, "PublicKey"));
+    assert_int_equal(fsm_key_get(x->f, w->pub[i], &k), 0);
     w->agent[i] = k.actor;
     assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w->agent[i], NULL), 0);
 }
@@ -1172,6 +1176,288 @@ static void unknown(void **state)
     assert_string_equal(vm_str(x, run2, "State"), "Running");
 }
 
+/* ---- machines by host ---- */
+
+/* The "H" rows of 'res_list' are exactly the (host, machine) pairs the
+ * machine records name: HostID, and MigrateFromHostID while migrating;
+ * recycled machines included. Returns the number of pairs. */
+struct pairs
+{
+    char (*p)[2 * FSM_ID_SIZE]; /* "host vm" */
+    size_t n, cap;
+};
+
+static void pair_add(struct pairs *q, const char *host, const char *vm)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 256;
+        q->p = realloc(q->p, q->cap * sizeof *q->p);
+        assert_non_null(q->p);
+    }
+    snprintf(q->p[q->n++], sizeof q->p[0], "%s %s", host, vm);
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+struct walk_arg
+{
+    struct pairs *q;
+    const char *host;
+};
+
+static int walk_add(void *arg, const char *vm)
+{
+    struct walk_arg *w = arg;
+
+    pair_add(w->q, w->host, vm);
+    return 0;
+}
+
+static size_t host_index_exact(struct fsmtest *x)
+{
+    struct pairs recs = {NULL, 0, 0}, rows = {NULL, 0, 0};
+    char hosts[64][FSM_ID_SIZE];
+    unsigned nh = 0;
+    struct fsm_rec r;
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    MDB_val k, v;
+    size_t n;
+    int rc;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES], &cur), 0);
+    fsm__rec_init(&r);
+    k.mv_data = "uhost-";
+    k.mv_size = 6;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > 6 && memcmp(k.mv_data, "uhost-", 6) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *hs[2];
+        assert_int_equal(fsm__rec_decode(v.mv_data, v.mv_size, &r), 0);
+        hs[0] = fsm__rec_s(&r, "HostID");
+        hs[1] = fsm__rec_s(&r, "MigrateFromHostID");
+        for (int i = 0; i < 2; i++) {
+            unsigned j;
+            if (hs[i][0] == '\0' || (i == 1 && strcmp(hs[0], hs[1]) == 0)) {
+                continue;
+            }
+            pair_add(&recs, hs[i], fsm__rec_s(&r, "VMID"));
+            for (j = 0; j < nh && strcmp(hosts[j], hs[i]) != 0; j++) {
+            }
+            if (j == nh) {
+                assert_true(nh < 64);
+                snprintf(hosts[nh++], FSM_ID_SIZE, "%s", hs[i]);
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    fsm__rec_free(&r);
+    /* every "H" row, whatever its host */
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES_LIST], &cur),
+                     0);
+    k.mv_data = "H";
+    k.mv_size = 1;
+    n = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > 1 && ((const char *)k.mv_data)[0] == 'H';
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        n++;
+    }
+    mdb_cursor_close(cur);
+    for (unsigned j = 0; j < nh; j++) {
+        struct walk_arg w = {&rows, hosts[j]};
+        assert_int_equal(fsm__host_vm_walk(x->f, txn, hosts[j], walk_add, &w),
+                         0);
+    }
+    fsm__rtxn_end(x->f, txn);
+    assert_int_equal(n, rows.n); /* no row of another host */
+    assert_int_equal(recs.n, rows.n);
+    qsort(recs.p, recs.n, sizeof recs.p[0], pair_cmp);
+    qsort(rows.p, rows.n, sizeof rows.p[0], pair_cmp);
+    for (size_t i = 0; i < recs.n; i++) {
+        assert_string_equal(recs.p[i], rows.p[i]);
+    }
+    free(recs.p);
+    free(rows.p);
+    return n;
+}
+
+/* The machines of host @h per its rows, as "a,b,c". */
+static void host_rows(struct fsmtest *x, const char *h, char *out, size_t size)
+{
+    struct pairs q = {NULL, 0, 0};
+    struct walk_arg w = {&q, ""};
+    size_t o = 0;
+    MDB_txn *txn;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    assert_int_equal(fsm__host_vm_walk(x->f, txn, h, walk_add, &w), 0);
+    fsm__rtxn_end(x->f, txn);
+    out[0] = '\0';
+    for (size_t i = 0; i < q.n; i++) {
+        o += (size_t)snprintf(out + o, size - o, "%s%s", i ? "," : "",
+                              q.p[i] + 1); /* after the empty host and ' ' */
+        assert_true(o < size);
+    }
+    free(q.p);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) {
+        n++;
+    }
+    return n;
+}
+
+#define N_OTHER 1000
+
+static void unknown_by_host(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor t, ag[3];
+    char tid[FSM_ID_SIZE], z[FSM_ID_SIZE], img[FSM_ID_SIZE];
+    char h[3][FSM_ID_SIZE], mine[3][FSM_ID_SIZE], other[FSM_ID_SIZE];
+    char list[256], want[256];
+    struct fsmtest_tick tc;
+    uint64_t reads;
+    int64_t rev;
+    char *d;
+
+    fsmtest_make_tenant(x, "t@x.io", &t, tid);
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100000", NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateZone", &x->admin, "Name", "z", NULL), 0);
+    id_of(x, "ZoneID", z);
+    fsmtest_pool(x, z, "Standard");
+    assert_int_equal(fsmtest_call(x, "CreateImage", &x->admin, "Name", "os",
+                                  "Size", "1", NULL),
+                     0);
+    id_of(x, "ImageID", img);
+    for (int i = 0; i < 3; i++) {
+        struct fsm_key k;
+        assert_int_equal(fsmtest_call(x, "RegisterHost", &x->admin, "ZoneID", z,
+                                      "CPU", i == 0 ? "8" : "4096", "Memory",
+                                      i == 0 ? "16384" : "4194304", NULL),
+                         0);
+        id_of(x, "HostID", h[i]);
+        assert_int_equal(fsm_key_get(x->f, fsmtest_res_str(x, "PublicKey"), &k),
+                         0);
+        ag[i] = k.actor;
+        if (i == 0) {
+            assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[0], NULL), 0);
+            /* host 0 only: its three machines */
+            for (int j = 0; j < 3; j++) {
+                assert_int_equal(
+                    fsmtest_call(x, "CreateVMInstance", &t, "ZoneID", z,
+                                 "ImageID", img, "CPU", "1", "Memory", "512",
+                                 NULL),
+                    0);
+                id_of(x, "VMID", mine[j]);
+                assert_string_equal(fsmtest_res_str(x, "HostID"), h[0]);
+            }
+            assert_int_equal(
+                fsmtest_call(x, "DisableHost", &x->admin, "HostID", h[0], NULL),
+                0);
+        } else {
+            assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[i], NULL), 0);
+        }
+    }
+    /* 1,000 machines on the other two hosts */
+    for (int j = 0; j < N_OTHER; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateVMInstance", &t, "ZoneID", z, "ImageID", img,
+                         "CPU", "1", "Memory", "512", NULL),
+            0);
+        assert_string_not_equal(fsmtest_res_str(x, "HostID"), h[0]);
+    }
+    id_of(x, "VMID", other);
+    assert_int_equal(
+        fsmtest_call(x, "EnableHost", &x->admin, "HostID", h[0], NULL), 0);
+    /* the rows say which machines each host has */
+    assert_int_equal(host_index_exact(x), N_OTHER + 3);
+    snprintf(want, sizeof want, "%s,%s,%s", mine[0], mine[1], mine[2]);
+    host_rows(x, h[0], list, sizeof list);
+    assert_string_equal(list, want);
+    rev = vm_int(x, other, "Revision");
+
+    /* host 0's lease ends first */
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[0], NULL), 0);
+    x->time += 50 * SEC;
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[1], NULL), 0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[2], NULL), 0);
+    x->time += 48 * SEC;
+    reads = x->f->stat_host_vm_reads;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeHost", &x->admin, "HostIDs.0", h[0], NULL), 0);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Unknown");
+    /* its three machines, and only they, were read and marked */
+    assert_int_equal(x->f->stat_host_vm_reads - reads, 3);
+    for (int j = 0; j < 3; j++) {
+        assert_string_equal(vm_str(x, mine[j], "State"), "Unknown");
+    }
+    assert_string_not_equal(vm_str(x, other, "State"), "Unknown");
+    assert_int_equal(vm_int(x, other, "Revision"), rev);
+    d = fsmtest_dump_str(x->f);
+    assert_int_equal(count_of(d, "\"_UnknownState\""), 3);
+    free(d);
+    /* back: the same three */
+    reads = x->f->stat_host_vm_reads;
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[0], NULL), 0);
+    assert_int_equal(x->f->stat_host_vm_reads - reads, 3);
+    for (int j = 0; j < 3; j++) {
+        assert_string_equal(vm_str(x, mine[j], "State"), "Creating");
+    }
+    d = fsmtest_dump_str(x->f);
+    assert_null(strstr(d, "_UnknownState"));
+    free(d);
+    assert_int_equal(fsmtest_call(x, "ModifyBillingConfig", &x->admin,
+                                  "HostLease", "100000", NULL),
+                     0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fsmtest_call(x, "HostHeartbeat", &ag[i], NULL), 0);
+    }
+
+    /* the rows follow a migration (both hosts while it runs, then the
+     * target) and a purge */
+    assert_int_equal(
+        report(x, &ag[0], mine[0], "Running", vm_int(x, mine[0], "Generation")),
+        0);
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID",
+                                  mine[0], "TargetHostID", h[1], NULL),
+                     0);
+    host_rows(x, h[0], list, sizeof list);
+    assert_string_equal(list, want);
+    host_index_exact(x);
+    assert_int_equal(
+        report(x, &ag[1], mine[0], "Running", vm_int(x, mine[0], "Generation")),
+        0);
+    snprintf(want, sizeof want, "%s,%s", mine[1], mine[2]);
+    host_rows(x, h[0], list, sizeof list);
+    assert_string_equal(list, want);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &t, "VMID", mine[1], NULL), 0);
+    host_rows(x, h[0], list, sizeof list);
+    assert_string_equal(list, want); /* recycled: still its host's */
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &t, "ResourceID", mine[1], NULL), 0);
+    host_rows(x, h[0], list, sizeof list);
+    assert_string_equal(list, mine[2]);
+    assert_int_equal(host_index_exact(x), N_OTHER + 2);
+}
+
 /* ---- determinism ---- */
 
 #define CALL(...) fsmtest_call(__VA_ARGS__, NULL)
@@ -1373,6 +1659,9 @@ static void determinism(void **state)
         }
         assert_int_equal(host_int(x, h[k], "UsedCPU"), used);
     }
+    /* the machines-by-host rows match the records, here and restored */
+    host_index_exact(x);
+    host_index_exact(y);
     fsmtest_log_free(x->log);
     x->log = NULL;
     yh_buf_release(&res);
@@ -1619,11 +1908,195 @@ static void password_sealed(void **state)
         assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
         yh_buf_release(&env);
     }
-    pw_open(x, vm, from, pw, &g2); /* still the reinstall's, old host */
+    /* still the reinstall's, re-sealed to the new host by the migration */
+    pw_open(x, vm, NULL, pw, &g2);
     assert_string_equal(pw,
                         "a-much-longer-sealed-password-of-more-than-32-bytes");
+    assert_int_equal(g2, vm_int(x, vm, "ReinstallGeneration"));
     msgpack_unpacked_destroy(&u);
     yh_buf_release(&raw);
+}
+
+/* Whether @vm's CredentialSealed opens to @want with host @hi's private
+ * key (a host that tries another host's seal: the MAC does not match). */
+static int pw_opens(struct fsmtest *x,
+                    const struct world *w,
+                    const char *vm,
+                    int hi,
+                    const char *want)
+{
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE], nonce[64], out[160];
+    unsigned char k[32], blk[32], mac[32], ct[128], wmac[32];
+    struct yh_buf raw = YH_BUF_INIT;
+    const msgpack_object *sd, *vn, *vc, *vm_;
+    msgpack_unpacked u;
+    struct fsm_key key;
+    size_t n, ml;
+    int ok;
+
+    msgpack_unpacked_init(&u);
+    spec_get(x, vm, h, also, &u, &raw);
+    sd = yh_mp_get(&u.data, "CredentialSealed");
+    assert_non_null(sd);
+    if (sd->type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        yh_buf_release(&raw);
+        return 0;
+    }
+    vn = yh_mp_get(sd, "Nonce");
+    vc = yh_mp_get(sd, "Ciphertext");
+    vm_ = yh_mp_get(sd, "MAC");
+    assert_true(vn != NULL && vc != NULL && vm_ != NULL);
+    assert_int_equal(fsm_key_get(x->f, w->pub[hi], &key), 0);
+    snprintf(nonce, sizeof nonce, "pw:%.*s", (int)vn->via.str.size,
+             vn->via.str.ptr);
+    hmac(key.private_key, strlen(key.private_key), "yunhan-psk-seal-v1",
+         sizeof "yunhan-psk-seal-v1", nonce, strlen(nonce), k);
+    snprintf(out, sizeof out, "%.*s", (int)vc->via.str.size, vc->via.str.ptr);
+    unhex(out, ct, &n);
+    snprintf(out, sizeof out, "%.*s", (int)vm_->via.str.size, vm_->via.str.ptr);
+    unhex(out, wmac, &ml);
+    hmac(k, 32, "mac", 3, ct, n, mac);
+    ok = ml == 32 && memcmp(mac, wmac, 32) == 0;
+    for (size_t off = 0; ok && off < n; off += 32) {
+        unsigned char ctr[4] = {0, 0, 0, (unsigned char)(off / 32)};
+        hmac(k, 32, "enc", 3, ctr, 4, blk);
+        for (size_t j = 0; j < 32 && off + j < n; j++) {
+            out[off + j] = (char)(ct[off + j] ^ blk[j]);
+        }
+    }
+    if (ok) {
+        out[n] = '\0';
+        ok = strcmp(out, want) == 0;
+    }
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+    return ok;
+}
+
+static void password_migrated(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char vm[FSM_ID_SIZE], bare[FSM_ID_SIZE], pw[160];
+    char h[FSM_ID_SIZE], also[FSM_ID_SIZE];
+    struct yh_buf raw = YH_BUF_INIT, env = YH_BUF_INIT;
+    msgpack_unpacked u;
+    int64_t g0, g, gen;
+    int src, dst, third;
+
+    msgpack_unpacked_init(&u);
+    world(x, &w);
+    src = vm_new(x, &w, &w.t, w.img, "1", vm); /* Password first-pass-1 */
+    pw_open(x, vm, w.h[src], pw, &g0);
+    assert_string_equal(pw, "first-pass-1");
+
+    /* migrated: sealed to the target from the migration on, the same
+     * password and Generation; the source's key no longer opens it */
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    absent(x->env.data, x->env.len, "first-pass-1");
+    pw_hidden(x, vm, "first-pass-1");
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "first-pass-1");
+    assert_int_equal(gen, g0);
+    assert_true(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, src, "first-pass-1"));
+    /* the target completes it: its seal stays, nothing of the source's */
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_true(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, src, "first-pass-1"));
+    {
+        char *d = fsmtest_dump_str(x->f);
+        assert_null(strstr(d, "_PwSealPrev"));
+        free(d);
+    }
+
+    /* rolled back (the source reports it still runs the machine): the
+     * source's seal again */
+    third = 3 - src - dst;
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[third], NULL),
+                     0);
+    assert_true(pw_opens(x, &w, vm, third, "first-pass-1"));
+    assert_false(pw_opens(x, &w, vm, dst, "first-pass-1"));
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[dst], vm, "Running", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "first-pass-1");
+    assert_int_equal(gen, g0);
+    assert_false(pw_opens(x, &w, vm, third, "first-pass-1"));
+
+    /* a reinstall after the migration seals its password to where the
+     * machine is */
+    stop(x, &w, vm);
+    assert_int_equal(fsmtest_call(x, "ReinstallVMInstance", &w.t, "VMID", vm,
+                                  "Password", "after-the-move-2", NULL),
+                     0);
+    pw_open(x, vm, w.h[dst], pw, &gen);
+    assert_string_equal(pw, "after-the-move-2");
+    assert_int_equal(gen, vm_int(x, vm, "ReinstallGeneration"));
+    settle(x, &w, vm);
+
+    /* the password set between the leader's re-seal and the apply: the
+     * migration is refused (160), nothing changed; a new one carries the
+     * new password */
+    prepare(x, "MigrateVMInstance", &x->admin, &env, "VMID", vm, NULL);
+    assert_int_equal(fsmtest_call(x, "ResetVMInstancePassword", &w.t, "VMID",
+                                  vm, "Password", "reset-between-3", NULL),
+                     0);
+    settle(x, &w, vm);
+    assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ECONFLICT);
+    assert_false(vm_has(x, vm, "MigrateFromHostID"));
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm, NULL), 0);
+    src = dst;
+    dst = host_index(&w, fsmtest_res_str(x, "HostID"));
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+    settle(x, &w, vm);
+    assert_true(pw_opens(x, &w, vm, dst, "reset-between-3"));
+
+    /* the key it is sealed with was deleted: it cannot be re-sealed, the
+     * target gets none; a rollback gives the old one back */
+    assert_int_equal(fsmtest_call(x, "DeleteAPIKey", &x->admin, "PublicKey",
+                                  w.pub[dst], NULL),
+                     0);
+    third = 3 - src - dst;
+    assert_int_equal(fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", vm,
+                                  "TargetHostID", w.h[third], NULL),
+                     0);
+    spec_get(x, vm, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    g = vm_int(x, vm, "Generation");
+    assert_int_equal(report(x, &w.agent[third], vm, "Error", g), 0);
+    assert_string_equal(vm_str(x, vm, "HostID"), w.h[dst]);
+    spec_get(x, vm, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_MAP);
+
+    /* a machine without a password migrates without one */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    id_of(x, "VMID", bare);
+    settle(x, &w, bare);
+    assert_int_equal(
+        fsmtest_call(x, "MigrateVMInstance", &x->admin, "VMID", bare, NULL), 0);
+    spec_get(x, bare, h, also, &u, &raw);
+    assert_int_equal(yh_mp_get(&u.data, "CredentialSealed")->type,
+                     MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+    yh_buf_release(&raw);
+    yh_buf_release(&env);
 }
 
 int main(void)
@@ -1643,9 +2116,13 @@ int main(void)
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(unknown, fsmtest_setup,
                                         fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(unknown_by_host, fsmtest_setup,
+                                        fsmtest_teardown),
         cmocka_unit_test_setup_teardown(image_delete, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(password_sealed, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(password_migrated, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
                                         fsmtest_teardown),

@@ -908,9 +908,10 @@ static void boot_disks(void **state)
     assert_int_equal(POOL_INT(std, "Used"), 10);
     assert_int_equal(POOL_INT(std, "DiskCount"), 1);
     assert_int_equal(fsm_host_spec(x->f, boot, host, &spec), YH_ENOTFOUND);
-    /* its snapshot outlives it (it still clones) */
+    /* its snapshot went with it (snapshots_purged below) */
     assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &w.t, NULL), 0);
-    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), 0);
     /* billing: past its expiry a machine is stopped, recycled and purged
      * by the leader's commands, its boot disk with it */
     assert_int_equal(
@@ -952,6 +953,281 @@ static void boot_disks(void **state)
     yh_buf_release(&spec);
 }
 
+/* ---- a purged disk's snapshots ---- */
+
+/* Whether @key is a row of table @t. */
+static int has_row(struct fsmtest *x, enum fsm_tbl t, const void *key, size_t n)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    int rc;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    rc = fsm__get(x->f, txn, t, key, n, &v);
+    fsm__rtxn_end(x->f, txn);
+    assert_true(rc == 0 || rc == YH_ENOTFOUND);
+    return rc == 0;
+}
+
+/* Snapshot @id is gone for good: no record, no row of the tenant's
+ * index or of the listed index, not in the recycle bin. */
+static void snap_gone(struct fsmtest *x, const struct world *w, const char *id)
+{
+    char key[2 * FSM_ID_SIZE + 2];
+    size_t n;
+
+    assert_false(has_row(x, FSM_TBL_RES, id, strlen(id)));
+    n = fsm__key2(key, w->tid, id);
+    assert_false(has_row(x, FSM_TBL_TENANT_RES, key, n));
+    key[0] = 'L';
+    snprintf(key + 1, sizeof key - 1, "%s", id);
+    assert_false(has_row(x, FSM_TBL_RES_LIST, key, 1 + strlen(id)));
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &x->admin,
+                                  "SnapshotIDs.0", id, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "RecoverResource", &w->t, "ResourceID", id, NULL),
+        YH_ENOTFOUND);
+}
+
+/* Charges of resource @id so far. */
+static int64_t charges(struct fsmtest *x, const char *id)
+{
+    assert_int_equal(fsmtest_call(x, "DescribeTransaction", &x->admin,
+                                  "ResourceID", id, "Limit", "100", NULL),
+                     0);
+    return fsmtest_res_int(x, "TotalCount");
+}
+
+/* The array @key of the newest oplog record of @action about @id, as
+ * "a,b,c". */
+static void oplog_list(struct fsmtest *x,
+                       const char *action,
+                       const char *id,
+                       const char *key,
+                       char *out,
+                       size_t size)
+{
+    const msgpack_object *l;
+    size_t o = 0;
+
+    assert_int_equal(fsmtest_call(x, "DescribeOperationLog", &x->admin,
+                                  "Action", action, "ResourceID", id, NULL),
+                     0);
+    assert_true(fsmtest_n_infos(x) >= 1);
+    out[0] = '\0';
+    l = yh_mp_get(fsmtest_info(x, 0), key);
+    if (l == NULL) {
+        return;
+    }
+    assert_int_equal(l->type, MSGPACK_OBJECT_ARRAY);
+    for (uint32_t i = 0; i < l->via.array.size; i++) {
+        const msgpack_object *v = &l->via.array.ptr[i];
+        assert_int_equal(v->type, MSGPACK_OBJECT_STR);
+        o += (size_t)snprintf(out + o, size - o, "%s%.*s", i ? "," : "",
+                              (int)v->via.str.size, v->via.str.ptr);
+        assert_true(o < size);
+    }
+}
+
+static void snapshots_purged(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char d[FSM_ID_SIZE], d2[FSM_ID_SIZE], s1[FSM_ID_SIZE], s2[FSM_ID_SIZE];
+    char s3[FSM_ID_SIZE], v[FSM_ID_SIZE], b[FSM_ID_SIZE], b1[FSM_ID_SIZE];
+    char b2[FSM_ID_SIZE], list[512], want[512], d3[FSM_ID_SIZE];
+    char s4[FSM_ID_SIZE], v3[FSM_ID_SIZE];
+    struct yh_buf spec = YH_BUF_INIT;
+    char host[FSM_ID_SIZE];
+    struct fsmtest_tick tc;
+    int64_t used0, n1;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyPrice", &x->admin, "Spec", "Snapshot",
+                     "ChargeType", "Dynamic", "Price", "7", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10",
+                     "MonthLength", "40", "GracePeriod", "1", "RecycleAfter",
+                     "5", "Retention", "100000", "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "100000", "FromType", "Bank", "SerialNo", "p1", NULL),
+        0);
+    used0 = quota_used(x, &w.t, "Snapshot");
+    assert_int_equal(used0, 0);
+
+    /* a data disk (prepaid for a "month" of 40 s) with two snapshots, one
+     * of them already in the recycle bin; another disk's snapshot */
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size", "10",
+                     "SetType", "SSD", "ChargeType", "Month", NULL),
+        0);
+    str_of(x, "DiskID", d);
+    disk(x, &w.t, w.z, "10", d2);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s1);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s2);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d2, NULL), 0);
+    str_of(x, "SnapshotID", s3);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", s2, NULL), 0);
+    /* and a prepaid disk attached to a machine, with a snapshot */
+    vm(x, &w, &w.t, v3);
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size", "10",
+                     "SetType", "SSD", "ChargeType", "Month", NULL),
+        0);
+    str_of(x, "DiskID", d3);
+    assert_int_equal(
+        fsmtest_call(x, "AttachDisk", &w.t, "DiskID", d3, "VMID", v3, NULL), 0);
+    assert_int_equal(report(x, &w.agent, d3, "Attached"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d3, NULL), 0);
+    str_of(x, "SnapshotID", s4);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), 4);
+    /* a disk with snapshots is still not deleted on its own request */
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+
+    /* expired: billing stops it and moves it to the recycle bin; its
+     * snapshots stay (a recovery would find them) and are billed */
+    x->time += 42 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(DISK_STR(d, "SuspendReason"), "Expired");
+    x->time += 6 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 3); /* d, d3, s2 */
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "SnapshotID"), s1);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), 4);
+    n1 = charges(x, s1);
+    assert_true(n1 >= 4);
+
+    /* purged for good: both snapshots go in the same command */
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d, NULL), 0);
+    snap_gone(x, &w, s1);
+    snap_gone(x, &w, s2);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), 2); /* s3, s4 */
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &w.t, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_string_equal(fsmtest_info_str(x, 0, "SnapshotID"), s3);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1); /* d3 */
+    /* recorded: the purge's oplog record lists them (and is found by
+     * their IDs); a detached disk concerns no host: no Gone */
+    snprintf(want, sizeof want, "%s,%s", s1, s2);
+    oplog_list(x, "PurgeResource", d, "Purged", list, sizeof list);
+    assert_string_equal(list, want);
+    oplog_list(x, "PurgeResource", s2, "Purged", list, sizeof list);
+    assert_string_equal(list, want);
+    oplog_list(x, "PurgeResource", d, "Gone", list, sizeof list);
+    assert_string_equal(list, "");
+    /* the attached one (billing recycled it attached): its machine's host
+     * is named in Gone, it gets the tombstones */
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d3, NULL), 0);
+    snap_gone(x, &w, s4);
+    oplog_list(x, "PurgeResource", d3, "Purged", list, sizeof list);
+    assert_string_equal(list, s4);
+    oplog_list(x, "PurgeResource", s4, "Gone", list, sizeof list);
+    assert_string_equal(list, w.host);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), 1); /* s3 */
+    /* their billing stopped with them, the other one's goes on */
+    x->time += 30 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(charges(x, s1), n1);
+    assert_true(charges(x, s3) > n1);
+    /* a charge proposed before the purge is a harmless rejection */
+    {
+        struct yh_buf args = YH_BUF_INIT, env = YH_BUF_INIT;
+        struct fsm_out o;
+        fsm__out_init(&o, &args);
+        msgpack_pack_map(&o.pk, 3);
+        yh_mp_pack_kv_str(&o.pk, "ResourceID", s1);
+        yh_mp_pack_kv_int(&o.pk, "Epoch", 0);
+        yh_mp_pack_kv_int(&o.pk, "Period", n1 + 1);
+        assert_int_equal(
+            fsm__cmd_internal("_BillCharge", &x->admin, x->time, &args, &env),
+            0);
+        assert_int_equal(fsmtest_apply_raw(x, env.data, env.len), YH_ENOTFOUND);
+        yh_buf_release(&args);
+        yh_buf_release(&env);
+    }
+    assert_int_equal(charges(x, s1), n1);
+
+    /* a machine's boot disk: its snapshots survive the recycle bin and a
+     * recovery, and go with the machine's purge */
+    assert_int_equal(
+        fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z, "ImageID",
+                     w.img, "CPU", "1", "Memory", "1024", NULL),
+        0);
+    str_of(x, "VMID", v);
+    str_of(x, "BootDiskID", b);
+    assert_int_equal(report(x, &w.agent, v, "Running"), 0);
+    used0 = quota_used(x, &w.t, "Snapshot");
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", b, NULL),
+                     0);
+    str_of(x, "SnapshotID", b1);
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", b, NULL),
+                     0);
+    str_of(x, "SnapshotID", b2);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), used0 + 2);
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", v, NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", b, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(
+        fsmtest_call(x, "RecoverResource", &w.t, "ResourceID", v, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", b, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 2);
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), used0 + 2);
+    /* recovered, they still roll the disk back */
+    stop_vm(x, &w, v);
+    assert_int_equal(
+        fsmtest_call(x, "RollbackSnapshot", &w.t, "SnapshotID", b1, NULL), 0);
+    assert_int_equal(report(x, &w.agent, b, "Attached"), 0);
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", v, NULL),
+                     0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", v, NULL), 0);
+    snap_gone(x, &w, b1);
+    snap_gone(x, &w, b2);
+    assert_false(has_row(x, FSM_TBL_RES, b, strlen(b)));
+    assert_int_equal(quota_used(x, &w.t, "Snapshot"), used0);
+    /* listed with the boot disk, after its snapshots; the machine's host
+     * is in Gone: it gets a tombstone for each (docs/api.md) */
+    snprintf(want, sizeof want, "%s,%s,%s", b1, b2, b);
+    oplog_list(x, "PurgeResource", v, "Purged", list, sizeof list);
+    assert_string_equal(list, want);
+    oplog_list(x, "PurgeResource", b2, "Gone", list, sizeof list);
+    assert_string_equal(list, w.host);
+    assert_int_equal(fsm_host_spec(x->f, b, host, &spec), YH_ENOTFOUND);
+    /* the other snapshot is untouched */
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "SnapshotIDs.0", s3, NULL),
+        0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    yh_buf_release(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -961,6 +1237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshots, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(clones_and_images, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(snapshots_purged, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(boot_disks, fsmtest_setup,
                                         fsmtest_teardown),
