@@ -38,7 +38,10 @@ YH_LOG_MODULE("fsm");
 #define SNAP_HEAD_SIZE (SNAP_MAGIC_SIZE + 8 + FSM_DIGEST_SIZE)
 #define SNAP_SUM_SIZE 16 /* XXH3-128, canonical (big-endian) form */
 #define SNAP_MAX_KEY 511 /* LMDB's default maximum key size */
-#define SNAP_ZSTD_LEVEL 1
+/* zstd --fast=1. On the 240 MB body of 1M records (zstd -b): 1.1 GB/s
+ * compressing, 2.3 GB/s decompressing, x7.1; level 1: 0.45 and 1.1 GB/s,
+ * x7.6. Snapshot + restore of that state took 2.3-2.4 s either way. */
+#define SNAP_ZSTD_LEVEL (-1)
 #define SNAP_CHUNK (1u << 20)        /* clear bytes handed to zstd at a time */
 #define SNAP_MAX_RECORD (256u << 20) /* window limit when reading */
 
