@@ -108,10 +108,10 @@ if [ "$ONLY" = rss ]; then
     echo "# load average before: $(load)"
     "$YH" bench --action CreateUser --connections 64 --pipeline 16 \
         --seconds 36000 --count "$TENANTS" --leader-only 2>&1 |
-        grep -E '^(requests|throughput)'
+        grep -E '^(requests|throughput|errors)'
     "$YH" bench --action CreateVMInstance --connections 64 --pipeline 16 \
         --seconds 36000 --count "$VMS" --hosts "$HOSTS" --leader-only 2>&1 |
-        grep -E '^(requests|throughput|tenant)'
+        grep -E '^(requests|throughput|tenant|errors)'
     for n in 1 2 3; do echo "n$n right after: $(rss $n)"; done
     sleep 30 # a snapshot may be in flight
     for n in 1 2 3; do echo "n$n 30 s later: $(rss $n)"; done
