@@ -588,8 +588,14 @@ int cluster_open(struct cluster **out,
     }
     rv = raft_start(&c->raft);
     if (rv != 0) {
-        snprintf(errmsg, YH_ERRMSG_SIZE, "raft start: %s (%s)",
-                 raft_strerror(rv), raft_errmsg(&c->raft));
+        /* raft_uv's load errors (a segment or snapshot it cannot use) are
+         * in the io's own message; libraft's is often empty then */
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft start: %s (%s%s%s)",
+                 raft_strerror(rv), raft_errmsg(&c->raft),
+                 raft_errmsg(&c->raft)[0] != '\0' && c->io.errmsg[0] != '\0'
+                     ? "; "
+                     : "",
+                 c->io.errmsg);
         rc = rv == RAFT_CORRUPT ? YH_ECORRUPT : YH_EIO;
         goto err_after_raft;
     }
