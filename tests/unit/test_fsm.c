@@ -1085,6 +1085,21 @@ static void determinism(void **state)
 
 /* ---- snapshots ---- */
 
+/* @a and @b hold the same state: one digest, one dump. */
+static void assert_same_state(struct fsm *a, struct fsm *b)
+{
+    uint8_t d1[FSM_DIGEST_SIZE], d2[FSM_DIGEST_SIZE];
+    char *dump1 = fsmtest_dump_str(a);
+    char *dump2 = fsmtest_dump_str(b);
+
+    fsm_digest(a, d1);
+    fsm_digest(b, d2);
+    assert_memory_equal(d1, d2, FSM_DIGEST_SIZE);
+    assert_string_equal(dump1, dump2);
+    free(dump1);
+    free(dump2);
+}
+
 static void snapshot_of(struct fsmtest *x, struct yh_buf *out)
 {
     struct fsm_snap *s;
@@ -1337,8 +1352,6 @@ static void snapshot_plain_format(void **state)
     struct fsmtest *x = *state;
     struct fsmtest *y = fsmtest_new();
     struct yh_buf snap = YH_BUF_INIT;
-    uint8_t d1[FSM_DIGEST_SIZE], d2[FSM_DIGEST_SIZE];
-    char *dump1, *dump2;
     uint8_t *plain;
     size_t plen;
     int loaded = 0;
@@ -1350,14 +1363,7 @@ static void snapshot_plain_format(void **state)
     assert_true(plen > snap.len);
     assert_int_equal(fsm_restore(y->f, plain, plen, &loaded), 0);
     assert_int_equal(loaded, 1);
-    fsm_digest(x->f, d1);
-    fsm_digest(y->f, d2);
-    assert_memory_equal(d1, d2, FSM_DIGEST_SIZE);
-    dump1 = fsmtest_dump_str(x->f);
-    dump2 = fsmtest_dump_str(y->f);
-    assert_string_equal(dump1, dump2);
-    free(dump1);
-    free(dump2);
+    assert_same_state(x->f, y->f);
     free(plain);
     yh_buf_release(&snap);
     fsmtest_free(y);
@@ -1370,16 +1376,13 @@ static void snapshot_small_window(void **state)
 {
     struct fsmtest *x = *state;
     struct yh_buf snap = YH_BUF_INIT;
-    char *dump1 = NULL;
     size_t sizes[] = {1, 2, 7, 64};
 
     populate(x);
     snapshot_of(x, &snap);
-    dump1 = fsmtest_dump_str(x->f);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         struct fsmtest *y = fsmtest_new();
         uint8_t *cut = malloc(snap.len);
-        char *dump2;
         int loaded = 0;
 
         fsm__snap_window = sizes[i];
@@ -1389,14 +1392,11 @@ static void snapshot_small_window(void **state)
                          YH_ECORRUPT);
         assert_int_equal(fsm_restore(y->f, snap.data, snap.len, &loaded), 0);
         assert_int_equal(loaded, 1);
-        dump2 = fsmtest_dump_str(y->f);
-        assert_string_equal(dump1, dump2);
-        free(dump2);
+        assert_same_state(x->f, y->f);
         free(cut);
         fsmtest_free(y);
     }
     fsm__snap_window = 4u << 20;
-    free(dump1);
     yh_buf_release(&snap);
 }
 

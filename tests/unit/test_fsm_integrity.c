@@ -69,47 +69,42 @@ static void reopen_intact(void **state)
     assert_string_equal(d1, d2);
 }
 
-static void reopen_flipped_record(void **state)
+/* Make tenant @email, close, flip the byte @after bytes past @needle in
+ * the state file: the store must be refused at open. */
+static void refused_after_flip(struct fsmtest *x,
+                               const char *email,
+                               const char *needle,
+                               long after)
 {
-    struct fsmtest *x = *state;
     struct fsm_config cfg = {0};
     char err[YH_ERRMSG_SIZE];
     char path[128];
     struct fsm *f = NULL;
     struct fsm_actor t;
 
-    fsmtest_make_tenant(x, "victim@corrupt.example", &t, NULL);
+    fsmtest_make_tenant(x, email, &t, NULL);
     assert_int_equal(fsm_flush(x->f), 0);
     fsm_close(x->f);
     x->f = NULL;
     snprintf(path, sizeof path, "%s/data.mdb", x->dir);
-    assert_true(flip_at(path, "victim@corrupt.example", 0));
+    assert_true(flip_at(path, needle, after));
     cfg.nosync = 1;
     assert_int_equal(fsm_open(&f, x->dir, &cfg, err), YH_ECORRUPT);
     assert_non_null(strstr(err, "corrupt"));
 }
 
+static void reopen_flipped_record(void **state)
+{
+    refused_after_flip(*state, "victim@corrupt.example",
+                       "victim@corrupt.example", 0);
+}
+
 /* A counter in meta (the next user number) changed on disk: covered by
- * the content hash too, or the next create would reuse an ID. */
+ * the content hash too, or the next create would reuse an ID. LMDB's leaf
+ * holds the key, then the value: flip the counter's low byte. */
 static void reopen_flipped_counter(void **state)
 {
-    struct fsmtest *x = *state;
-    struct fsm_config cfg = {0};
-    char err[YH_ERRMSG_SIZE];
-    char path[128];
-    struct fsm *f = NULL;
-    struct fsm_actor t;
-
-    fsmtest_make_tenant(x, "counted@corrupt.example", &t, NULL);
-    assert_int_equal(fsm_flush(x->f), 0);
-    fsm_close(x->f);
-    x->f = NULL;
-    snprintf(path, sizeof path, "%s/data.mdb", x->dir);
-    /* LMDB leaf: key, then the value: the counter's low byte */
-    assert_true(flip_at(path, "ctr.user", 8));
-    cfg.nosync = 1;
-    assert_int_equal(fsm_open(&f, x->dir, &cfg, err), YH_ECORRUPT);
-    assert_non_null(strstr(err, "corrupt"));
+    refused_after_flip(*state, "counted@corrupt.example", "ctr.user", 8);
 }
 
 /* Garbage over the headers of the B-tree pages (not the two meta pages):
