@@ -678,38 +678,16 @@ static int agent_queue_one(void *arg, const char *resource)
     return 0;
 }
 
-/* The hosts an oplog record says lost a machine (its "Gone" list: the
- * record was purged). @fn gets each host. */
-static int agent_gone(const msgpack_object *rec,
-                      int (*fn)(void *arg, const char *host),
+/* Each ID string in the list @key of an oplog record (others skipped):
+ * "Gone", the hosts that lost a machine (the record was purged), and
+ * "Purged", the records deleted with its ResourceID (a disk's snapshots, a
+ * machine's boot disk). Non-zero from @fn stops. */
+static int agent_list(const msgpack_object *rec,
+                      const char *key,
+                      agent_res_fn *fn,
                       void *arg)
 {
-    const msgpack_object *l = yh_mp_get(rec, "Gone");
-    char host[FSM_ID_SIZE];
-    int rc = 0;
-
-    if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY) {
-        return 0;
-    }
-    for (uint32_t i = 0; rc == 0 && i < l->via.array.size; i++) {
-        const msgpack_object *v = &l->via.array.ptr[i];
-        if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 ||
-            v->via.str.size >= sizeof host) {
-            continue;
-        }
-        memcpy(host, v->via.str.ptr, v->via.str.size);
-        host[v->via.str.size] = '\0';
-        rc = fn(arg, host);
-    }
-    return rc;
-}
-
-/* The IDs an oplog record lists in "Purged" (records deleted with its
- * ResourceID: a disk's snapshots, a machine's boot disk). @fn gets each;
- * non-zero from it stops. */
-static int agent_purged(const msgpack_object *rec, agent_res_fn *fn, void *arg)
-{
-    const msgpack_object *l = yh_mp_get(rec, "Purged");
+    const msgpack_object *l = yh_mp_get(rec, key);
     char id[FSM_ID_SIZE];
     int rc = 0;
 
@@ -727,6 +705,16 @@ static int agent_purged(const msgpack_object *rec, agent_res_fn *fn, void *arg)
         rc = fn(arg, id);
     }
     return rc;
+}
+
+static int agent_gone(const msgpack_object *rec, agent_res_fn *fn, void *arg)
+{
+    return agent_list(rec, "Gone", fn, arg);
+}
+
+static int agent_purged(const msgpack_object *rec, agent_res_fn *fn, void *arg)
+{
+    return agent_list(rec, "Purged", fn, arg);
 }
 
 /* ResourceType of a tombstone: the agent-realised kinds, and the disks and
