@@ -740,34 +740,6 @@ int fsm__gw_seal(const char *private_key,
     return rc;
 }
 
-/* Lower-case or upper-case hex digit @c as 0..15, -1 if none. */
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* @hex (2n digits) into @out (n bytes): 0 or YH_EINVAL. */
-static int unhex(const char *hex, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return YH_EINVAL;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 int fsm__gw_unseal(const char *private_key,
                    const char *conn,
                    const char *ct_hex,
@@ -788,9 +760,9 @@ int fsm__gw_unseal(const char *private_key,
     if (ct == NULL) {
         return YH_ENOMEM;
     }
-    rc = unhex(ct_hex, n, ct);
+    rc = yh_unhex(ct_hex, n, ct);
     if (rc == 0) {
-        rc = unhex(mac_hex, sizeof want, want);
+        rc = yh_unhex(mac_hex, sizeof want, want);
     }
     if (rc == 0) {
         rc = seal_key(private_key, conn, k);

@@ -80,35 +80,12 @@ int api_auth_sign(const char *private_key,
     return 0;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Decode exactly 64 hex digits (either case) of @s[0..len) into @out. */
 static int sig_decode(const char *s, size_t len, uint8_t out[SIG_SIZE])
 {
     if (len != 2 * SIG_SIZE) {
         return YH_EINVAL;
     }
-    for (size_t i = 0; i < SIG_SIZE; i++) {
-        int hi = hex_val(s[2 * i]);
-        int lo = hex_val(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return YH_EINVAL;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return yh_unhex(s, SIG_SIZE, out);
 }
 
 int api_auth_parse(const msgpack_object *auth,
