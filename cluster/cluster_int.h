@@ -6,6 +6,7 @@
 #include <raft/uv.h>
 
 #include "cluster.h"
+#include "guard.h"
 
 /* A proposed write waiting for its entry to be applied. Referenced by the
  * pending list (until completed) and by its batch (until raft's apply
@@ -114,6 +115,8 @@ struct cluster
     void *event_arg;
     cluster_tick_cb *tick_cb;
     void *tick_arg;
+
+    struct raft_guard guard; /* guard.c: libraft 0.15 follower answers */
 
     /* hooks.c: wrappers around two raft_io methods. */
     int (*io_start)(struct raft_io *io,

@@ -552,6 +552,9 @@ int cluster_open(struct cluster **out,
     }
     /* Deferred InstallSnapshot and the election timer's window: hooks.c. */
     cluster__hooks_install(c);
+    /* libraft 0.15's follower answers after a term or role change: guard.c.
+     * Above the hooks, so that it sees libraft's own requests. */
+    cluster_guard_install(&c->guard, &c->io);
 
     c->raft_fsm.version = 3;
     c->raft_fsm.data = c;
@@ -623,6 +626,7 @@ err_after_raft:
     fsm_close(c->fsm);
     return rc;
 err_after_io:
+    cluster_guard_remove(&c->guard);
     raft_uv_close(&c->io);
 err_after_transport:
     cluster__transport_release(c);
@@ -678,6 +682,7 @@ static void maybe_finish_close(struct cluster *c)
         return;
     }
     fsm_close(c->fsm);
+    cluster_guard_remove(&c->guard);
     yh_buf_release(&c->result);
     yh_buf_release(&c->event);
     cb = c->close_cb;

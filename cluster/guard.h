@@ -1,0 +1,49 @@
+/* A guard around a raft_io against libraft 0.15 follower bugs (guard.c).
+ * Independent of struct cluster so that tests can put it on the io of a
+ * raft_fixture server. */
+#ifndef YH_CLUSTER_GUARD_H
+#define YH_CLUSTER_GUARD_H
+
+#include <raft.h>
+
+struct raft_guard
+{
+    struct raft_io *io; /* the guarded io; io->data is its raft */
+    int (*send)(struct raft_io *io,
+                struct raft_io_send *req,
+                const struct raft_message *message,
+                raft_io_send_cb cb);
+    int (*append)(struct raft_io *io,
+                  struct raft_io_append *req,
+                  const struct raft_entry entries[],
+                  unsigned n,
+                  raft_io_append_cb cb);
+    int (*snapshot_put)(struct raft_io *io,
+                        unsigned trailing,
+                        struct raft_io_snapshot_put *req,
+                        const struct raft_snapshot *snapshot,
+                        raft_io_snapshot_put_cb cb);
+    int (*start)(struct raft_io *io,
+                 unsigned msecs,
+                 raft_io_tick_cb tick,
+                 raft_io_recv_cb recv);
+    raft_io_tick_cb tick; /* libraft's */
+    raft_io_recv_cb recv; /* libraft's */
+    int in_done;          /* inside a guarded completion callback */
+    raft_term done_term;  /* current term when that request was made */
+    unsigned long long n_dropped_results; /* AppendEntries results dropped */
+    unsigned long long n_held_elections;  /* ticks with the timer held */
+    unsigned long long n_dropped_timeout_now;
+    struct raft_guard *next; /* registry (guard.c) */
+};
+
+/* Wrap @io's send, append, snapshot_put and start. Call after the io is
+ * initialized (and after any other wrapper that must sit below this one);
+ * libraft must set io->data to its raft (raft_init does) before the first
+ * call. */
+void cluster_guard_install(struct raft_guard *g, struct raft_io *io);
+
+/* Forget @g; only once its raft and io are closed. */
+void cluster_guard_remove(struct raft_guard *g);
+
+#endif
