@@ -117,7 +117,8 @@ struct guarded
         struct raft_io_snapshot_put put;
     } inner;
     struct raft_guard *g;
-    raft_term term;
+    raft_term term; /* the node's term when the request was made */
+    int is_put;
     union
     {
         struct raft_io_append *append;
@@ -130,33 +131,47 @@ struct guarded
     } cb;
 };
 
-static void done_enter(struct guarded *w, int *in, raft_term *term)
+static struct guarded *guarded_new(struct raft_io *io, int is_put)
 {
-    *in = w->g->in_done;
-    *term = w->g->done_term;
-    w->g->in_done = 1;
-    w->g->done_term = w->term;
+    struct raft *r = io->data;
+    struct guarded *w = malloc(sizeof *w);
+
+    if (w != NULL) {
+        w->g = guard_of(io);
+        w->term = r->current_term;
+        w->is_put = is_put;
+    }
+    return w;
 }
 
-static void done_leave(struct raft_guard *g, int in, raft_term term)
+/* Run the caller's callback marked as inside a completion (nestable). */
+static void guarded_done(struct guarded *w, int status)
 {
+    struct guarded done = *w;
+    struct raft_guard *g = done.g;
+    int in = g->in_done;
+    raft_term term = g->done_term;
+
+    free(w);
+    g->in_done = 1;
+    g->done_term = done.term;
+    if (done.is_put) {
+        done.cb.put(done.orig.put, status);
+    } else {
+        done.cb.append(done.orig.append, status);
+    }
     g->in_done = in;
     g->done_term = term;
 }
 
 static void guard_append_cb(struct raft_io_append *req, int status)
 {
-    struct guarded *w = req->data;
-    struct raft_guard *g = w->g;
-    struct raft_io_append *orig = w->orig.append;
-    raft_io_append_cb cb = w->cb.append;
-    raft_term term;
-    int in;
+    guarded_done(req->data, status);
+}
 
-    done_enter(w, &in, &term);
-    free(w);
-    cb(orig, status);
-    done_leave(g, in, term);
+static void guard_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    guarded_done(req->data, status);
 }
 
 static int guard_append(struct raft_io *io,
@@ -165,39 +180,20 @@ static int guard_append(struct raft_io *io,
                         unsigned n,
                         raft_io_append_cb cb)
 {
-    struct raft_guard *g = guard_of(io);
-    struct raft *r = io->data;
-    struct guarded *w = malloc(sizeof *w);
+    struct guarded *w = guarded_new(io, 0);
     int rv;
 
     if (w == NULL) {
         return RAFT_NOMEM;
     }
     w->inner.append.data = w;
-    w->g = g;
-    w->term = r->current_term;
     w->orig.append = req;
     w->cb.append = cb;
-    rv = g->append(io, &w->inner.append, entries, n, guard_append_cb);
+    rv = w->g->append(io, &w->inner.append, entries, n, guard_append_cb);
     if (rv != 0) {
         free(w);
     }
     return rv;
-}
-
-static void guard_put_cb(struct raft_io_snapshot_put *req, int status)
-{
-    struct guarded *w = req->data;
-    struct raft_guard *g = w->g;
-    struct raft_io_snapshot_put *orig = w->orig.put;
-    raft_io_snapshot_put_cb cb = w->cb.put;
-    raft_term term;
-    int in;
-
-    done_enter(w, &in, &term);
-    free(w);
-    cb(orig, status);
-    done_leave(g, in, term);
 }
 
 static int guard_snapshot_put(struct raft_io *io,
@@ -206,20 +202,17 @@ static int guard_snapshot_put(struct raft_io *io,
                               const struct raft_snapshot *snapshot,
                               raft_io_snapshot_put_cb cb)
 {
-    struct raft_guard *g = guard_of(io);
-    struct raft *r = io->data;
-    struct guarded *w = malloc(sizeof *w);
+    struct guarded *w = guarded_new(io, 1);
     int rv;
 
     if (w == NULL) {
         return RAFT_NOMEM;
     }
     w->inner.put.data = w;
-    w->g = g;
-    w->term = r->current_term;
     w->orig.put = req;
     w->cb.put = cb;
-    rv = g->snapshot_put(io, trailing, &w->inner.put, snapshot, guard_put_cb);
+    rv =
+        w->g->snapshot_put(io, trailing, &w->inner.put, snapshot, guard_put_cb);
     if (rv != 0) {
         free(w);
     }
