@@ -43,19 +43,16 @@ static const char *const seal_fields[][2] = {
 };
 #define N_SEAL (sizeof seal_fields / sizeof seal_fields[0])
 
-int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host)
+/* Seal @pw to @host's key with a fresh nonce and stamp the PwSeal* fields;
+ * a host without a key gets nothing (nothing can be sealed to it). */
+static int seal_and_stamp(struct fsm_ctx *c, const char *host, const char *pw)
 {
-    char pw[PW_MAX + 1], pub[FSM_KEY_SIZE], priv[FSM_KEY_SIZE];
+    char pub[FSM_KEY_SIZE], priv[FSM_KEY_SIZE];
     char ctx[3 + 33], nonce_hex[33], ct[CT_HEX], mac[MAC_HEX];
     uint8_t nonce[16];
-    int given, have;
-    int rc;
+    int have = 0;
+    int rc = fsm__host_key(c->f, c->txn, host, pub, priv, &have);
 
-    TRY(fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given));
-    if (!given) {
-        return 0;
-    }
-    rc = fsm__host_key(c->f, c->txn, host, pub, priv, &have);
     if (rc == 0 && have) {
         rc = RAND_bytes(nonce, sizeof nonce) == 1 ? 0 : YH_EINTERNAL;
     }
@@ -64,18 +61,31 @@ int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host)
         snprintf(ctx, sizeof ctx, "pw:%s", nonce_hex);
         rc = fsm__gw_seal(priv, ctx, pw, strlen(pw), ct, mac);
     }
-    OPENSSL_cleanse(pw, sizeof pw);
     OPENSSL_cleanse(priv, sizeof priv);
     TRY(rc);
-    if (!have) {
-        return 0; /* a host without a key: nothing can be sealed to it */
+    if (have) {
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealHost"), host);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealKey"), pub);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealNonce"), nonce_hex);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealCT"), ct);
+        yh_mp_pack_str(fsm__stamp_field(c, "PwSealMAC"), mac);
     }
-    yh_mp_pack_str(fsm__stamp_field(c, "PwSealHost"), host);
-    yh_mp_pack_str(fsm__stamp_field(c, "PwSealKey"), pub);
-    yh_mp_pack_str(fsm__stamp_field(c, "PwSealNonce"), nonce_hex);
-    yh_mp_pack_str(fsm__stamp_field(c, "PwSealCT"), ct);
-    yh_mp_pack_str(fsm__stamp_field(c, "PwSealMAC"), mac);
     return 0;
+}
+
+int fsm__pw_seal_stamp(struct fsm_ctx *c, const char *host)
+{
+    char pw[PW_MAX + 1];
+    int given;
+    int rc;
+
+    TRY(fsm__arg_str(c, "Password", 0, PW_MAX, pw, &given));
+    if (!given) {
+        return 0;
+    }
+    rc = seal_and_stamp(c, host, pw);
+    OPENSSL_cleanse(pw, sizeof pw);
+    return rc;
 }
 
 int fsm__pw_seal_stamp_vm(struct fsm_ctx *c)
@@ -166,12 +176,10 @@ void fsm__pw_seal_pack(msgpack_packer *pk, const struct fsm_rec *r)
 
 int fsm__pw_reseal_stamp(struct fsm_ctx *c, const char *vm, const char *host)
 {
-    char pw[PW_MAX + 1], pub[FSM_KEY_SIZE], priv[FSM_KEY_SIZE];
-    char ctx[3 + 33], nonce_hex[33], ct[CT_HEX], mac[MAC_HEX];
-    uint8_t nonce[16];
+    char pw[PW_MAX + 1], ctx[3 + 33];
     struct fsm_key k;
     struct fsm_rec r;
-    int opened = 0, have = 0;
+    int opened = 0;
     int rc;
 
     fsm__rec_init(&r);
@@ -200,29 +208,12 @@ int fsm__pw_reseal_stamp(struct fsm_ctx *c, const char *vm, const char *host)
             vm, fsm__rec_s(&r, "_PwSealKey"), host);
     }
     if (rc == 0 && opened) {
-        rc = fsm__host_key(c->f, c->txn, host, pub, priv, &have);
-    }
-    if (rc == 0 && opened && have) {
-        rc = RAND_bytes(nonce, sizeof nonce) == 1 ? 0 : YH_EINTERNAL;
-    }
-    if (rc == 0 && opened && have) {
-        yh_hex(nonce, sizeof nonce, nonce_hex);
-        snprintf(ctx, sizeof ctx, "pw:%s", nonce_hex);
-        rc = fsm__gw_seal(priv, ctx, pw, strlen(pw), ct, mac);
+        rc = seal_and_stamp(c, host, pw);
     }
     OPENSSL_cleanse(pw, sizeof pw);
-    OPENSSL_cleanse(priv, sizeof priv);
     OPENSSL_cleanse(&k, sizeof k);
     fsm__rec_free(&r);
-    TRY(rc);
-    if (opened && have) {
-        yh_mp_pack_str(fsm__stamp_field(c, "PwSealHost"), host);
-        yh_mp_pack_str(fsm__stamp_field(c, "PwSealKey"), pub);
-        yh_mp_pack_str(fsm__stamp_field(c, "PwSealNonce"), nonce_hex);
-        yh_mp_pack_str(fsm__stamp_field(c, "PwSealCT"), ct);
-        yh_mp_pack_str(fsm__stamp_field(c, "PwSealMAC"), mac);
-    }
-    return 0;
+    return rc;
 }
 
 int fsm__pw_reseal_get(struct fsm_ctx *c,
