@@ -43,6 +43,7 @@ static void usage(FILE *out)
             "               [--segment-size BYTES] "
             "[--install-snapshot-timeout MS]\n"
             "               [--election-timeout MS] [--heartbeat-timeout MS]\n"
+            "               [--map-budget-mb MB]\n"
             "               [--log-level error|warn|info|debug] [--pid-file "
             "FILE]\n"
             "               [--config FILE]\n");
@@ -197,6 +198,12 @@ static int set_opt(struct opts *o, const char *key, const char *val)
             return -1;
         }
         c->segment_size = (size_t)x;
+    } else if (strcmp(key, "map-budget-mb") == 0) {
+        if (parse_uint(val, 1u << 20, &x) != 0) {
+            fprintf(stderr, "yunhand: bad map-budget-mb (0 = never trim)\n");
+            return -1;
+        }
+        c->map_budget = (size_t)x << 20;
     } else if (strcmp(key, "election-timeout") == 0) {
         if (parse_uint(val, 600000, &x) != 0 || x < 10) {
             fprintf(stderr, "yunhand: bad election-timeout\n");

@@ -46,6 +46,10 @@ struct cluster_config
     unsigned install_snapshot_timeout_ms; /* see cluster_config_defaults */
     unsigned heartbeat_timeout_ms;
     size_t map_size; /* LMDB map size (0 = default) */
+    /* File pages mapped (nearly all LMDB's) above which the node drops the
+     * state file's pages from its page tables, checked once a second (0 =
+     * never): bounds RSS during long runs of writes (fsm_map_trim). */
+    size_t map_budget;
     /* Testing only ("" = off): while this file exists, this node's
      * snapshots wait before encoding (at most 60 s), so that a test can
      * hold a node busy with its own snapshot. */

@@ -116,7 +116,9 @@ struct cluster
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
-    struct raft_guard guard; /* guard.c: libraft 0.15 follower answers */
+    struct raft_guard guard;        /* guard.c: libraft 0.15 follower answers */
+    unsigned map_ticks;             /* timer ticks since the map check */
+    unsigned long long n_map_trims; /* fsm_map_trim() that released */
 
     /* hooks.c: wrappers around two raft_io methods. */
     int (*io_start)(struct raft_io *io,

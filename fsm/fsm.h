@@ -109,6 +109,12 @@ int fsm_check_isolated(const char *dir,
 /* Index of the last applied entry (including the open batch) and its
  * digest. */
 uint64_t fsm_applied_index(const struct fsm *f);
+
+/* If this process has more than @budget bytes of file pages mapped (LMDB's
+ * map of the state file, touched by every read and write transaction, is
+ * nearly all of them), drop the state file's pages from its page tables
+ * (they stay in the kernel's page cache). Returns 1 if it did, 0 if not. */
+int fsm_map_trim(struct fsm *f, size_t budget);
 void fsm_digest(const struct fsm *f, uint8_t out[FSM_DIGEST_SIZE]);
 void fsm_digest_hex(const struct fsm *f, char out[2 * FSM_DIGEST_SIZE + 1]);
 

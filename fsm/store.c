@@ -484,6 +484,26 @@ void fsm__map_release(struct fsm *f)
     }
 }
 
+int fsm_map_trim(struct fsm *f, size_t budget)
+{
+    unsigned long long size, resident, shared;
+    FILE *in = fopen("/proc/self/statm", "r");
+    int n;
+
+    if (in == NULL) {
+        return 0;
+    }
+    n = fscanf(in, "%llu %llu %llu", &size, &resident, &shared);
+    fclose(in);
+    /* statm's third field: resident pages backed by a file (or shmem) */
+    if (n != 3 || shared * (unsigned long long)sysconf(_SC_PAGESIZE) <=
+                      (unsigned long long)budget) {
+        return 0;
+    }
+    fsm__map_release(f);
+    return 1;
+}
+
 int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32])
 {
     memset(out, 0, 32);

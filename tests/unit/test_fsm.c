@@ -1538,10 +1538,74 @@ static void snapshot_replaces(void **state)
     fsmtest_free(y);
 }
 
+/* kB of the state file resident in this process's page tables (smaps). */
+static unsigned long long state_rss_kb(const struct fsmtest *x)
+{
+    char line[512], path[128];
+    unsigned long long kb = 0, v;
+    int in_map = 0;
+    FILE *in = fopen("/proc/self/smaps", "r");
+
+    assert_non_null(in);
+    snprintf(path, sizeof path, "%s/", x->dir);
+    while (fgets(line, sizeof line, in) != NULL) {
+        unsigned long long lo, hi;
+
+        if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2) { /* a mapping */
+            in_map =
+                strstr(line, path) != NULL && strstr(line, "data.mdb") != NULL;
+        } else if (in_map && sscanf(line, "Rss: %llu kB", &v) == 1) {
+            kb += v;
+        }
+    }
+    fclose(in);
+    return kb;
+}
+
+/* fsm_map_trim: over the budget, the state file's pages leave the page
+ * tables (and come back on the next read); under it, nothing happens. */
+static void map_trim(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsm_actor alice;
+    char aid[FSM_ID_SIZE], token[32];
+    unsigned long long before, after;
+    uint8_t d1[FSM_DIGEST_SIZE], d2[FSM_DIGEST_SIZE];
+
+    bootstrap(x);
+    fsmtest_make_tenant(x, "alice@x.io", &alice, aid);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(token, sizeof token, "t-%d", i);
+        assert_int_equal(
+            fsmtest_call(x, "ModifyNameAndRemark", &alice, "ResourceID", aid,
+                         "Remark", token, "RequestToken", token, NULL),
+            0);
+    }
+    assert_int_equal(fsm_map_trim(x->f, (size_t)1 << 40), 0);
+    before = state_rss_kb(x);
+    assert_int_equal(fsm_map_trim(x->f, 0), 1);
+    after = state_rss_kb(x);
+    print_message("state file resident: %llu kB before the trim, %llu after\n",
+                  before, after);
+    assert_true(before > 0);
+    assert_int_equal(after, 0);
+    fsm_digest(x->f, d1);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyNameAndRemark", &alice, "ResourceID", aid,
+                     "Remark", "after", "RequestToken", "t-after", NULL),
+        0);
+    fsm_digest(x->f, d2);
+    assert_memory_not_equal(d1, d2, FSM_DIGEST_SIZE);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeUser", &alice, "UserID", aid, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(action_kinds),
+        cmocka_unit_test_setup_teardown(map_trim, fsmtest_setup_bare,
+                                        fsmtest_teardown),
         cmocka_unit_test_setup_teardown(bootstrap_once, fsmtest_setup_bare,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(create_user_validation,
