@@ -233,6 +233,10 @@ int cluster__quorum_contact(struct cluster *c, uint64_t window_ms);
 int cluster__transport_init(struct cluster *c);
 void cluster__transport_tune(struct cluster *c);
 void cluster__transport_release(struct cluster *c);
+/* 0 if the raft address can be listened on now, else -1 with the reason in
+ * @errmsg (YH_ERRMSG_SIZE): raft_uv reports a failed bind or listen as a
+ * bare I/O error with no message. */
+int cluster__transport_probe(struct cluster *c, char *errmsg);
 
 /* Map a libraft error to a YH_E* code. */
 int cluster__raft_err(int rv);

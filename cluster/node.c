@@ -597,6 +597,10 @@ int cluster_open(struct cluster **out,
             goto err_after_raft;
         }
     }
+    if (cluster__transport_probe(c, errmsg) != 0) {
+        rc = YH_EIO;
+        goto err_after_raft;
+    }
     rv = raft_start(&c->raft);
     if (rv != 0) {
         /* raft_uv's load errors (a segment or snapshot it cannot use) are

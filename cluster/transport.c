@@ -28,12 +28,14 @@
  * An address that is not an IPv4 literal goes to raft_uv_tcp unchanged. */
 #include "cluster_int.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "fsm/base/log.h"
 
@@ -187,6 +189,35 @@ static int parse_ip4(const char *address, struct sockaddr_in *sa)
     memcpy(host, address, n);
     host[n] = '\0';
     return uv_ip4_addr(host, atoi(colon + 1), sa) == 0 ? 0 : -1;
+}
+
+int cluster__transport_probe(struct cluster *c, char *errmsg)
+{
+    struct sockaddr_in sa;
+    int one = 1;
+    int fd;
+    int rc = 0;
+
+    if (parse_ip4(c->cfg.raft_addr, &sa) != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE,
+                 "raft address '%s' is not IPv4 HOST:PORT", c->cfg.raft_addr);
+        return -1;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return 0; /* cannot tell: let raft_uv try */
+    }
+    /* as libuv binds: SO_REUSEADDR, so only a live socket on the port
+     * conflicts, not one in TIME_WAIT */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(fd, 1) != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "cannot listen on raft address %s: %s",
+                 c->cfg.raft_addr, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    return rc;
 }
 
 static int x_connect(struct raft_uv_transport *t,

@@ -2,6 +2,7 @@
 node during load; restarted nodes neither lose nor re-apply entries (all
 replicas end with one digest at one index)."""
 import os
+import socket
 import sys
 import threading
 import time
@@ -76,6 +77,22 @@ for th in threads:
 
 t.ok(len(acked) > 200, "load ran: %d acked creates" % len(acked))
 t.ok(not failed, "no definite failures under load", failed[:3])
+
+# 3. A node whose raft port is taken (by anything) says so when it starts,
+# instead of libraft's bare "I/O error", and starts once the port is free.
+n = 1 if c.leader() != 1 else 2
+c.kill(n, "KILL")
+time.sleep(0.5)
+squatter = socket.socket()
+squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+squatter.bind(("127.0.0.1", c.base + 100 + n))
+squatter.listen(1)
+r = c.cli("start", "--node", str(n), check=False)
+t.ok(r.returncode != 0 and "cannot listen on raft address" in (r.stdout + r.stderr +
+                                                                 open(os.path.join(c.dir, "n%d.log" % n)).read()),
+     "a taken raft port is reported as such at start", (r.stdout + r.stderr)[-300:])
+squatter.close()
+c.start(n)
 
 d = c.converged([1, 2, 3], deadline=60)
 t.ok(d is not None, "all replicas converge to one AppliedIndex and Digest after restarts")
