@@ -220,6 +220,9 @@ void fsm__content_mix(uint8_t acc[32],
                       int add);
 /* Release the map's pages from the resident set after a full scan. */
 void fsm__map_release(struct fsm *f);
+/* 1 if this process has more than @budget bytes of file pages mapped
+ * (/proc/self/statm); any thread. */
+int fsm__map_over(size_t budget);
 int fsm__content_scan(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 /* 1 if record @key of table @t counts in the content hash. */
 int fsm__content_covers(int t, const void *key, size_t klen);

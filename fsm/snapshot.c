@@ -45,8 +45,14 @@ YH_LOG_MODULE("fsm");
 #define SNAP_CHUNK (1u << 20)        /* clear bytes handed to zstd at a time */
 #define SNAP_MAX_RECORD (256u << 20) /* window limit when reading */
 
-/* Bytes of snapshot between two releases of the scanned map pages. */
-#define SNAP_RELEASE_EVERY (32u << 20)
+/* Bytes of records between two looks at how much of the state file the
+ * scan has mapped, and how much may be mapped before it is released. A
+ * fixed interval in bytes of records is not enough: the kernel maps up to
+ * 16 cached pages around each page faulted in (fault-around), and the
+ * B-tree's leaves are scattered in the file, so 32 MB of records mapped
+ * over 1 GB of the file between two releases (1M machines). */
+#define SNAP_CHECK_EVERY (1u << 20)
+#define SNAP_MAP_BUDGET (64u << 20)
 
 struct fsm_snap
 {
@@ -202,9 +208,11 @@ static int enc_table(struct fsm_snap *s,
         }
         /* Keep the scan from leaving the whole state file resident
          * while it runs (the pages it passed are not read again). */
-        if (*released >= SNAP_RELEASE_EVERY && f->map_addr != NULL) {
+        if (*released >= SNAP_CHECK_EVERY && f->map_addr != NULL) {
             /* f->map_addr was set at open, on the loop thread */
-            (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
+            if (fsm__map_over(SNAP_MAP_BUDGET)) {
+                (void)madvise(f->map_addr, f->map_len, MADV_DONTNEED);
+            }
             *released = 0;
         }
     }

@@ -484,7 +484,7 @@ void fsm__map_release(struct fsm *f)
     }
 }
 
-int fsm_map_trim(struct fsm *f, size_t budget)
+int fsm__map_over(size_t budget)
 {
     unsigned long long size, resident, shared;
     FILE *in = fopen("/proc/self/statm", "r");
@@ -496,8 +496,13 @@ int fsm_map_trim(struct fsm *f, size_t budget)
     n = fscanf(in, "%llu %llu %llu", &size, &resident, &shared);
     fclose(in);
     /* statm's third field: resident pages backed by a file (or shmem) */
-    if (n != 3 || shared * (unsigned long long)sysconf(_SC_PAGESIZE) <=
-                      (unsigned long long)budget) {
+    return n == 3 && shared * (unsigned long long)sysconf(_SC_PAGESIZE) >
+                         (unsigned long long)budget;
+}
+
+int fsm_map_trim(struct fsm *f, size_t budget)
+{
+    if (!fsm__map_over(budget)) {
         return 0;
     }
     fsm__map_release(f);
