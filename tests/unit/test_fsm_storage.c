@@ -1228,6 +1228,171 @@ static void snapshots_purged(void **state)
     yh_buf_release(&spec);
 }
 
+/* ---- snapshots by disk ---- */
+
+/* The "S" rows of 'res_list' are exactly the (disk, snapshot) pairs the
+ * snapshot records name, recycled ones included: every row's snapshot
+ * exists and names that disk, and there are as many rows as records.
+ * Returns the number of rows. */
+static size_t snap_index_exact(struct fsmtest *x)
+{
+    size_t rows = 0, recs = 0;
+    struct fsm_rec r;
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    fsm__rec_init(&r);
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES_LIST], &cur),
+                     0);
+    k.mv_data = "S";
+    k.mv_size = 1;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && ((const char *)k.mv_data)[0] == 'S';
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *key = k.mv_data;
+        const char *nul = memchr(key, '\0', k.mv_size);
+        char disk[FSM_ID_SIZE], snap[FSM_ID_SIZE];
+        assert_non_null(nul);
+        snprintf(disk, sizeof disk, "%.*s", (int)(nul - key - 1), key + 1);
+        snprintf(snap, sizeof snap, "%.*s",
+                 (int)(k.mv_size - (size_t)(nul - key) - 1), nul + 1);
+        assert_int_equal(
+            fsm__rec_load(x->f, txn, FSM_TBL_RES, snap, strlen(snap), &r), 0);
+        assert_string_equal(fsm__rec_s(&r, "DiskID"), disk);
+        rows++;
+    }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES], &cur), 0);
+    k.mv_data = "snap-";
+    k.mv_size = 5;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > 5 && memcmp(k.mv_data, "snap-", 5) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        recs++;
+    }
+    mdb_cursor_close(cur);
+    fsm__rec_free(&r);
+    fsm__rtxn_end(x->f, txn);
+    assert_int_equal(rows, recs);
+    return rows;
+}
+
+static int count_one(void *arg, const char *id)
+{
+    (void)id;
+    ++*(unsigned *)arg;
+    return 0;
+}
+
+/* How many snapshots the walk of disk @d's rows finds. */
+static unsigned disk_snaps(struct fsmtest *x, const char *d)
+{
+    unsigned n = 0;
+    MDB_txn *txn;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    assert_int_equal(fsm__disk_snap_walk(x->f, txn, d, count_one, &n), 0);
+    fsm__rtxn_end(x->f, txn);
+    return n;
+}
+
+#define N_DISKS 20
+#define SNAPS_EACH 50 /* N_DISKS * SNAPS_EACH other snapshots */
+
+static void snapshots_by_disk(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char others[N_DISKS][FSM_ID_SIZE], d[FSM_ID_SIZE], v[FSM_ID_SIZE];
+    char b[FSM_ID_SIZE], s[4][FSM_ID_SIZE], bs[2][FSM_ID_SIZE];
+    char list[256], want[256];
+    uint64_t r0;
+
+    world(x, &w);
+    /* 1,000 snapshots of other disks */
+    for (int i = 0; i < N_DISKS; i++) {
+        disk(x, &w.t, w.z, "1", others[i]);
+        for (int j = 0; j < SNAPS_EACH; j++) {
+            assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID",
+                                          others[i], NULL),
+                             0);
+        }
+    }
+    assert_int_equal(snap_index_exact(x), N_DISKS * SNAPS_EACH);
+    assert_int_equal(disk_snaps(x, others[7]), SNAPS_EACH);
+    /* the per-disk limit (64) is counted from the disk's rows */
+    disk(x, &w.t, w.z, "1", d);
+    for (int j = 0; j < 3; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL), 0);
+        str_of(x, "SnapshotID", s[j]);
+    }
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s[3]);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 3); /* not 1,003 */
+    assert_int_equal(disk_snaps(x, d), 4);
+    /* DeleteDisk's check reads the disk's 4, then refuses */
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 4);
+    /* a snapshot in the recycle bin keeps its row; its purge drops it */
+    for (int j = 0; j < 4; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", s[j], NULL),
+            0);
+    }
+    assert_int_equal(disk_snaps(x, d), 4);
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    for (int j = 0; j < 4; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", s[j], NULL),
+            0);
+    }
+    assert_int_equal(disk_snaps(x, d), 0);
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 0);
+
+    /* a machine's purge takes its boot disk's 2 snapshots, reading 2 */
+    vm(x, &w, &w.t, v);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeVMInstance", &w.t, "VMIDs.0", v, NULL), 0);
+    snprintf(b, sizeof b, "%s", fsmtest_info_str(x, 0, "BootDiskID"));
+    assert_true(b[0] != '\0');
+    for (int j = 0; j < 2; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", b, NULL), 0);
+        str_of(x, "SnapshotID", bs[j]);
+    }
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", v, NULL),
+                     0);
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", v, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 2);
+    snprintf(want, sizeof want, "%s,%s,%s", bs[0], bs[1], b);
+    oplog_list(x, "PurgeResource", v, "Purged", list, sizeof list);
+    assert_string_equal(list, want);
+    snap_gone(x, &w, bs[0]);
+    snap_gone(x, &w, bs[1]);
+    assert_int_equal(disk_snaps(x, b), 0);
+    /* the others are untouched, the index still exact */
+    assert_int_equal(snap_index_exact(x), N_DISKS * SNAPS_EACH);
+    for (int i = 0; i < N_DISKS; i++) {
+        assert_int_equal(disk_snaps(x, others[i]), SNAPS_EACH);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1239,6 +1404,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(clones_and_images, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshots_purged, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(snapshots_by_disk, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(boot_disks, fsmtest_setup,
                                         fsmtest_teardown),
