@@ -1941,6 +1941,28 @@ int fsm__host_vm_walk(struct fsm *f,
                       int (*fn)(void *arg, const char *vm),
                       void *arg);
 
+/* ---- issue 4 gaps: billing never recycles an attached data disk ----
+ *
+ *   tbl_bill.c    the tick proposes _BillDetach instead of _Recycle for a
+ *                 suspended data disk due for the bin that is bound to a
+ *                 machine; _Recycle refuses one (162)
+ *   tbl_storage.c the detach itself, shared with DetachDisk */
+/* _BillDetach {ResourceID}: a suspended data disk due for the recycle bin
+ * and still bound to a machine is detached (a job, like DetachDisk); its
+ * executor's Detached report unbinds it and the next tick recycles it. */
+int fsm__bill_detach_apply(struct fsm_ctx *c);
+/* Ask the executor to detach bound disk @id (record @d, saved here with a
+ * new job of c->type): 162 while it is rolled back or its machine is
+ * migrating (nothing written then). */
+int fsm__disk_detach(struct fsm_ctx *c, const char *id, struct fsm_rec *d);
+/* 1 if @r is a data disk (not a boot disk) bound to a machine. */
+int fsm__disk_bound_data(const struct fsm_rec *r);
+/* Leader tick: 1 if bound data disk @r should be asked to detach now (not
+ * asked already, not being rolled back, its machine not migrating). */
+int fsm__disk_detach_wanted(struct fsm *f,
+                            MDB_txn *txn,
+                            const struct fsm_rec *r);
+
 /* ---- issue 4 gaps: snapshots by disk ----
  *
  *   rec.c       "S" DiskID NUL SnapshotID rows of 'res_list', kept by every

@@ -445,25 +445,51 @@ int fsm__disk_detach_apply(struct fsm_ctx *c)
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
         yh_mp_pack_str(fsm__field(c, "State"), state);
         goto out;
-    } else if (strcmp(state, "RollingBack") == 0) {
-        rc = fsm__reject(c, YH_ESTATE, "disk '%s' is being rolled back", id);
     } else {
-        rc = vm_moving(c, fsm__rec_s(&d, "VMID"));
-    }
-    if (rc != 0) {
-        goto out;
-    }
-    /* the disk stays bound to its machine until the executor confirms:
-     * it cannot be attached elsewhere before */
-    fsm__rec_set_s(&d, "DesiredAttach", "Detached");
-    fsm__rec_set_s(&d, "State", "Detaching");
-    rc = fsm__job_open(c, id, &d, c->type);
-    if (rc == 0) {
-        rc = disk_save(c, id, &d);
+        rc = fsm__disk_detach(c, id, &d);
     }
 out:
     fsm__rec_free(&d);
     return rc;
+}
+
+int fsm__disk_detach(struct fsm_ctx *c, const char *id, struct fsm_rec *d)
+{
+    if (strcmp(fsm__rec_s(d, "State"), "RollingBack") == 0) {
+        return fsm__reject(c, YH_ESTATE, "disk '%s' is being rolled back", id);
+    }
+    TRY(vm_moving(c, fsm__rec_s(d, "VMID")));
+    /* the disk stays bound to its machine until the executor confirms:
+     * it cannot be attached elsewhere before */
+    fsm__rec_set_s(d, "DesiredAttach", "Detached");
+    fsm__rec_set_s(d, "State", "Detaching");
+    TRY(fsm__job_open(c, id, d, c->type));
+    return disk_save(c, id, d);
+}
+
+int fsm__disk_bound_data(const struct fsm_rec *r)
+{
+    return strcmp(fsm__rec_s(r, "ResourceType"), "Disk") == 0 &&
+           !fsm__rec_i(r, "Boot") && fsm__rec_s(r, "VMID")[0] != '\0';
+}
+
+int fsm__disk_detach_wanted(struct fsm *f,
+                            MDB_txn *txn,
+                            const struct fsm_rec *r)
+{
+    const char *vm = fsm__rec_s(r, "VMID");
+    struct fsm_rec m;
+    int moving;
+
+    if (strcmp(fsm__rec_s(r, "DesiredAttach"), "Detached") == 0 ||
+        strcmp(fsm__rec_s(r, "State"), "RollingBack") == 0) {
+        return 0; /* asked already, or wait for the rollback's end */
+    }
+    fsm__rec_init(&m);
+    moving = fsm__rec_load(f, txn, FSM_TBL_RES, vm, strlen(vm), &m) == 0 &&
+             fsm__rec_s(&m, "MigrateFromHostID")[0] != '\0';
+    fsm__rec_free(&m);
+    return !moving;
 }
 
 int fsm__disk_host(struct fsm_ctx *c,
@@ -670,9 +696,9 @@ int fsm__disk_purge_release(struct fsm_ctx *c,
         }
     }
     if (rc == 0 && vm[0] != '\0' && c->gone_host[0] == '\0') {
-        /* bound to a machine (a boot disk, or a data disk the billing
-         * recycled while attached): that machine's hosts realised it and
-         * its snapshots, they get the tombstones */
+        /* bound to a machine (a boot disk: billing detaches a data disk
+         * before it recycles it, _BillDetach): that machine's hosts
+         * realised it and its snapshots, they get the tombstones */
         rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, vm, strlen(vm), &m);
         if (rc == 0) {
             snprintf(c->gone_host, sizeof c->gone_host, "%s",

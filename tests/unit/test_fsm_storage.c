@@ -1099,12 +1099,16 @@ static void snapshots_purged(void **state)
     assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
                      YH_ESTATE);
 
-    /* expired: billing stops it and moves it to the recycle bin; its
-     * snapshots stay (a recovery would find them) and are billed */
+    /* expired: billing stops it and moves it to the recycle bin (the
+     * attached one once its executor detached it); their snapshots stay
+     * (a recovery would find them) and are billed */
     x->time += 42 * SEC;
     fsmtest_tick(x, &tc);
     assert_string_equal(DISK_STR(d, "SuspendReason"), "Expired");
     x->time += 6 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(DISK_STR(d3, "State"), "Detaching");
+    assert_int_equal(report(x, &w.agent, d3, "Detached"), 0);
     fsmtest_tick(x, &tc);
     assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
                      0);
@@ -1138,15 +1142,15 @@ static void snapshots_purged(void **state)
     assert_string_equal(list, want);
     oplog_list(x, "PurgeResource", d, "Gone", list, sizeof list);
     assert_string_equal(list, "");
-    /* the attached one (billing recycled it attached): its machine's host
-     * is named in Gone, it gets the tombstones */
+    /* the one that was attached: billing detached it before recycling
+     * it, so it concerns no host either */
     assert_int_equal(
         fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d3, NULL), 0);
     snap_gone(x, &w, s4);
     oplog_list(x, "PurgeResource", d3, "Purged", list, sizeof list);
     assert_string_equal(list, s4);
     oplog_list(x, "PurgeResource", s4, "Gone", list, sizeof list);
-    assert_string_equal(list, w.host);
+    assert_string_equal(list, "");
     assert_int_equal(quota_used(x, &w.t, "Snapshot"), 1); /* s3 */
     /* their billing stopped with them, the other one's goes on */
     x->time += 30 * SEC;
@@ -1393,6 +1397,142 @@ static void snapshots_by_disk(void **state)
     }
 }
 
+/* ---- billing and an attached data disk ---- */
+
+/* An internal command the leader's tick would propose, applied now. */
+static int internal(struct fsmtest *x, const char *type, const char *id)
+{
+    struct yh_buf args = YH_BUF_INIT, env = YH_BUF_INIT;
+    struct fsm_out o;
+    int rc;
+
+    fsm__out_init(&o, &args);
+    msgpack_pack_map(&o.pk, 1);
+    yh_mp_pack_kv_str(&o.pk, "ResourceID", id);
+    assert_int_equal(fsm__cmd_internal(type, &x->admin, x->time, &args, &env),
+                     0);
+    rc = fsmtest_apply_raw(x, env.data, env.len);
+    yh_buf_release(&args);
+    yh_buf_release(&env);
+    return rc;
+}
+
+/* Successful oplog records of @action about @id. */
+static int64_t logged(struct fsmtest *x, const char *action, const char *id)
+{
+    assert_int_equal(
+        fsmtest_call(x, "DescribeOperationLog", &x->admin, "Action", action,
+                     "ResourceID", id, "RetCode", "0", NULL),
+        0);
+    return fsmtest_res_int(x, "TotalCount");
+}
+
+/* A prepaid data disk attached to a running machine expires: billing
+ * stops (suspends) it, and when it is due for the recycle bin asks its
+ * executor to detach it (_BillDetach, a job) instead of recycling it
+ * attached; the executor's Detached report unbinds it and the next tick
+ * recycles it. Every step is a logged command; the machine keeps
+ * running. */
+static void billing_detaches_attached_disk(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char v[FSM_ID_SIZE], d[FSM_ID_SIZE], d2[FSM_ID_SIZE], job[FSM_ID_SIZE];
+    char host[FSM_ID_SIZE];
+    struct yh_buf spec = YH_BUF_INIT;
+    struct fsmtest_tick tc;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10",
+                     "MonthLength", "40", "GracePeriod", "1", "RecycleAfter",
+                     "5", "Retention", "100000", "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "100000", "FromType", "Bank", "SerialNo", "p1", NULL),
+        0);
+    vm(x, &w, &w.t, v);
+    for (int i = 0; i < 2; i++) {
+        char *id = i == 0 ? d : d2;
+        assert_int_equal(
+            fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size", "10",
+                         "SetType", "SSD", "ChargeType", "Month", NULL),
+            0);
+        str_of(x, "DiskID", id);
+        assert_int_equal(
+            fsmtest_call(x, "AttachDisk", &w.t, "DiskID", id, "VMID", v, NULL),
+            0);
+        assert_int_equal(report(x, &w.agent, id, "Attached"), 0);
+        assert_string_equal(DISK_STR(id, "State"), "InUse");
+    }
+
+    /* expired: suspended, still attached (the guest keeps its disk until
+     * the recycle is due: a renewal lifts the stop) */
+    x->time += 42 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(DISK_STR(d, "SuspendReason"), "Expired");
+    assert_string_equal(DISK_STR(d, "State"), "InUse");
+    /* due for the bin: detached first, not recycled */
+    x->time += 6 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 2);
+    assert_int_equal(tc.codes[0], 0);
+    assert_int_equal(tc.codes[1], 0);
+    for (int i = 0; i < 2; i++) {
+        const char *id = i == 0 ? d : d2;
+        assert_string_equal(DISK_STR(id, "State"), "Detaching");
+        assert_string_equal(DISK_STR(id, "DesiredAttach"), "Detached");
+        assert_string_equal(DISK_STR(id, "VMID"), v);
+        assert_int_equal(logged(x, "_BillDetach", id), 1);
+        assert_int_equal(logged(x, "_Recycle", id), 0);
+    }
+    /* a job for its executor, on the machine's host */
+    snprintf(job, sizeof job, "%s", DISK_STR(d, "JobID"));
+    assert_int_equal(fsmtest_call(x, "DescribeJob", &w.t, "JobIDs", job, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "Action"), "_BillDetach");
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Running");
+    assert_int_equal(fsm_host_spec(x->f, d, host, &spec), 0);
+    assert_string_equal(host, w.host);
+    /* asked once: no new command until the executor answers */
+    x->time += 1 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    /* a stale or forged step is a harmless rejection, nothing written */
+    assert_int_equal(internal(x, "_Recycle", d), YH_ESTATE);
+    assert_int_equal(internal(x, "_BillDetach", d), YH_ESTATE);
+    assert_string_equal(DISK_STR(d, "State"), "Detaching");
+    /* the tenant renews d2 meanwhile: its stop is lifted, the detach
+     * goes on */
+    assert_int_equal(
+        fsmtest_call(x, "RenewResource", &w.t, "ResourceID", d2, NULL), 0);
+    /* the executor confirms: unbound, then recycled by the next tick */
+    assert_int_equal(report(x, &w.agent, d, "Detached"), 0);
+    assert_int_equal(report(x, &w.agent, d2, "Detached"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "Available");
+    assert_string_equal(DISK_STR(d, "VMID"), "");
+    assert_int_equal(fsmtest_call(x, "DescribeJob", &w.t, "JobIDs", job, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Success");
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(tc.codes[0], 0);
+    assert_int_equal(logged(x, "_Recycle", d), 1);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "DiskID"), d);
+    assert_string_equal(fsmtest_info_str(x, 0, "VMID"), "");
+    /* d2: renewed, detached, not recycled */
+    assert_string_equal(DISK_STR(d2, "State"), "Available");
+    assert_int_equal(DISK_INT(d2, "Suspended"), 0);
+    assert_int_equal(logged(x, "_Recycle", d2), 0);
+    /* the machine was never touched */
+    assert_string_equal(VM_STR(v, "State"), "Running");
+    assert_int_equal(logged(x, "_BillStop", v), 0);
+    index_matches(x, v);
+    yh_buf_release(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1407,6 +1547,8 @@ int main(void)
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshots_by_disk, fsmtest_setup,
                                         fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(billing_detaches_attached_disk,
+                                        fsmtest_setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(boot_disks, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
