@@ -1397,6 +1397,143 @@ static void snapshots_by_disk(void **state)
     }
 }
 
+/* ---- purged by the billing timer: the same tombstones ---- */
+
+/* A prepaid machine with a snapshot of its boot disk, and a prepaid data
+ * disk detached with a snapshot; their IDs. */
+struct billed
+{
+    char vm[FSM_ID_SIZE], boot[FSM_ID_SIZE], bsnap[FSM_ID_SIZE];
+    char disk[FSM_ID_SIZE], dsnap[FSM_ID_SIZE];
+};
+
+static void billed(struct fsmtest *x, struct world *w, struct billed *b)
+{
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w->t, "ZoneID", w->z,
+                                  "ImageID", w->img, "CPU", "1", "Memory",
+                                  "1024", "ChargeType", "Month", NULL),
+                     0);
+    str_of(x, "VMID", b->vm);
+    str_of(x, "BootDiskID", b->boot);
+    assert_int_equal(report(x, &w->agent, b->vm, "Running"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w->t, "DiskID", b->boot, NULL), 0);
+    str_of(x, "SnapshotID", b->bsnap);
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &w->t, "ZoneID", w->z, "Size", "10",
+                     "SetType", "SSD", "ChargeType", "Month", NULL),
+        0);
+    str_of(x, "DiskID", b->disk);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w->t, "DiskID", b->disk, NULL), 0);
+    str_of(x, "SnapshotID", b->dsnap);
+}
+
+/* The lists of the purge of @id by @action, with @b's IDs replaced by
+ * their role, as "Purged=...;Gone=...". */
+static void purge_lists(struct fsmtest *x,
+                        const char *action,
+                        const char *id,
+                        const struct billed *b,
+                        const char *host,
+                        char *out,
+                        size_t size)
+{
+    const char *keys[2] = {"Purged", "Gone"};
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (int k = 0; k < 2; k++) {
+        char list[512], *save = NULL;
+        oplog_list(x, action, id, keys[k], list, sizeof list);
+        o +=
+            (size_t)snprintf(out + o, size - o, "%s%s=", k ? ";" : "", keys[k]);
+        for (char *t = strtok_r(list, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            const char *role = strcmp(t, b->boot) == 0    ? "boot"
+                               : strcmp(t, b->bsnap) == 0 ? "bsnap"
+                               : strcmp(t, b->disk) == 0  ? "disk"
+                               : strcmp(t, b->dsnap) == 0 ? "dsnap"
+                               : strcmp(t, host) == 0     ? "host"
+                                                          : t;
+            o += (size_t)snprintf(out + o, size - o, "%s ", role);
+        }
+        assert_true(o < size);
+    }
+}
+
+/* What the hosts hear of a purge comes from its oplog record (Purged,
+ * Gone: api/server/dispatch.c turns them into tombstones): a purge by the
+ * billing timer (expiry -> _BillStop -> _Recycle -> _Purge) must list
+ * exactly what PurgeResource lists for the same resources. */
+static void timer_purge_tombstones(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    struct billed u, t;
+    char user_vm[512], timer_vm[512], user_disk[512], timer_disk[512];
+    struct fsmtest_tick tc;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10",
+                     "MonthLength", "40", "GracePeriod", "1", "RecycleAfter",
+                     "5", "Retention", "10", "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "100000", "FromType", "Bank", "SerialNo", "p1", NULL),
+        0);
+    billed(x, &w, &u);
+    /* by hand: deleted, then purged */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", u.vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", u.dsnap, NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.dsnap, NULL), 0);
+    /* (a disk's own deletion needs its snapshots gone: purge it from the
+     * bin after the billing recycled it, like the timer would) */
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", u.disk, NULL), 0);
+    str_of(x, "SnapshotID", u.dsnap);
+
+    /* by the timer: expired, stopped, recycled, purged */
+    billed(x, &w, &t);
+    x->time += 42 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(VM_STR(t.vm, "SuspendReason"), "Expired");
+    assert_int_equal(report(x, &w.agent, t.vm, "Stopped"), 0);
+    x->time += 6 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 3); /* 2 disks, t.vm */
+    /* u.disk by hand, out of the bin */
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.disk, NULL), 0);
+    x->time += 11 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    snap_gone(x, &w, t.bsnap);
+    snap_gone(x, &w, t.dsnap);
+
+    purge_lists(x, "PurgeResource", u.vm, &u, w.host, user_vm, sizeof user_vm);
+    purge_lists(x, "_Purge", t.vm, &t, w.host, timer_vm, sizeof timer_vm);
+    assert_string_equal(user_vm, "Purged=bsnap boot ;Gone=host ");
+    assert_string_equal(timer_vm, user_vm);
+    purge_lists(x, "PurgeResource", u.disk, &u, w.host, user_disk,
+                sizeof user_disk);
+    purge_lists(x, "_Purge", t.disk, &t, w.host, timer_disk, sizeof timer_disk);
+    assert_string_equal(user_disk, "Purged=dsnap ;Gone=");
+    assert_string_equal(timer_disk, user_disk);
+}
+
 /* ---- billing and an attached data disk ---- */
 
 /* An internal command the leader's tick would propose, applied now. */
@@ -1546,6 +1683,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(snapshots_purged, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshots_by_disk, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(timer_purge_tombstones, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(billing_detaches_attached_disk,
                                         fsmtest_setup, fsmtest_teardown),
