@@ -335,6 +335,10 @@ static const struct fsm_action actions[] = {
      fsm__bill_recycle_apply, NULL},
     {"_Purge", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
      fsm__bill_purge_apply, NULL},
+    /* internal, issue 4 gaps: billing detaches an attached data disk
+     * before its recycle (tbl_bill.c, tbl_storage.c) */
+    {"_BillDetach", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
+     fsm__bill_detach_apply, NULL},
     {"_HostExpire", FSM_ACT_WRITE, FSM_ACT_F_ADMIN, NULL, NULL,
      fsm__host_expire_apply, NULL},
 };

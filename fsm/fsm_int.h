@@ -79,7 +79,8 @@ enum fsm_tbl {
                            many listed records the block holds; "A" group
                            NUL VMID: machines by anti-affinity group; "D"
                            VMID NUL DiskID: disks by machine; "H" HostID
-                           NUL VMID: machines by host (kept by
+                           NUL VMID: machines by host; "S" DiskID NUL
+                           SnapshotID: snapshots by disk (kept by
                            fsm__rec_save/fsm__cdel; rec.c) */
     FSM_N_TBL,
 };
@@ -101,7 +102,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 11
+#define FSM_FORMAT_VERSION 12
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -140,6 +141,11 @@ struct fsm
      * the heartbeat after it, tbl_vmops.c) has read since open. Unit
      * tests read it to check the cost follows the host's machines. */
     uint64_t stat_host_vm_reads;
+    /* Test hook, statistics only (not state, never read by apply): how
+     * many snapshots the per-disk lookups (CreateSnapshot's limit,
+     * DeleteDisk's check, a disk's purge; tbl_storage.c) have visited
+     * since open. */
+    uint64_t stat_disk_snap_reads;
 };
 
 /* ---- store.c ---- */
@@ -1937,5 +1943,42 @@ int fsm__host_vm_walk(struct fsm *f,
                       const char *host,
                       int (*fn)(void *arg, const char *vm),
                       void *arg);
+
+/* ---- issue 4 gaps: billing never recycles an attached data disk ----
+ *
+ *   tbl_bill.c    the tick proposes _BillDetach instead of _Recycle for a
+ *                 suspended data disk due for the bin that is bound to a
+ *                 machine; _Recycle refuses one (162)
+ *   tbl_storage.c the detach itself, shared with DetachDisk */
+/* _BillDetach {ResourceID}: a suspended data disk due for the recycle bin
+ * and still bound to a machine is detached (a job, like DetachDisk); its
+ * executor's Detached report unbinds it and the next tick recycles it. */
+int fsm__bill_detach_apply(struct fsm_ctx *c);
+/* Ask the executor to detach bound disk @id (record @d, saved here with a
+ * new job of c->type): 162 while it is rolled back or its machine is
+ * migrating (nothing written then). */
+int fsm__disk_detach(struct fsm_ctx *c, const char *id, struct fsm_rec *d);
+/* 1 if @r is a data disk (not a boot disk) bound to a machine. */
+int fsm__disk_bound_data(const struct fsm_rec *r);
+/* Leader tick: 1 if bound data disk @r should be asked to detach now (not
+ * asked already, not being rolled back, its machine not migrating). */
+int fsm__disk_detach_wanted(struct fsm *f,
+                            MDB_txn *txn,
+                            const struct fsm_rec *r);
+
+/* ---- issue 4 gaps: snapshots by disk ----
+ *
+ *   rec.c       "S" DiskID NUL SnapshotID rows of 'res_list', kept by every
+ *               save and delete of a snapshot record (format 12)
+ *   tbl_storage.c CreateSnapshot's per-disk limit, DeleteDisk's check and a
+ *               disk's purge walk them */
+/* Call @fn with the ID of every snapshot record of disk @disk (recycled
+ * ones too), in SnapshotID order; non-zero from @fn stops (a negative
+ * value is returned). */
+int fsm__disk_snap_walk(struct fsm *f,
+                        MDB_txn *txn,
+                        const char *disk,
+                        int (*fn)(void *arg, const char *snap),
+                        void *arg);
 
 #endif

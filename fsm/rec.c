@@ -1370,6 +1370,43 @@ int fsm__host_vm_walk(struct fsm *f,
     return pair_walk(f, txn, 'H', host, fn, arg);
 }
 
+/* ---- 'res_list': snapshots by disk ----
+ *
+ * "S" DiskID NUL SnapshotID -> "" for every snapshot record ("snap-…",
+ * recycled ones too). A snapshot's disk is set when it is created and
+ * never changes, so a save adds the row when it is missing (one lookup,
+ * as for the "A" rows) and a delete drops it. CreateSnapshot's per-disk
+ * limit, DeleteDisk's "has snapshots" check and a disk's purge walk the
+ * disk's rows instead of every snapshot record. */
+#define SNAP_IDX_PREFIX "snap-"
+
+static int is_snap_key(const void *id, size_t idl)
+{
+    return idl > sizeof SNAP_IDX_PREFIX - 1 && idl < FSM_ID_SIZE &&
+           memcmp(id, SNAP_IDX_PREFIX, sizeof SNAP_IDX_PREFIX - 1) == 0;
+}
+
+static int snap_index(struct fsm_ctx *c,
+                      const void *id,
+                      size_t idl,
+                      const struct fsm_rec *r,
+                      int add)
+{
+    if (!is_snap_key(id, idl)) {
+        return 0;
+    }
+    return pair_row(c, 'S', fsm__rec_s(r, "DiskID"), id, idl, add);
+}
+
+int fsm__disk_snap_walk(struct fsm *f,
+                        MDB_txn *txn,
+                        const char *disk,
+                        int (*fn)(void *arg, const char *snap),
+                        void *arg)
+{
+    return pair_walk(f, txn, 'S', disk, fn, arg);
+}
+
 /* Before record @r of 'resources' replaces the stored one: the rows that
  * follow a field of the record ("D" of a disk, "H" of a machine) are
  * moved when that field changes. One read of the stored record, for disks
@@ -1441,6 +1478,9 @@ int fsm__rec_save(struct fsm_ctx *c,
     if (rc == 0 && t == FSM_TBL_RES && is_disk_key(k, kl)) {
         rc = disk_row(c, fsm__rec_s(r, "VMID"), k, kl, 1);
     }
+    if (rc == 0 && t == FSM_TBL_RES) {
+        rc = snap_index(c, k, kl, r, 1);
+    }
     return rc;
 }
 
@@ -1477,6 +1517,9 @@ int fsm__cdel(struct fsm_ctx *c, enum fsm_tbl t, const void *k, size_t kl)
         }
         if (rc == 0 && is_vm_key(k, kl)) {
             rc = vm_host_rows(c, k, kl, &r, 0);
+        }
+        if (rc == 0) {
+            rc = snap_index(c, k, kl, &r, 0);
         }
         fsm__rec_free(&r);
         if (rc != 0 && rc != YH_ENOTFOUND) {

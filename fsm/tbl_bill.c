@@ -16,6 +16,9 @@
  *   balance < 0 for GracePeriod, or prepaid past ExpireTime + GracePeriod
  *     -> _BillStop: Suspended (charges stop)
  *   Suspended for RecycleAfter -> _Recycle: State Recycled (recycle bin)
+ *     (a data disk still attached to a machine is detached first:
+ *     _BillDetach, then its executor's ReportState Detached, then
+ *     _Recycle; a recycled disk is never bound to a machine)
  *   Recycled for Retention     -> _Purge: deleted, usage released
  * DeleteX puts a resource in the recycle bin at once; RecoverResource
  * brings it back (balance >= 0, not expired), PurgeResource deletes it.
@@ -1065,10 +1068,50 @@ int fsm__bill_recycle_apply(struct fsm_ctx *c)
                          id);
         goto out;
     }
+    if (fsm__disk_bound_data(&r)) {
+        rc = fsm__reject(c, YH_ESTATE,
+                         "disk '%s' is attached to '%s': it is detached "
+                         "first (_BillDetach)",
+                         id, fsm__rec_s(&r, "VMID"));
+        goto out;
+    }
     recycle(c, &r);
     rc = res_save(c, id, &r);
     if (rc == 0) {
         rc = fsm__boot_follow(c, &r); /* a machine's boot disk too */
+    }
+out:
+    fsm__rec_free(&r);
+    return rc;
+}
+
+int fsm__bill_detach_apply(struct fsm_ctx *c)
+{
+    char id[FSM_ID_SIZE];
+    struct fsm_bill_cfg cfg;
+    struct fsm_rec r;
+    int rc;
+
+    fsm__rec_init(&r);
+    rc = tick_res(c, id, &r);
+    if (rc == 0) {
+        rc = fsm__bill_cfg(c->f, c->txn, &cfg);
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    if (is_recycled(&r) || !fsm__rec_i(&r, "Suspended") ||
+        now_s(c) < fsm__rec_i(&r, "SuspendTime") + cfg.recycle) {
+        rc = fsm__reject(c, YH_ESTATE, "'%s' is not due for the recycle bin",
+                         id);
+    } else if (!fsm__disk_bound_data(&r)) {
+        rc = fsm__reject(c, YH_ESTATE, "'%s' is not an attached data disk", id);
+    } else if (strcmp(fsm__rec_s(&r, "DesiredAttach"), "Detached") == 0) {
+        rc = fsm__reject(c, YH_ESTATE, "disk '%s' is being detached already",
+                         id);
+    } else {
+        /* as DetachDisk: 162 while rolled back or its machine migrates */
+        rc = fsm__disk_detach(c, id, &r);
     }
 out:
     fsm__rec_free(&r);
@@ -1204,8 +1247,15 @@ int fsm__bill_tick(struct fsm *f,
                 stop = propose("_Purge", tenant, id, 0, 0, now_ns, cb, arg);
             }
         } else if (fsm__rec_i(&r, "Suspended")) {
-            if (now >= fsm__rec_i(&r, "SuspendTime") + cfg.recycle) {
+            if (now < fsm__rec_i(&r, "SuspendTime") + cfg.recycle) {
+                /* not due yet */
+            } else if (!fsm__disk_bound_data(&r)) {
                 stop = propose("_Recycle", tenant, id, 0, 0, now_ns, cb, arg);
+            } else if (fsm__disk_detach_wanted(f, txn, &r)) {
+                /* an attached data disk is detached first; its recycle
+                 * follows its executor's Detached report */
+                stop =
+                    propose("_BillDetach", tenant, id, 0, 0, now_ns, cb, arg);
             }
         } else {
             /* a free resource has nothing to charge: no zero-amount

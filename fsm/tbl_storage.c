@@ -445,25 +445,51 @@ int fsm__disk_detach_apply(struct fsm_ctx *c)
         snprintf(c->resource_id, sizeof c->resource_id, "%s", id);
         yh_mp_pack_str(fsm__field(c, "State"), state);
         goto out;
-    } else if (strcmp(state, "RollingBack") == 0) {
-        rc = fsm__reject(c, YH_ESTATE, "disk '%s' is being rolled back", id);
     } else {
-        rc = vm_moving(c, fsm__rec_s(&d, "VMID"));
-    }
-    if (rc != 0) {
-        goto out;
-    }
-    /* the disk stays bound to its machine until the executor confirms:
-     * it cannot be attached elsewhere before */
-    fsm__rec_set_s(&d, "DesiredAttach", "Detached");
-    fsm__rec_set_s(&d, "State", "Detaching");
-    rc = fsm__job_open(c, id, &d, c->type);
-    if (rc == 0) {
-        rc = disk_save(c, id, &d);
+        rc = fsm__disk_detach(c, id, &d);
     }
 out:
     fsm__rec_free(&d);
     return rc;
+}
+
+int fsm__disk_detach(struct fsm_ctx *c, const char *id, struct fsm_rec *d)
+{
+    if (strcmp(fsm__rec_s(d, "State"), "RollingBack") == 0) {
+        return fsm__reject(c, YH_ESTATE, "disk '%s' is being rolled back", id);
+    }
+    TRY(vm_moving(c, fsm__rec_s(d, "VMID")));
+    /* the disk stays bound to its machine until the executor confirms:
+     * it cannot be attached elsewhere before */
+    fsm__rec_set_s(d, "DesiredAttach", "Detached");
+    fsm__rec_set_s(d, "State", "Detaching");
+    TRY(fsm__job_open(c, id, d, c->type));
+    return disk_save(c, id, d);
+}
+
+int fsm__disk_bound_data(const struct fsm_rec *r)
+{
+    return strcmp(fsm__rec_s(r, "ResourceType"), "Disk") == 0 &&
+           !fsm__rec_i(r, "Boot") && fsm__rec_s(r, "VMID")[0] != '\0';
+}
+
+int fsm__disk_detach_wanted(struct fsm *f,
+                            MDB_txn *txn,
+                            const struct fsm_rec *r)
+{
+    const char *vm = fsm__rec_s(r, "VMID");
+    struct fsm_rec m;
+    int moving;
+
+    if (strcmp(fsm__rec_s(r, "DesiredAttach"), "Detached") == 0 ||
+        strcmp(fsm__rec_s(r, "State"), "RollingBack") == 0) {
+        return 0; /* asked already, or wait for the rollback's end */
+    }
+    fsm__rec_init(&m);
+    moving = fsm__rec_load(f, txn, FSM_TBL_RES, vm, strlen(vm), &m) == 0 &&
+             fsm__rec_s(&m, "MigrateFromHostID")[0] != '\0';
+    fsm__rec_free(&m);
+    return !moving;
 }
 
 int fsm__disk_host(struct fsm_ctx *c,
@@ -555,28 +581,57 @@ int fsm__vm_disks_release(struct fsm_ctx *c, const char *vm)
 
 /* ---- snapshots ---- */
 
-struct snap_count
+/* The snapshots of one disk, recycled ones included (at most
+ * MAX_SNAP_PER_DISK: CreateSnapshot counts them all), from the disk's "S"
+ * rows of 'res_list' (rec.c), not every snapshot record. */
+struct snap_ids
 {
-    const char *disk; /* of this disk */
-    unsigned n;       /* count */
+    struct fsm *f;                            /* for the statistics */
+    const char *disk;                         /* of this disk */
+    char ids[MAX_SNAP_PER_DISK][FSM_ID_SIZE]; /* SnapshotIDs, in ID order */
+    unsigned n;                               /* count */
+    int err;                                  /* YH_ECORRUPT: too many */
 };
 
-static int snap_of(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
+static int snap_id_add(void *arg, const char *id)
 {
-    struct snap_count *q = arg;
+    struct snap_ids *q = arg;
 
-    (void)c;
-    q->n += strcmp(fsm__rec_s(r, "DiskID"), q->disk) == 0;
+    q->f->stat_disk_snap_reads++;
+    if (q->n == MAX_SNAP_PER_DISK) {
+        snprintf(q->f->errmsg, sizeof q->f->errmsg,
+                 "disk '%s' has more than %d snapshot records", q->disk,
+                 MAX_SNAP_PER_DISK);
+        q->err = YH_ECORRUPT;
+        return 1; /* stop */
+    }
+    snprintf(q->ids[q->n++], FSM_ID_SIZE, "%s", id);
     return 0;
+}
+
+/* The snapshots of @disk into @q (allocated by the caller). */
+static int snap_ids(struct fsm_ctx *c, const char *disk, struct snap_ids *q)
+{
+    q->f = c->f;
+    q->disk = disk;
+    q->n = 0;
+    q->err = 0;
+    TRY(fsm__disk_snap_walk(c->f, c->txn, disk, snap_id_add, q));
+    return q->err;
 }
 
 static int snap_count(struct fsm_ctx *c, const char *disk, unsigned *n)
 {
-    struct snap_count q = {disk, 0};
+    struct snap_ids *q = malloc(sizeof *q);
+    int rc;
 
-    TRY(walk(c, FSM_TBL_RES, SNAP_PREFIX, snap_of, &q));
-    *n = q.n;
-    return 0;
+    if (q == NULL) {
+        return YH_ENOMEM;
+    }
+    rc = snap_ids(c, disk, q);
+    *n = q->n;
+    free(q);
+    return rc;
 }
 
 int fsm__disk_snapshots_none(struct fsm_ctx *c, const char *disk)
@@ -589,32 +644,6 @@ int fsm__disk_snapshots_none(struct fsm_ctx *c, const char *disk)
                            "disk '%s' has %u snapshot(s): delete them first",
                            disk, n);
     }
-    return 0;
-}
-
-/* The snapshots of one disk, recycled ones included (at most
- * MAX_SNAP_PER_DISK: CreateSnapshot counts them all). */
-struct snap_ids
-{
-    const char *disk;                         /* of this disk */
-    char ids[MAX_SNAP_PER_DISK][FSM_ID_SIZE]; /* SnapshotIDs, in ID order */
-    unsigned n;                               /* count */
-};
-
-static int snap_id_of(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
-{
-    struct snap_ids *q = arg;
-
-    if (strcmp(fsm__rec_s(r, "DiskID"), q->disk) != 0) {
-        return 0;
-    }
-    if (q->n == MAX_SNAP_PER_DISK) {
-        snprintf(c->f->errmsg, sizeof c->f->errmsg,
-                 "disk '%s' has more than %d snapshot records", q->disk,
-                 MAX_SNAP_PER_DISK);
-        return YH_ECORRUPT;
-    }
-    snprintf(q->ids[q->n++], FSM_ID_SIZE, "%s", fsm__rec_s(r, "SnapshotID"));
     return 0;
 }
 
@@ -637,14 +666,20 @@ int fsm__disk_purge_release(struct fsm_ctx *c,
     if (q == NULL) {
         return YH_ENOMEM;
     }
-    q->disk = disk;
-    q->n = 0;
     fsm__rec_init(&s);
     fsm__rec_init(&m);
-    rc = walk(c, FSM_TBL_RES, SNAP_PREFIX, snap_id_of, q);
+    rc = snap_ids(c, disk, q);
     for (unsigned i = 0; rc == 0 && i < q->n; i++) {
         const char *id = q->ids[i];
         rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, id, strlen(id), &s);
+        if (rc == YH_ENOTFOUND ||
+            (rc == 0 && strcmp(fsm__rec_s(&s, "DiskID"), disk) != 0)) {
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "'res_list' row of disk '%s' names snapshot '%s' of "
+                     "another disk or none",
+                     disk, id);
+            rc = YH_ECORRUPT;
+        }
         if (rc == 0) {
             /* counted from its creation until its purge, recycled or not;
              * no record, no more billing ticks */
@@ -661,9 +696,9 @@ int fsm__disk_purge_release(struct fsm_ctx *c,
         }
     }
     if (rc == 0 && vm[0] != '\0' && c->gone_host[0] == '\0') {
-        /* bound to a machine (a boot disk, or a data disk the billing
-         * recycled while attached): that machine's hosts realised it and
-         * its snapshots, they get the tombstones */
+        /* bound to a machine (a boot disk: billing detaches a data disk
+         * before it recycles it, _BillDetach): that machine's hosts
+         * realised it and its snapshots, they get the tombstones */
         rc = fsm__rec_load(c->f, c->txn, FSM_TBL_RES, vm, strlen(vm), &m);
         if (rc == 0) {
             snprintf(c->gone_host, sizeof c->gone_host, "%s",

@@ -1099,12 +1099,16 @@ static void snapshots_purged(void **state)
     assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
                      YH_ESTATE);
 
-    /* expired: billing stops it and moves it to the recycle bin; its
-     * snapshots stay (a recovery would find them) and are billed */
+    /* expired: billing stops it and moves it to the recycle bin (the
+     * attached one once its executor detached it); their snapshots stay
+     * (a recovery would find them) and are billed */
     x->time += 42 * SEC;
     fsmtest_tick(x, &tc);
     assert_string_equal(DISK_STR(d, "SuspendReason"), "Expired");
     x->time += 6 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(DISK_STR(d3, "State"), "Detaching");
+    assert_int_equal(report(x, &w.agent, d3, "Detached"), 0);
     fsmtest_tick(x, &tc);
     assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
                      0);
@@ -1138,15 +1142,15 @@ static void snapshots_purged(void **state)
     assert_string_equal(list, want);
     oplog_list(x, "PurgeResource", d, "Gone", list, sizeof list);
     assert_string_equal(list, "");
-    /* the attached one (billing recycled it attached): its machine's host
-     * is named in Gone, it gets the tombstones */
+    /* the one that was attached: billing detached it before recycling
+     * it, so it concerns no host either */
     assert_int_equal(
         fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d3, NULL), 0);
     snap_gone(x, &w, s4);
     oplog_list(x, "PurgeResource", d3, "Purged", list, sizeof list);
     assert_string_equal(list, s4);
     oplog_list(x, "PurgeResource", s4, "Gone", list, sizeof list);
-    assert_string_equal(list, w.host);
+    assert_string_equal(list, "");
     assert_int_equal(quota_used(x, &w.t, "Snapshot"), 1); /* s3 */
     /* their billing stopped with them, the other one's goes on */
     x->time += 30 * SEC;
@@ -1228,6 +1232,444 @@ static void snapshots_purged(void **state)
     yh_buf_release(&spec);
 }
 
+/* ---- snapshots by disk ---- */
+
+/* The "S" rows of 'res_list' are exactly the (disk, snapshot) pairs the
+ * snapshot records name, recycled ones included: every row's snapshot
+ * exists and names that disk, and there are as many rows as records.
+ * Returns the number of rows. */
+static size_t snap_index_exact(struct fsmtest *x)
+{
+    size_t rows = 0, recs = 0;
+    struct fsm_rec r;
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    fsm__rec_init(&r);
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES_LIST], &cur),
+                     0);
+    k.mv_data = "S";
+    k.mv_size = 1;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && ((const char *)k.mv_data)[0] == 'S';
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *key = k.mv_data;
+        const char *nul = memchr(key, '\0', k.mv_size);
+        char disk[FSM_ID_SIZE], snap[FSM_ID_SIZE];
+        assert_non_null(nul);
+        snprintf(disk, sizeof disk, "%.*s", (int)(nul - key - 1), key + 1);
+        snprintf(snap, sizeof snap, "%.*s",
+                 (int)(k.mv_size - (size_t)(nul - key) - 1), nul + 1);
+        assert_int_equal(
+            fsm__rec_load(x->f, txn, FSM_TBL_RES, snap, strlen(snap), &r), 0);
+        assert_string_equal(fsm__rec_s(&r, "DiskID"), disk);
+        rows++;
+    }
+    mdb_cursor_close(cur);
+    assert_int_equal(mdb_cursor_open(txn, x->f->dbis[FSM_TBL_RES], &cur), 0);
+    k.mv_data = "snap-";
+    k.mv_size = 5;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size > 5 && memcmp(k.mv_data, "snap-", 5) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        recs++;
+    }
+    mdb_cursor_close(cur);
+    fsm__rec_free(&r);
+    fsm__rtxn_end(x->f, txn);
+    assert_int_equal(rows, recs);
+    return rows;
+}
+
+static int count_one(void *arg, const char *id)
+{
+    (void)id;
+    ++*(unsigned *)arg;
+    return 0;
+}
+
+/* How many snapshots the walk of disk @d's rows finds. */
+static unsigned disk_snaps(struct fsmtest *x, const char *d)
+{
+    unsigned n = 0;
+    MDB_txn *txn;
+
+    assert_int_equal(fsm__rtxn_begin(x->f, &txn), 0);
+    assert_int_equal(fsm__disk_snap_walk(x->f, txn, d, count_one, &n), 0);
+    fsm__rtxn_end(x->f, txn);
+    return n;
+}
+
+#define N_DISKS 20
+#define SNAPS_EACH 50 /* N_DISKS * SNAPS_EACH other snapshots */
+
+static void snapshots_by_disk(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char others[N_DISKS][FSM_ID_SIZE], d[FSM_ID_SIZE], v[FSM_ID_SIZE];
+    char b[FSM_ID_SIZE], s[4][FSM_ID_SIZE], bs[2][FSM_ID_SIZE];
+    char list[256], want[256];
+    uint64_t r0;
+
+    world(x, &w);
+    /* 1,000 snapshots of other disks */
+    for (int i = 0; i < N_DISKS; i++) {
+        disk(x, &w.t, w.z, "1", others[i]);
+        for (int j = 0; j < SNAPS_EACH; j++) {
+            assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID",
+                                          others[i], NULL),
+                             0);
+        }
+    }
+    assert_int_equal(snap_index_exact(x), N_DISKS * SNAPS_EACH);
+    assert_int_equal(disk_snaps(x, others[7]), SNAPS_EACH);
+    /* the per-disk limit (64) is counted from the disk's rows */
+    disk(x, &w.t, w.z, "1", d);
+    for (int j = 0; j < 3; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL), 0);
+        str_of(x, "SnapshotID", s[j]);
+    }
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", d, NULL),
+                     0);
+    str_of(x, "SnapshotID", s[3]);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 3); /* not 1,003 */
+    assert_int_equal(disk_snaps(x, d), 4);
+    /* DeleteDisk's check reads the disk's 4, then refuses */
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 4);
+    /* a snapshot in the recycle bin keeps its row; its purge drops it */
+    for (int j = 0; j < 4; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", s[j], NULL),
+            0);
+    }
+    assert_int_equal(disk_snaps(x, d), 4);
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
+                     YH_ESTATE);
+    for (int j = 0; j < 4; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", s[j], NULL),
+            0);
+    }
+    assert_int_equal(disk_snaps(x, d), 0);
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", d, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 0);
+
+    /* a machine's purge takes its boot disk's 2 snapshots, reading 2 */
+    vm(x, &w, &w.t, v);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeVMInstance", &w.t, "VMIDs.0", v, NULL), 0);
+    snprintf(b, sizeof b, "%s", fsmtest_info_str(x, 0, "BootDiskID"));
+    assert_true(b[0] != '\0');
+    for (int j = 0; j < 2; j++) {
+        assert_int_equal(
+            fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", b, NULL), 0);
+        str_of(x, "SnapshotID", bs[j]);
+    }
+    assert_int_equal(fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", v, NULL),
+                     0);
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", v, NULL), 0);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 2);
+    snprintf(want, sizeof want, "%s,%s,%s", bs[0], bs[1], b);
+    oplog_list(x, "PurgeResource", v, "Purged", list, sizeof list);
+    assert_string_equal(list, want);
+    snap_gone(x, &w, bs[0]);
+    snap_gone(x, &w, bs[1]);
+    assert_int_equal(disk_snaps(x, b), 0);
+    /* the others are untouched, the index still exact */
+    assert_int_equal(snap_index_exact(x), N_DISKS * SNAPS_EACH);
+    for (int i = 0; i < N_DISKS; i++) {
+        assert_int_equal(disk_snaps(x, others[i]), SNAPS_EACH);
+    }
+}
+
+/* ---- purged by the billing timer: the same tombstones ---- */
+
+/* A prepaid machine with a snapshot of its boot disk, and a prepaid data
+ * disk detached with a snapshot; their IDs. */
+struct billed
+{
+    char vm[FSM_ID_SIZE], boot[FSM_ID_SIZE], bsnap[FSM_ID_SIZE];
+    char disk[FSM_ID_SIZE], dsnap[FSM_ID_SIZE];
+};
+
+static void billed(struct fsmtest *x, struct world *w, struct billed *b)
+{
+    assert_int_equal(fsmtest_call(x, "CreateVMInstance", &w->t, "ZoneID", w->z,
+                                  "ImageID", w->img, "CPU", "1", "Memory",
+                                  "1024", "ChargeType", "Month", NULL),
+                     0);
+    str_of(x, "VMID", b->vm);
+    str_of(x, "BootDiskID", b->boot);
+    assert_int_equal(report(x, &w->agent, b->vm, "Running"), 0);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w->t, "DiskID", b->boot, NULL), 0);
+    str_of(x, "SnapshotID", b->bsnap);
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &w->t, "ZoneID", w->z, "Size", "10",
+                     "SetType", "SSD", "ChargeType", "Month", NULL),
+        0);
+    str_of(x, "DiskID", b->disk);
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w->t, "DiskID", b->disk, NULL), 0);
+    str_of(x, "SnapshotID", b->dsnap);
+}
+
+/* The lists of the purge of @id by @action, with @b's IDs replaced by
+ * their role, as "Purged=...;Gone=...". */
+static void purge_lists(struct fsmtest *x,
+                        const char *action,
+                        const char *id,
+                        const struct billed *b,
+                        const char *host,
+                        char *out,
+                        size_t size)
+{
+    const char *keys[2] = {"Purged", "Gone"};
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (int k = 0; k < 2; k++) {
+        char list[512], *save = NULL;
+        oplog_list(x, action, id, keys[k], list, sizeof list);
+        o +=
+            (size_t)snprintf(out + o, size - o, "%s%s=", k ? ";" : "", keys[k]);
+        for (char *t = strtok_r(list, ",", &save); t != NULL;
+             t = strtok_r(NULL, ",", &save)) {
+            const char *role = strcmp(t, b->boot) == 0    ? "boot"
+                               : strcmp(t, b->bsnap) == 0 ? "bsnap"
+                               : strcmp(t, b->disk) == 0  ? "disk"
+                               : strcmp(t, b->dsnap) == 0 ? "dsnap"
+                               : strcmp(t, host) == 0     ? "host"
+                                                          : t;
+            o += (size_t)snprintf(out + o, size - o, "%s ", role);
+        }
+        assert_true(o < size);
+    }
+}
+
+/* What the hosts hear of a purge comes from its oplog record (Purged,
+ * Gone: api/server/dispatch.c turns them into tombstones): a purge by the
+ * billing timer (expiry -> _BillStop -> _Recycle -> _Purge) must list
+ * exactly what PurgeResource lists for the same resources. */
+static void timer_purge_tombstones(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    struct billed u, t;
+    char user_vm[512], timer_vm[512], user_disk[512], timer_disk[512];
+    struct fsmtest_tick tc;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10",
+                     "MonthLength", "40", "GracePeriod", "1", "RecycleAfter",
+                     "5", "Retention", "10", "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "100000", "FromType", "Bank", "SerialNo", "p1", NULL),
+        0);
+    billed(x, &w, &u);
+    /* by hand: deleted, then purged */
+    assert_int_equal(
+        fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", u.vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.vm, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteSnapshot", &w.t, "SnapshotID", u.dsnap, NULL),
+        0);
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.dsnap, NULL), 0);
+    /* (a disk's own deletion needs its snapshots gone: purge it from the
+     * bin after the billing recycled it, like the timer would) */
+    assert_int_equal(
+        fsmtest_call(x, "CreateSnapshot", &w.t, "DiskID", u.disk, NULL), 0);
+    str_of(x, "SnapshotID", u.dsnap);
+
+    /* by the timer: expired, stopped, recycled, purged */
+    billed(x, &w, &t);
+    x->time += 42 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(VM_STR(t.vm, "SuspendReason"), "Expired");
+    assert_int_equal(report(x, &w.agent, t.vm, "Stopped"), 0);
+    x->time += 6 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 3); /* 2 disks, t.vm */
+    /* u.disk by hand, out of the bin */
+    assert_int_equal(
+        fsmtest_call(x, "PurgeResource", &w.t, "ResourceID", u.disk, NULL), 0);
+    x->time += 11 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
+    snap_gone(x, &w, t.bsnap);
+    snap_gone(x, &w, t.dsnap);
+
+    purge_lists(x, "PurgeResource", u.vm, &u, w.host, user_vm, sizeof user_vm);
+    purge_lists(x, "_Purge", t.vm, &t, w.host, timer_vm, sizeof timer_vm);
+    assert_string_equal(user_vm, "Purged=bsnap boot ;Gone=host ");
+    assert_string_equal(timer_vm, user_vm);
+    purge_lists(x, "PurgeResource", u.disk, &u, w.host, user_disk,
+                sizeof user_disk);
+    purge_lists(x, "_Purge", t.disk, &t, w.host, timer_disk, sizeof timer_disk);
+    assert_string_equal(user_disk, "Purged=dsnap ;Gone=");
+    assert_string_equal(timer_disk, user_disk);
+}
+
+/* ---- billing and an attached data disk ---- */
+
+/* An internal command the leader's tick would propose, applied now. */
+static int internal(struct fsmtest *x, const char *type, const char *id)
+{
+    struct yh_buf args = YH_BUF_INIT, env = YH_BUF_INIT;
+    struct fsm_out o;
+    int rc;
+
+    fsm__out_init(&o, &args);
+    msgpack_pack_map(&o.pk, 1);
+    yh_mp_pack_kv_str(&o.pk, "ResourceID", id);
+    assert_int_equal(fsm__cmd_internal(type, &x->admin, x->time, &args, &env),
+                     0);
+    rc = fsmtest_apply_raw(x, env.data, env.len);
+    yh_buf_release(&args);
+    yh_buf_release(&env);
+    return rc;
+}
+
+/* Successful oplog records of @action about @id. */
+static int64_t logged(struct fsmtest *x, const char *action, const char *id)
+{
+    assert_int_equal(
+        fsmtest_call(x, "DescribeOperationLog", &x->admin, "Action", action,
+                     "ResourceID", id, "RetCode", "0", NULL),
+        0);
+    return fsmtest_res_int(x, "TotalCount");
+}
+
+/* A prepaid data disk attached to a running machine expires: billing
+ * stops (suspends) it, and when it is due for the recycle bin asks its
+ * executor to detach it (_BillDetach, a job) instead of recycling it
+ * attached; the executor's Detached report unbinds it and the next tick
+ * recycles it. Every step is a logged command; the machine keeps
+ * running. */
+static void billing_detaches_attached_disk(void **state)
+{
+    struct fsmtest *x = *state;
+    struct world w;
+    char v[FSM_ID_SIZE], d[FSM_ID_SIZE], d2[FSM_ID_SIZE], job[FSM_ID_SIZE];
+    char host[FSM_ID_SIZE];
+    struct yh_buf spec = YH_BUF_INIT;
+    struct fsmtest_tick tc;
+
+    world(x, &w);
+    assert_int_equal(
+        fsmtest_call(x, "ModifyBillingConfig", &x->admin, "Period", "10",
+                     "MonthLength", "40", "GracePeriod", "1", "RecycleAfter",
+                     "5", "Retention", "100000", "HostLease", "100000", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "HostHeartbeat", &w.agent, NULL), 0);
+    assert_int_equal(
+        fsmtest_call(x, "Recharge", &x->admin, "UserID", w.tid, "Amount",
+                     "100000", "FromType", "Bank", "SerialNo", "p1", NULL),
+        0);
+    vm(x, &w, &w.t, v);
+    for (int i = 0; i < 2; i++) {
+        char *id = i == 0 ? d : d2;
+        assert_int_equal(
+            fsmtest_call(x, "CreateDisk", &w.t, "ZoneID", w.z, "Size", "10",
+                         "SetType", "SSD", "ChargeType", "Month", NULL),
+            0);
+        str_of(x, "DiskID", id);
+        assert_int_equal(
+            fsmtest_call(x, "AttachDisk", &w.t, "DiskID", id, "VMID", v, NULL),
+            0);
+        assert_int_equal(report(x, &w.agent, id, "Attached"), 0);
+        assert_string_equal(DISK_STR(id, "State"), "InUse");
+    }
+
+    /* expired: suspended, still attached (the guest keeps its disk until
+     * the recycle is due: a renewal lifts the stop) */
+    x->time += 42 * SEC;
+    fsmtest_tick(x, &tc);
+    assert_string_equal(DISK_STR(d, "SuspendReason"), "Expired");
+    assert_string_equal(DISK_STR(d, "State"), "InUse");
+    /* due for the bin: detached first, not recycled */
+    x->time += 6 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 2);
+    assert_int_equal(tc.codes[0], 0);
+    assert_int_equal(tc.codes[1], 0);
+    for (int i = 0; i < 2; i++) {
+        const char *id = i == 0 ? d : d2;
+        assert_string_equal(DISK_STR(id, "State"), "Detaching");
+        assert_string_equal(DISK_STR(id, "DesiredAttach"), "Detached");
+        assert_string_equal(DISK_STR(id, "VMID"), v);
+        assert_int_equal(logged(x, "_BillDetach", id), 1);
+        assert_int_equal(logged(x, "_Recycle", id), 0);
+    }
+    /* a job for its executor, on the machine's host */
+    snprintf(job, sizeof job, "%s", DISK_STR(d, "JobID"));
+    assert_int_equal(fsmtest_call(x, "DescribeJob", &w.t, "JobIDs", job, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "Action"), "_BillDetach");
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Running");
+    assert_int_equal(fsm_host_spec(x->f, d, host, &spec), 0);
+    assert_string_equal(host, w.host);
+    /* asked once: no new command until the executor answers */
+    x->time += 1 * SEC;
+    assert_int_equal(fsmtest_tick(x, &tc), 0);
+    /* a stale or forged step is a harmless rejection, nothing written */
+    assert_int_equal(internal(x, "_Recycle", d), YH_ESTATE);
+    assert_int_equal(internal(x, "_BillDetach", d), YH_ESTATE);
+    assert_string_equal(DISK_STR(d, "State"), "Detaching");
+    /* the tenant renews d2 meanwhile: its stop is lifted, the detach
+     * goes on */
+    assert_int_equal(
+        fsmtest_call(x, "RenewResource", &w.t, "ResourceID", d2, NULL), 0);
+    /* the executor confirms: unbound, then recycled by the next tick */
+    assert_int_equal(report(x, &w.agent, d, "Detached"), 0);
+    assert_int_equal(report(x, &w.agent, d2, "Detached"), 0);
+    assert_string_equal(DISK_STR(d, "State"), "Available");
+    assert_string_equal(DISK_STR(d, "VMID"), "");
+    assert_int_equal(fsmtest_call(x, "DescribeJob", &w.t, "JobIDs", job, NULL),
+                     0);
+    assert_string_equal(fsmtest_info_str(x, 0, "State"), "Success");
+    assert_int_equal(fsmtest_tick(x, &tc), 1);
+    assert_int_equal(tc.codes[0], 0);
+    assert_int_equal(logged(x, "_Recycle", d), 1);
+    assert_int_equal(fsmtest_call(x, "DescribeRecycledResource", &w.t, NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 1);
+    assert_string_equal(fsmtest_info_str(x, 0, "DiskID"), d);
+    assert_string_equal(fsmtest_info_str(x, 0, "VMID"), "");
+    /* d2: renewed, detached, not recycled */
+    assert_string_equal(DISK_STR(d2, "State"), "Available");
+    assert_int_equal(DISK_INT(d2, "Suspended"), 0);
+    assert_int_equal(logged(x, "_Recycle", d2), 0);
+    /* the machine was never touched */
+    assert_string_equal(VM_STR(v, "State"), "Running");
+    assert_int_equal(logged(x, "_BillStop", v), 0);
+    index_matches(x, v);
+    yh_buf_release(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1240,6 +1682,12 @@ int main(void)
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(snapshots_purged, fsmtest_setup,
                                         fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(snapshots_by_disk, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(timer_purge_tombstones, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(billing_detaches_attached_disk,
+                                        fsmtest_setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(boot_disks, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(determinism, fsmtest_setup,
