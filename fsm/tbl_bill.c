@@ -1047,40 +1047,47 @@ out:
     return rc;
 }
 
+/* Load the tick's resource into @r (the caller frees it) and check that it
+ * is due for the recycle bin: suspended for RecycleAfter, not in it yet. */
+static int load_due_for_bin(struct fsm_ctx *c,
+                            char id[FSM_ID_SIZE],
+                            struct fsm_rec *r)
+{
+    struct fsm_bill_cfg cfg;
+    int rc = tick_res(c, id, r);
+
+    if (rc == 0) {
+        rc = fsm__bill_cfg(c->f, c->txn, &cfg);
+    }
+    if (rc == 0 && (is_recycled(r) || !fsm__rec_i(r, "Suspended") ||
+                    now_s(c) < fsm__rec_i(r, "SuspendTime") + cfg.recycle)) {
+        rc = fsm__reject(c, YH_ESTATE, "'%s' is not due for the recycle bin",
+                         id);
+    }
+    return rc;
+}
+
 int fsm__bill_recycle_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE];
-    struct fsm_bill_cfg cfg;
     struct fsm_rec r;
     int rc;
 
     fsm__rec_init(&r);
-    rc = tick_res(c, id, &r);
-    if (rc == 0) {
-        rc = fsm__bill_cfg(c->f, c->txn, &cfg);
-    }
-    if (rc != 0) {
-        goto out;
-    }
-    if (is_recycled(&r) || !fsm__rec_i(&r, "Suspended") ||
-        now_s(c) < fsm__rec_i(&r, "SuspendTime") + cfg.recycle) {
-        rc = fsm__reject(c, YH_ESTATE, "'%s' is not due for the recycle bin",
-                         id);
-        goto out;
-    }
-    if (fsm__disk_bound_data(&r)) {
+    rc = load_due_for_bin(c, id, &r);
+    if (rc == 0 && fsm__disk_bound_data(&r)) {
         rc = fsm__reject(c, YH_ESTATE,
                          "disk '%s' is attached to '%s': it is detached "
                          "first (_BillDetach)",
                          id, fsm__rec_s(&r, "VMID"));
-        goto out;
     }
-    recycle(c, &r);
-    rc = res_save(c, id, &r);
+    if (rc == 0) {
+        recycle(c, &r);
+        rc = res_save(c, id, &r);
+    }
     if (rc == 0) {
         rc = fsm__boot_follow(c, &r); /* a machine's boot disk too */
     }
-out:
     fsm__rec_free(&r);
     return rc;
 }
@@ -1088,22 +1095,13 @@ out:
 int fsm__bill_detach_apply(struct fsm_ctx *c)
 {
     char id[FSM_ID_SIZE];
-    struct fsm_bill_cfg cfg;
     struct fsm_rec r;
     int rc;
 
     fsm__rec_init(&r);
-    rc = tick_res(c, id, &r);
-    if (rc == 0) {
-        rc = fsm__bill_cfg(c->f, c->txn, &cfg);
-    }
+    rc = load_due_for_bin(c, id, &r);
     if (rc != 0) {
-        goto out;
-    }
-    if (is_recycled(&r) || !fsm__rec_i(&r, "Suspended") ||
-        now_s(c) < fsm__rec_i(&r, "SuspendTime") + cfg.recycle) {
-        rc = fsm__reject(c, YH_ESTATE, "'%s' is not due for the recycle bin",
-                         id);
+        /* rejected above */
     } else if (!fsm__disk_bound_data(&r)) {
         rc = fsm__reject(c, YH_ESTATE, "'%s' is not an attached data disk", id);
     } else if (strcmp(fsm__rec_s(&r, "DesiredAttach"), "Detached") == 0) {
@@ -1113,7 +1111,6 @@ int fsm__bill_detach_apply(struct fsm_ctx *c)
         /* as DetachDisk: 162 while rolled back or its machine migrates */
         rc = fsm__disk_detach(c, id, &r);
     }
-out:
     fsm__rec_free(&r);
     return rc;
 }
