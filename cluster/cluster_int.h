@@ -77,15 +77,7 @@ struct cluster
     struct raft raft;         /* the raft instance */
     uv_check_t check;         /* end-of-iteration work */
     uv_timer_t timer;         /* 1 s housekeeping */
-    /* Loop watchdog (node.c): one loop turn's busy time, that is its wall
-     * time less the time libuv spent waiting for I/O; a long one is
-     * logged. */
-    uv_prepare_t watch;
-    uint64_t watch_ns;      /* uv_hrtime() at the last prepare */
-    uint64_t watch_idle_ns; /* uv_metrics_idle_time() then */
-    uint64_t watch_cpu_ns;  /* the loop thread's CPU time then */
-    uint64_t watch_applied; /* fsm_applied_index() then */
-    uv_idle_t kick;         /* keeps the loop spinning until the next check */
+    uv_idle_t kick;           /* keeps the loop spinning until the next check */
     struct cluster_admin *admin_deferred; /* next membership step to run */
     int closing;                          /* cluster_close() called */
     int n_closing;                        /* handles still closing */

@@ -350,52 +350,6 @@ void cluster__kick(struct cluster *c)
     }
 }
 
-/* A turn of the loop that keeps this node busy for longer than this
- * answers nothing meanwhile: no heartbeats, no AppendEntries results, no
- * clients. Logged with what it applied, so that a failover or a stall seen
- * by jepsen can be matched with it. */
-#ifndef WATCH_BUSY_MS
-#define WATCH_BUSY_MS 200
-#endif
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void watch_cb(uv_prepare_t *h)
-{
-    struct cluster *c = h->data;
-    uint64_t now = uv_hrtime();
-    uint64_t idle = uv_metrics_idle_time(c->loop);
-    uint64_t cpu = thread_cpu_ns();
-    uint64_t applied = fsm_applied_index(c->fsm);
-    uint64_t wall = now - c->watch_ns;
-    uint64_t waited = idle - c->watch_idle_ns;
-
-    if (c->watch_ns != 0 && wall > waited &&
-        wall - waited > (uint64_t)WATCH_BUSY_MS * 1000000) {
-        /* cpu well below busy: blocked in a system call (disk) or the
-         * process was stopped */
-        YH_WARN("n%" PRIu64 " event loop busy %" PRIu64
-                " ms in one turn (cpu %" PRIu64 " ms, %" PRIu64
-                " entries applied, %" PRIu64 " queued, %s)",
-                c->cfg.id, (wall - waited) / 1000000,
-                (cpu - c->watch_cpu_ns) / 1000000, applied - c->watch_applied,
-                c->dq_tail - c->dq_next,
-                raft_state(&c->raft) == RAFT_LEADER      ? "leader"
-                : raft_state(&c->raft) == RAFT_CANDIDATE ? "candidate"
-                                                         : "follower");
-    }
-    c->watch_ns = now;
-    c->watch_idle_ns = idle;
-    c->watch_cpu_ns = cpu;
-    c->watch_applied = applied;
-}
-
 static void check_cb(uv_check_t *h)
 {
     struct cluster *c = h->data;
@@ -664,12 +618,6 @@ int cluster_open(struct cluster **out,
     uv_check_init(loop, &c->check);
     c->check.data = c;
     uv_check_start(&c->check, check_cb);
-    /* idle-time accounting for the watchdog; harmless if it fails (the
-     * busy time then includes the waits and is never below the wall) */
-    (void)uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
-    uv_prepare_init(loop, &c->watch);
-    c->watch.data = c;
-    uv_prepare_start(&c->watch, watch_cb);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     uv_idle_init(loop, &c->kick);
@@ -779,7 +727,7 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     c->closing = 1;
     c->close_cb = cb;
     c->close_arg = arg;
-    c->n_closing = 6; /* raft, check, timer, kick, drain, watch */
+    c->n_closing = 5; /* raft, check, timer, kick, drain */
     settle(c);
     cluster__defer_free(c);
     cluster__fail_all(c);
@@ -792,7 +740,5 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     uv_close((uv_handle_t *)&c->kick, handle_closed);
     uv_idle_stop(&c->drain);
     uv_close((uv_handle_t *)&c->drain, handle_closed);
-    uv_prepare_stop(&c->watch);
-    uv_close((uv_handle_t *)&c->watch, handle_closed);
     raft_close(&c->raft, raft_closed);
 }
