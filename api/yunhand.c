@@ -11,7 +11,6 @@
  * flags given after --config override it. SIGTERM/SIGINT stop gracefully. */
 #include <errno.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,13 +331,6 @@ int main(int argc, char **argv)
     static char tag[16];
     int rc;
 
-    /* glibc raises its mmap threshold each time a large block is freed (up
-     * to 32 MiB); after that, snapshot-sized buffers (grown by doubling on
-     * the thread pool) come from the threads' heap arenas and stay
-     * resident once freed: RssAnon doubled after 1M writes. A fixed
-     * threshold keeps every block of 1 MiB or more in its own mapping,
-     * given back to the kernel when it is freed. */
-    (void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
     memset(&o, 0, sizeof o);
     cluster_config_defaults(&o.cluster);
     for (int i = 1; i < argc; i++) {
