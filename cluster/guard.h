@@ -6,6 +6,8 @@
 
 #include <raft.h>
 
+#define RAFT_GUARD_CONFS 4
+
 struct raft_guard
 {
     struct raft_io *io; /* the guarded io; io->data is its raft */
@@ -34,7 +36,19 @@ struct raft_guard
     unsigned long long n_dropped_results; /* AppendEntries results dropped */
     unsigned long long n_held_elections;  /* ticks with the timer held */
     unsigned long long n_dropped_timeout_now;
-    struct raft_guard *next; /* registry (guard.c) */
+    /* Configurations recently seen at a log index (guard.c, "rollback"):
+     * what libraft 0.15 can no longer find in its log when it rolls an
+     * uncommitted configuration back. */
+    struct raft_guard_conf
+    {
+        raft_index index; /* 0: slot unused */
+        raft_term term;   /* of the entry at @index, 0 if not known */
+        struct raft_configuration conf;
+    } confs[RAFT_GUARD_CONFS];
+    unsigned long long n_rollbacks;       /* rollbacks done by the guard */
+    unsigned long long n_rollback_missed; /* ... it had no copy for */
+    unsigned long long n_snapshot_confs;  /* snapshot configurations fixed */
+    struct raft_guard *next;              /* registry (guard.c) */
 };
 
 /* Wrap @io's send, append, snapshot_put and start. Call after the io is
@@ -43,7 +57,8 @@ struct raft_guard
  * call. */
 void cluster_guard_install(struct raft_guard *g, struct raft_io *io);
 
-/* Forget @g; only once its raft and io are closed. */
+/* Forget @g and free what it holds; only once its raft and io are
+ * closed. */
 void cluster_guard_remove(struct raft_guard *g);
 
 #endif
