@@ -65,7 +65,12 @@
  * r->configuration_uncommitted_index, public fields), so that libraft finds
  * nothing to roll back. A snapshot of our own gets the configuration of its
  * configuration index; a completed install clears the stale uncommitted
- * index, as upstream does.
+ * index, as upstream does. At start, libraft 0.15 takes the newest
+ * configuration entry in the log as committed, which it may not be (if a
+ * new leader then truncates it, the node keeps a configuration no log
+ * holds); the guard marks it uncommitted and the one before it (or the
+ * snapshot's) as the committed one, as upstream does: a leader appends a
+ * configuration entry only once the one before it is committed.
  *
  * The guards live in a short list searched by io: a raft_io has no field of
  * its own for a wrapper (data is libraft's, impl raft_uv's), and a process
@@ -623,6 +628,73 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
     conf_observe(g, r);
 }
 
+static int guard_load(struct raft_io *io,
+                      raft_term *term,
+                      raft_id *voted_for,
+                      struct raft_snapshot **snapshot,
+                      raft_index *start_index,
+                      struct raft_entry *entries[],
+                      size_t *n_entries)
+{
+    struct raft_guard *g = guard_of(io);
+    int rv;
+
+    rv =
+        g->load(io, term, voted_for, snapshot, start_index, entries, n_entries);
+    g->load_conf_index = 0;
+    if (rv == 0 && *snapshot != NULL) {
+        g->load_conf_index = (*snapshot)->configuration_index;
+        conf_record(g, g->load_conf_index, 0, &(*snapshot)->configuration, 0);
+    }
+    return rv;
+}
+
+/* raft_start has restored the log and the configuration (and calls the
+ * io's start next): the newest configuration entry after the snapshot's
+ * may not be committed. */
+static void start_conf(struct raft_guard *g, struct raft *r)
+{
+    raft_index first = r->log.offset + 1;
+    raft_index end = r->log.offset + log_n(&r->log);
+    raft_index last = 0;
+    raft_index prev = 0;
+    raft_index committed;
+    const struct raft_entry *e;
+    struct raft_configuration c;
+
+    for (raft_index i = first; i <= end; i++) {
+        e = log_get(&r->log, i);
+        if (e != NULL && e->type == RAFT_CHANGE && i > g->load_conf_index) {
+            prev = last;
+            last = i;
+        }
+    }
+    committed = prev != 0 ? prev : g->load_conf_index;
+    if (last <= 1 || committed == 0 || r->configuration_index != last ||
+        r->configuration_uncommitted_index != 0) {
+        return; /* none, the bootstrap one, or nothing known before it */
+    }
+    if (prev != 0 && conf_find(g, prev) == NULL) {
+        e = log_get(&r->log, prev);
+        if (conf_decode(&e->buf, &c) != 0) {
+            return;
+        }
+        conf_record(g, prev, e->term, &c, 1);
+    }
+    if (conf_find(g, committed) == NULL) {
+        return; /* could not keep a copy: leave libraft's view */
+    }
+    conf_record(g, last, log_term_of(&r->log, last), &r->configuration, 0);
+    r->configuration_index = committed;
+    r->configuration_uncommitted_index = last;
+    g->start_uncommitted = 1;
+    YH_INFO(
+        "raft %llu: configuration entry %llu loaded as uncommitted "
+        "(committed: %llu)",
+        (unsigned long long)r->id, (unsigned long long)last,
+        (unsigned long long)committed);
+}
+
 static int guard_start(struct raft_io *io,
                        unsigned msecs,
                        raft_io_tick_cb tick,
@@ -630,6 +702,7 @@ static int guard_start(struct raft_io *io,
 {
     struct raft_guard *g = guard_of(io);
 
+    start_conf(g, io->data);
     g->tick = tick;
     g->recv = recv;
     return g->start(io, msecs, guard_tick, guard_recv);
@@ -642,6 +715,9 @@ void cluster_guard_install(struct raft_guard *g, struct raft_io *io)
     g->append = io->append;
     g->snapshot_put = io->snapshot_put;
     g->start = io->start;
+    g->load = io->load;
+    g->load_conf_index = 0;
+    g->start_uncommitted = 0;
     g->tick = NULL;
     g->recv = NULL;
     g->in_done = 0;
@@ -661,6 +737,7 @@ void cluster_guard_install(struct raft_guard *g, struct raft_io *io)
     io->append = guard_append;
     io->snapshot_put = guard_snapshot_put;
     io->start = guard_start;
+    io->load = guard_load;
     g->next = guards;
     guards = g;
 }

@@ -29,10 +29,18 @@ struct raft_guard
                  unsigned msecs,
                  raft_io_tick_cb tick,
                  raft_io_recv_cb recv);
-    raft_io_tick_cb tick; /* libraft's */
-    raft_io_recv_cb recv; /* libraft's */
-    int in_done;          /* inside a guarded completion callback */
-    raft_term done_term;  /* current term when that request was made */
+    int (*load)(struct raft_io *io,
+                raft_term *term,
+                raft_id *voted_for,
+                struct raft_snapshot **snapshot,
+                raft_index *start_index,
+                struct raft_entry *entries[],
+                size_t *n_entries);
+    raft_index load_conf_index; /* the loaded snapshot's, 0 if none */
+    raft_io_tick_cb tick;       /* libraft's */
+    raft_io_recv_cb recv;       /* libraft's */
+    int in_done;                /* inside a guarded completion callback */
+    raft_term done_term;        /* current term when that request was made */
     unsigned long long n_dropped_results; /* AppendEntries results dropped */
     unsigned long long n_held_elections;  /* ticks with the timer held */
     unsigned long long n_dropped_timeout_now;
@@ -48,10 +56,12 @@ struct raft_guard
     unsigned long long n_rollbacks;       /* rollbacks done by the guard */
     unsigned long long n_rollback_missed; /* ... it had no copy for */
     unsigned long long n_snapshot_confs;  /* snapshot configurations fixed */
-    struct raft_guard *next;              /* registry (guard.c) */
+    int start_uncommitted;   /* start: the newest configuration entry was
+                                marked uncommitted */
+    struct raft_guard *next; /* registry (guard.c) */
 };
 
-/* Wrap @io's send, append, snapshot_put and start. Call after the io is
+/* Wrap @io's send, append, snapshot_put, load and start. Call after the io is
  * initialized (and after any other wrapper that must sit below this one);
  * libraft must set io->data to its raft (raft_init does) before the first
  * call. */

@@ -1,10 +1,12 @@
 /* cluster/guard.c on libraft's raft_fixture (deterministic network, disk
- * and time). Four scenarios, each run on libraft 0.15 alone (a control
+ * and time). Five scenarios, each run on libraft 0.15 alone (a control
  * that must show the bug) and guarded: a follower's InstallSnapshot write
  * is slow while its leader dies; a follower's log write completes after a
  * term change; a new leader truncates an uncommitted configuration entry
  * whose committed predecessor was compacted (libraft alone dies: run in a
- * child process); a snapshot taken while a configuration is uncommitted.
+ * child process); a snapshot taken while a configuration is uncommitted;
+ * a restart with an uncommitted configuration entry that is then
+ * truncated.
  *
  * The first: a follower whose InstallSnapshot write is slow while its
  * leader dies. Without the guard, libraft 0.15 turns it into a candidate
@@ -242,7 +244,12 @@ struct cl
     int guarded;
 };
 
-static void cl_start(struct cl *c, unsigned n, int guarded, bool pre_vote)
+static void cl_start_ex(struct cl *c,
+                        unsigned n,
+                        int guarded,
+                        bool pre_vote,
+                        void (*prepare)(struct raft_fixture *f),
+                        unsigned elect)
 {
     struct raft_configuration conf;
 
@@ -280,8 +287,16 @@ static void cl_start(struct cl *c, unsigned n, int guarded, bool pre_vote)
             cluster_guard_install(&c->guards[i], io);
         }
     }
+    if (prepare != NULL) {
+        prepare(&c->f);
+    }
     assert_int_equal(raft_fixture_start(&c->f), 0);
-    raft_fixture_elect(&c->f, 0);
+    raft_fixture_elect(&c->f, elect);
+}
+
+static void cl_start(struct cl *c, unsigned n, int guarded, bool pre_vote)
+{
+    cl_start_ex(c, n, guarded, pre_vote, NULL, 0);
 }
 
 /* A new entry from whoever leads now reaches server @i. */
@@ -726,6 +741,99 @@ static void guard_snapshot_conf(void **state)
     assert_int_equal(out.fixed, 1);
 }
 
+/* Server 0 restarts with a configuration entry (a spare server added, term
+ * 1) at index 2 that never committed; servers 1 and 2 have a command of
+ * term 2 there. libraft 0.15 loads the newest configuration entry as
+ * committed, so when server 1 leads and its entry replaces server 0's, no
+ * rollback happens: server 0 keeps a configuration its log no longer
+ * holds. */
+static void restart_prepare(struct raft_fixture *f)
+{
+    struct raft_configuration conf;
+    struct raft_entry e;
+
+    assert_int_equal(raft_fixture_configuration(f, N, &conf), 0);
+    assert_int_equal(raft_configuration_add(&conf, N + 1, "spare", RAFT_SPARE),
+                     0);
+    memset(&e, 0, sizeof e);
+    e.term = 1;
+    e.type = RAFT_CHANGE;
+    assert_int_equal(raft_configuration_encode(&conf, &e.buf), 0);
+    raft_configuration_close(&conf);
+    raft_fixture_add_entry(f, 0, &e);
+    for (unsigned i = 1; i < N; i++) {
+        memset(&e, 0, sizeof e);
+        e.term = 2;
+        e.type = RAFT_COMMAND;
+        e.buf.len = 8;
+        e.buf.base = raft_malloc(e.buf.len);
+        memset(e.buf.base, 0, e.buf.len);
+        raft_fixture_add_entry(f, i, &e);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        raft_fixture_set_term(f, i, 2);
+    }
+}
+
+struct restart_outcome
+{
+    raft_index conf_index;  /* server 0's, once server 1 leads */
+    int marked;             /* guard: its entry 2 loaded as uncommitted */
+    unsigned servers_after; /* in its configuration once server 1 leads */
+    int caught_up;
+};
+
+static void scenario_restart(int guarded, struct restart_outcome *out)
+{
+    struct cl c;
+    struct raft *r0;
+    struct outcome o;
+
+    memset(out, 0, sizeof *out);
+    cl_start_ex(&c, N, guarded, true, restart_prepare, 1);
+    r0 = raft_fixture_get(&c.f, 0);
+    out->conf_index = r0->configuration_index;
+    if (guarded) {
+        out->marked = c.guards[0].start_uncommitted;
+    }
+    out->caught_up = cl_catch_up(&c, 0);
+    out->servers_after = r0->configuration.n;
+    memset(&o, 0, sizeof o);
+    cl_close(&c, &o);
+}
+
+static void control_restart(void **state)
+{
+    struct restart_outcome out;
+
+    (void)state;
+    scenario_restart(0, &out);
+    print_message(
+        "restart, libraft alone: configuration index %llu, %u "
+        "servers after the truncation\n",
+        (unsigned long long)out.conf_index, out.servers_after);
+    assert_int_equal(out.conf_index, 2);
+    assert_int_equal(out.servers_after, N + 1); /* kept: in no log */
+}
+
+static void guard_restart(void **state)
+{
+    struct restart_outcome out;
+
+    (void)state;
+    scenario_restart(1, &out);
+    print_message(
+        "restart, guarded: marked uncommitted %d, configuration "
+        "index %llu, %u servers after the truncation, caught up "
+        "%d\n",
+        out.marked, (unsigned long long)out.conf_index, out.servers_after,
+        out.caught_up);
+    assert_true(out.marked);
+    assert_int_equal(out.conf_index, 1);
+    assert_int_equal(out.servers_after, N); /* rolled back */
+    assert_true(out.caught_up);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +845,8 @@ int main(void)
         cmocka_unit_test(guard_rollback),
         cmocka_unit_test(control_snapshot_conf),
         cmocka_unit_test(guard_snapshot_conf),
+        cmocka_unit_test(control_restart),
+        cmocka_unit_test(guard_restart),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
