@@ -615,6 +615,18 @@ struct fsm_desc
     void *arg; /* for keep and pack */
 };
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
+/* The same, where @list, when no IDs are given, may name the candidate IDs
+ * from an index instead of a scan: it sets *@used when it applies (then
+ * only those @n, at most @max, are visited). */
+typedef int fsm_desc_list_fn(struct fsm_ctx *c,
+                             void *arg,
+                             char (*ids)[FSM_ID_SIZE],
+                             unsigned max,
+                             unsigned *n,
+                             int *used);
+int fsm__describe_from(struct fsm_ctx *c,
+                       const struct fsm_desc *d,
+                       fsm_desc_list_fn *list);
 /* The keep of a Describe that lists every record not Recycled. With it,
  * FSM_TBL_RES and a type prefix ("uhost-"), an administrator's page
  * without IDs is read through 'res_list' (block counts, then the listed
