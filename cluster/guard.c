@@ -234,12 +234,15 @@ static struct raft_guard_conf *conf_find(struct raft_guard *g, raft_index index)
 }
 
 /* Remember @conf as the configuration of the entry at @index (@term 0: not
- * known, the entry is no longer in the log). Takes @conf over when @owned. */
+ * known, the entry is no longer in the log). Takes @conf over when @owned.
+ * A full table forgets its lowest index other than @keep (the committed
+ * configuration's, which a rollback needs). */
 static void conf_record(struct raft_guard *g,
                         raft_index index,
                         raft_term term,
                         struct raft_configuration *conf,
-                        int owned)
+                        int owned,
+                        raft_index keep)
 {
     struct raft_guard_conf *slot = conf_find(g, index);
     struct raft_configuration copy;
@@ -250,12 +253,15 @@ static void conf_record(struct raft_guard *g,
         }
         goto out; /* already known */
     }
-    if (slot == NULL) { /* an unused slot, else the oldest index */
-        slot = &g->confs[0];
-        for (unsigned i = 1; i < RAFT_GUARD_CONFS; i++) {
-            if (g->confs[i].index < slot->index) {
-                slot = &g->confs[i];
-            }
+    for (unsigned i = 0; slot == NULL && i < RAFT_GUARD_CONFS; i++) {
+        if (g->confs[i].index == 0) {
+            slot = &g->confs[i];
+        }
+    }
+    for (unsigned i = 0; i < RAFT_GUARD_CONFS; i++) {
+        if (g->confs[i].index != keep &&
+            (slot == NULL || g->confs[i].index < slot->index)) {
+            slot = &g->confs[i];
         }
     }
     if (owned) {
@@ -286,7 +292,8 @@ static void conf_observe(struct raft_guard *g, struct raft *r)
     if (r->state == RAFT_UNAVAILABLE || index == 0) {
         return;
     }
-    conf_record(g, index, log_term_of(&r->log, index), &r->configuration, 0);
+    conf_record(g, index, log_term_of(&r->log, index), &r->configuration, 0,
+                r->configuration_index);
 }
 
 /* The configuration entries at [@first, @last] now in the log. */
@@ -303,7 +310,7 @@ static void conf_record_entries(struct raft_guard *g,
         if (e != NULL && e->type == RAFT_CHANGE &&
             (known == NULL || known->term != e->term) &&
             conf_decode(&e->buf, &c) == 0) {
-            conf_record(g, i, e->term, &c, 1);
+            conf_record(g, i, e->term, &c, 1, r->configuration_index);
         }
     }
 }
@@ -644,7 +651,8 @@ static int guard_load(struct raft_io *io,
     g->load_conf_index = 0;
     if (rv == 0 && *snapshot != NULL) {
         g->load_conf_index = (*snapshot)->configuration_index;
-        conf_record(g, g->load_conf_index, 0, &(*snapshot)->configuration, 0);
+        conf_record(g, g->load_conf_index, 0, &(*snapshot)->configuration, 0,
+                    0);
     }
     return rv;
 }
@@ -679,12 +687,13 @@ static void start_conf(struct raft_guard *g, struct raft *r)
         if (conf_decode(&e->buf, &c) != 0) {
             return;
         }
-        conf_record(g, prev, e->term, &c, 1);
+        conf_record(g, prev, e->term, &c, 1, committed);
     }
     if (conf_find(g, committed) == NULL) {
         return; /* could not keep a copy: leave libraft's view */
     }
-    conf_record(g, last, log_term_of(&r->log, last), &r->configuration, 0);
+    conf_record(g, last, log_term_of(&r->log, last), &r->configuration, 0,
+                committed);
     r->configuration_index = committed;
     r->configuration_uncommitted_index = last;
     g->start_uncommitted = 1;

@@ -6,7 +6,7 @@
 
 #include <raft.h>
 
-#define RAFT_GUARD_CONFS 4
+#define RAFT_GUARD_CONFS 8
 
 struct raft_guard
 {
