@@ -21,6 +21,7 @@
  * anywhere: products are overflow-checked. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fsm/base/log.h"
@@ -94,23 +95,310 @@ static int quota_type_ok(const char *t)
            spec_ok(t, quota_types, N_QUOTA_TYPES, subs, 1);
 }
 
-/* ---- usage ---- */
+/* ---- usage ----
+ *
+ * One row per tenant (format 13): TenantID -> a msgpack map of resource
+ * type -> Used (a positive integer), the types in byte order; a type at 0
+ * is dropped, the row when none is left. A create reads and writes one
+ * row however many types it counts (a machine: VM, CPU, Memory, Disk,
+ * DiskGB:<Set>; it was one row per type). */
+struct usage_ent
+{
+    char t[TYPE_MAX + 1];
+    int64_t used;
+};
+
+struct usage_row
+{
+    unsigned n, cap;
+    int found; /* the row exists */
+    struct usage_ent *e;
+    struct usage_ent fixed[16];
+};
+
+static void urow_init(struct usage_row *u)
+{
+    u->n = 0;
+    u->cap = sizeof u->fixed / sizeof u->fixed[0];
+    u->found = 0;
+    u->e = u->fixed;
+}
+
+static void urow_free(struct usage_row *u)
+{
+    if (u->e != u->fixed) {
+        free(u->e);
+    }
+    urow_init(u);
+}
+
+/* The entry of @t (NULL if none); *at: where it is or would go. */
+static struct usage_ent *urow_find(const struct usage_row *u,
+                                   const char *t,
+                                   unsigned *at)
+{
+    unsigned lo = 0, hi = u->n;
+
+    if (hi > 0 && strcmp(u->e[hi - 1].t, t) < 0) {
+        *at = hi; /* after the last (a stored row is read in order) */
+        return NULL;
+    }
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        int d = strcmp(u->e[mid].t, t);
+        if (d == 0) {
+            *at = mid;
+            return &u->e[mid];
+        }
+        if (d < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *at = lo;
+    return NULL;
+}
+
+static int64_t urow_get(const struct usage_row *u, const char *t)
+{
+    unsigned at;
+    const struct usage_ent *e = urow_find(u, t, &at);
+
+    return e != NULL ? e->used : 0;
+}
+
+/* Set @t to @used (dropped at <= 0). */
+static int urow_set(struct usage_row *u, const char *t, int64_t used)
+{
+    size_t tl;
+    unsigned at;
+    struct usage_ent *e = urow_find(u, t, &at);
+
+    if (e != NULL) {
+        if (used > 0) {
+            e->used = used;
+        } else {
+            memmove(&u->e[at], &u->e[at + 1], (u->n - at - 1) * sizeof u->e[0]);
+            u->n--;
+        }
+        return 0;
+    }
+    if (used <= 0) {
+        return 0;
+    }
+    tl = strlen(t);
+    if (tl > TYPE_MAX) {
+        return YH_EINVAL;
+    }
+    if (u->n == u->cap) {
+        unsigned cap = u->cap * 2;
+        struct usage_ent *ne = malloc(cap * sizeof *ne);
+        if (ne == NULL) {
+            return YH_ENOMEM;
+        }
+        memcpy(ne, u->e, u->n * sizeof *ne);
+        if (u->e != u->fixed) {
+            free(u->e);
+        }
+        u->e = ne;
+        u->cap = cap;
+    }
+    memmove(&u->e[at + 1], &u->e[at], (u->n - at) * sizeof u->e[0]);
+    memcpy(u->e[at].t, t, tl + 1);
+    u->e[at].used = used;
+    u->n++;
+    return 0;
+}
+
+/* Big-endian unsigned of @n bytes at @p. */
+static uint64_t be_n(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Parse the stored row (a map of str -> int). */
+static int urow_parse(struct usage_row *u, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint64_t n;
+
+    if (p == end) {
+        return YH_ECORRUPT;
+    }
+    if ((*p & 0xf0) == 0x80) {
+        n = *p++ & 0x0f;
+    } else if (*p == 0xde && end - p >= 3) {
+        n = be_n(p + 1, 2);
+        p += 3;
+    } else if (*p == 0xdf && end - p >= 5) {
+        n = be_n(p + 1, 4);
+        p += 5;
+    } else {
+        return YH_ECORRUPT;
+    }
+    for (; n > 0; n--) {
+        char t[TYPE_MAX + 1];
+        uint64_t sl;
+        int64_t v;
+        unsigned w;
+        if (p == end) {
+            return YH_ECORRUPT;
+        }
+        if ((*p & 0xe0) == 0xa0) {
+            sl = *p++ & 0x1f;
+        } else if (*p == 0xd9 && end - p >= 2) {
+            sl = p[1];
+            p += 2;
+        } else {
+            return YH_ECORRUPT;
+        }
+        if (sl > TYPE_MAX || (uint64_t)(end - p) < sl) {
+            return YH_ECORRUPT;
+        }
+        memcpy(t, p, sl);
+        t[sl] = '\0';
+        p += sl;
+        if (p == end) {
+            return YH_ECORRUPT;
+        }
+        if (*p <= 0x7f) {
+            v = *p++;
+        } else if (*p >= 0xe0) {
+            v = (int8_t)*p++;
+        } else if (*p >= 0xcc && *p <= 0xd3) {
+            w = 1u << ((*p - 0xcc) & 3);
+            if ((size_t)(end - p) < 1 + w) {
+                return YH_ECORRUPT;
+            }
+            if (*p <= 0xcf) {
+                uint64_t x = be_n(p + 1, w);
+                if (x > INT64_MAX) {
+                    return YH_ECORRUPT;
+                }
+                v = (int64_t)x;
+            } else {
+                uint64_t x = be_n(p + 1, w);
+                unsigned sh = 64 - 8 * w;
+                v = sh > 0 ? (int64_t)(x << sh) >> sh : (int64_t)x;
+            }
+            p += 1 + w;
+        } else {
+            return YH_ECORRUPT;
+        }
+        if (urow_set(u, t, v) != 0) {
+            return YH_ECORRUPT;
+        }
+    }
+    return p == end ? 0 : YH_ECORRUPT;
+}
+
+static int urow_load(struct fsm_ctx *c, const char *tenant, struct usage_row *u)
+{
+    MDB_val v;
+    int rc;
+
+    urow_init(u);
+    rc = fsm__get(c->f, c->txn, FSM_TBL_USAGE, tenant, strlen(tenant), &v);
+    if (rc == YH_ENOTFOUND) {
+        return 0;
+    }
+    if (rc == 0) {
+        u->found = 1;
+        rc = urow_parse(u, v.mv_data, v.mv_size);
+        if (rc == YH_ECORRUPT) {
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "record in 'usage' is corrupt");
+        }
+    }
+    return rc;
+}
+
+static uint8_t *put_be(uint8_t *o, uint64_t v, unsigned n)
+{
+    for (unsigned i = n; i > 0; i--) {
+        o[i - 1] = (uint8_t)v;
+        v >>= 8;
+    }
+    return o + n;
+}
+
+/* Store the row (deleted when empty). */
+static int urow_save(struct fsm_ctx *c,
+                     const char *tenant,
+                     const struct usage_row *u)
+{
+    struct yh_buf b = YH_BUF_INIT;
+    uint8_t *o;
+    int rc;
+
+    if (u->n == 0) {
+        return u->found ? fsm__cdel(c, FSM_TBL_USAGE, tenant, strlen(tenant))
+                        : 0;
+    }
+    if (yh_buf_reserve(&b, 5 + (size_t)u->n * (2 + TYPE_MAX + 9)) != 0) {
+        return YH_ENOMEM;
+    }
+    o = b.data;
+    if (u->n < 16) {
+        *o++ = (uint8_t)(0x80 | u->n);
+    } else if (u->n <= 0xffff) {
+        *o++ = 0xde;
+        o = put_be(o, u->n, 2);
+    } else {
+        *o++ = 0xdf;
+        o = put_be(o, u->n, 4);
+    }
+    for (unsigned i = 0; i < u->n; i++) {
+        size_t sl = strlen(u->e[i].t);
+        uint64_t v = (uint64_t)u->e[i].used; /* > 0 */
+        if (sl < 32) {
+            *o++ = (uint8_t)(0xa0 | sl);
+        } else {
+            *o++ = 0xd9;
+            *o++ = (uint8_t)sl;
+        }
+        memcpy(o, u->e[i].t, sl);
+        o += sl;
+        if (v < 0x80) {
+            *o++ = (uint8_t)v;
+        } else if (v <= 0xff) {
+            *o++ = 0xcc;
+            o = put_be(o, v, 1);
+        } else if (v <= 0xffff) {
+            *o++ = 0xcd;
+            o = put_be(o, v, 2);
+        } else if (v <= 0xffffffffu) {
+            *o++ = 0xce;
+            o = put_be(o, v, 4);
+        } else {
+            *o++ = 0xcf;
+            o = put_be(o, v, 8);
+        }
+    }
+    b.len = (size_t)(o - b.data);
+    rc = fsm__cput(c, FSM_TBL_USAGE, tenant, strlen(tenant), b.data, b.len);
+    yh_buf_release(&b);
+    return rc;
+}
 
 static int usage_get(struct fsm_ctx *c,
                      const char *tenant,
                      const char *type,
                      int64_t *used)
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
-    struct fsm_rec r;
-    int rc;
+    struct usage_row u;
+    int rc = urow_load(c, tenant, &u);
 
-    fsm__rec_init(&r);
-    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_USAGE, key,
-                       fsm__key2(key, tenant, type), &r);
-    *used = rc == 0 ? fsm__rec_i(&r, "Used") : 0;
-    fsm__rec_free(&r);
-    return rc == YH_ENOTFOUND ? 0 : rc;
+    *used = rc == 0 ? urow_get(&u, type) : 0;
+    urow_free(&u);
+    return rc;
 }
 
 /* Effective limit of @type for @tenant: *limit -1 when unlimited; *source
@@ -152,25 +440,38 @@ int fsm__quota_check(struct fsm_ctx *c,
                      const char *const *types,
                      const int64_t *delta)
 {
-    for (unsigned i = 0; i < n; i++) {
+    struct usage_row u;
+    int loaded = 0;
+    int rc = 0;
+
+    urow_init(&u);
+    for (unsigned i = 0; i < n && rc == 0; i++) {
         const char *source;
         int64_t limit, used, want;
         if (delta[i] <= 0) {
             continue;
         }
-        TRY(limit_get(c, tenant, types[i], &limit, &source));
-        if (limit < 0) {
+        rc = limit_get(c, tenant, types[i], &limit, &source);
+        if (rc != 0 || limit < 0) {
             continue;
         }
-        TRY(usage_get(c, tenant, types[i], &used));
+        if (!loaded) {
+            rc = urow_load(c, tenant, &u);
+            loaded = 1;
+            if (rc != 0) {
+                break;
+            }
+        }
+        used = urow_get(&u, types[i]);
         if (fsm__add(used, delta[i], &want) != 0 || want > limit) {
-            return fsm__reject(c, YH_EQUOTA,
-                               "quota exceeded: %s of tenant '%s' would be "
-                               "%" PRId64 ", limit %" PRId64,
-                               types[i], tenant, used + delta[i], limit);
+            rc = fsm__reject(c, YH_EQUOTA,
+                             "quota exceeded: %s of tenant '%s' would be "
+                             "%" PRId64 ", limit %" PRId64,
+                             types[i], tenant, used + delta[i], limit);
         }
     }
-    return 0;
+    urow_free(&u);
+    return rc;
 }
 
 int fsm__usage_add(struct fsm_ctx *c,
@@ -179,33 +480,22 @@ int fsm__usage_add(struct fsm_ctx *c,
                    const char *const *types,
                    const int64_t *delta)
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
-    struct fsm_rec r;
-    int64_t used;
-    int rc = 0;
+    struct usage_row u;
+    int changed = 0;
+    int rc;
 
-    fsm__rec_init(&r);
+    rc = urow_load(c, tenant, &u);
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        size_t kl;
         if (delta[i] == 0) {
             continue;
         }
-        rc = usage_get(c, tenant, types[i], &used);
-        if (rc != 0) {
-            break;
-        }
-        used += delta[i];
-        kl = fsm__key2(key, tenant, types[i]);
-        if (used <= 0) {
-            rc = fsm__cdel(c, FSM_TBL_USAGE, key, kl);
-            rc = rc == YH_ENOTFOUND ? 0 : rc;
-            continue;
-        }
-        fsm__rec_free(&r);
-        fsm__rec_set_i(&r, "Used", used);
-        rc = fsm__rec_save(c, FSM_TBL_USAGE, key, kl, &r);
+        rc = urow_set(&u, types[i], urow_get(&u, types[i]) + delta[i]);
+        changed = 1;
     }
-    fsm__rec_free(&r);
+    if (rc == 0 && changed) {
+        rc = urow_save(c, tenant, &u);
+    }
+    urow_free(&u);
     return rc;
 }
 
@@ -342,6 +632,24 @@ static int set_types(struct fsm_ctx *c,
     return 0;
 }
 
+/* The DiskGB:<Set> types in @tenant's usage row. */
+static int usage_set_types(struct fsm_ctx *c,
+                           const char *tenant,
+                           char (*types)[TYPE_MAX + 1],
+                           unsigned *n)
+{
+    struct usage_row u;
+    int rc = urow_load(c, tenant, &u);
+
+    for (unsigned i = 0; rc == 0 && i < u.n; i++) {
+        if (strncmp(u.e[i].t, "DiskGB:", 7) == 0) {
+            type_add(types, n, u.e[i].t);
+        }
+    }
+    urow_free(&u);
+    return rc;
+}
+
 int fsm__quota_describe(struct fsm_ctx *c)
 {
     char types[64][TYPE_MAX + 1];
@@ -375,7 +683,7 @@ int fsm__quota_describe(struct fsm_ctx *c)
     }
     TRY(set_types(c, FSM_TBL_QUOTAS, DEFAULT_SCOPE, types, &n));
     TRY(set_types(c, FSM_TBL_QUOTAS, tenant, types, &n));
-    TRY(set_types(c, FSM_TBL_USAGE, tenant, types, &n));
+    TRY(usage_set_types(c, tenant, types, &n));
     fsm__out_init(&o, &items);
     for (unsigned i = 0; i < n; i++) {
         const char *source;
