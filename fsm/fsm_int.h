@@ -56,7 +56,7 @@ enum fsm_tbl {
     FSM_TBL_NODES,      /* be64(node id) -> node record (msgpack map) */
     FSM_TBL_ROLES,      /* RoleID -> role record */
     FSM_TBL_ROLEBIND,   /* SubAccountID "\0" RoleID -> "" */
-    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) "\0" type -> {Limit} */
+    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) -> {type: Limit} */
     FSM_TBL_USAGE,      /* TenantID -> {type: Used} (tbl_quota.c) */
     FSM_TBL_PRICES,     /* spec "\0" ChargeType -> {Price} */
     FSM_TBL_ACCOUNTS,   /* TenantID -> account record (balance) */
