@@ -56,8 +56,8 @@ enum fsm_tbl {
     FSM_TBL_NODES,      /* be64(node id) -> node record (msgpack map) */
     FSM_TBL_ROLES,      /* RoleID -> role record */
     FSM_TBL_ROLEBIND,   /* SubAccountID "\0" RoleID -> "" */
-    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) "\0" type -> {Limit} */
-    FSM_TBL_USAGE,      /* TenantID "\0" type -> {Used} */
+    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) -> {type: Limit} */
+    FSM_TBL_USAGE,      /* TenantID -> {type: Used} (tbl_quota.c) */
     FSM_TBL_PRICES,     /* spec "\0" ChargeType -> {Price} */
     FSM_TBL_ACCOUNTS,   /* TenantID -> account record (balance) */
     FSM_TBL_SERIALS,    /* recharge SerialNo -> {TxnID} */
@@ -102,7 +102,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 12
+#define FSM_FORMAT_VERSION 13
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
