@@ -295,18 +295,45 @@ static struct cluster *the_cluster;
 static struct api_server *the_server;
 static uv_signal_t sig_term;
 static uv_signal_t sig_int;
-static int stopping;
+static uv_timer_t stop_deadline;
+static int stopping; /* 1: closing the server, 2: the cluster */
+
+/* A stop that has not finished after this long is stuck (a raft_uv request
+ * that never completes was one cause, cluster/barrier.c): the process exits
+ * without the rest of the close. Nothing acknowledged is lost by that: the
+ * raft log is written before any answer and the state commits per batch,
+ * as after kill -9. */
+#define STOP_DEADLINE_MS 8000
+#define STOP_DEADLINE_S "8"
+
+static void stop_stuck(const char *why)
+{
+    YH_ERR(
+        "stop: %s while closing the %s; exiting without finishing the "
+        "close (a restart replays the log)",
+        why, stopping == 2 ? "cluster (raft, state)" : "API server");
+    _exit(70);
+}
+
+static void on_stop_deadline(uv_timer_t *t)
+{
+    (void)t;
+    stop_stuck("not done after " STOP_DEADLINE_S " s");
+}
 
 static void cluster_closed(void *arg)
 {
     (void)arg;
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_timer_stop(&stop_deadline);
+    uv_close((uv_handle_t *)&stop_deadline, NULL);
 }
 
 static void server_closed(void *arg)
 {
     (void)arg;
+    stopping = 2;
     cluster_close(the_cluster, cluster_closed, NULL);
 }
 
@@ -314,13 +341,16 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
     if (stopping) {
-        return;
+        stop_stuck("a second stop signal came"); /* the operator insists */
     }
     stopping = 1;
     YH_INFO("signal %d: stopping", signum);
+    uv_timer_init(&loop, &stop_deadline);
+    uv_timer_start(&stop_deadline, on_stop_deadline, STOP_DEADLINE_MS, 0);
     if (the_server != NULL) {
         api_server_close(the_server, server_closed, NULL);
     } else {
+        stopping = 2;
         cluster_close(the_cluster, cluster_closed, NULL);
     }
 }
