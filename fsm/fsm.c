@@ -103,6 +103,7 @@ int fsm_flush(struct fsm *f)
     }
     rc = mdb_txn_commit(f->wtxn);
     f->wtxn = NULL; /* freed by commit, even on failure */
+    fsm__wcursors_forget(f);
     if (rc != 0) {
         rc = fsm__mdb_err(f, rc, "commit batch");
         fsm__batch_abort(f);
@@ -191,11 +192,12 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
 {
     MDB_cursor *cur;
     MDB_val k, v;
+    int owned;
     int rc;
 
-    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_TOKEN_EXP], &cur);
+    rc = fsm__wcursor(f, txn, FSM_TBL_TOKEN_EXP, &cur, &owned);
     if (rc != 0) {
-        return fsm__mdb_err(f, rc, "open cursor on 'token_exp'");
+        return rc;
     }
     for (int i = 0; i < 2; i++) {
         msgpack_unpacked u;
@@ -243,7 +245,9 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
             break;
         }
     }
-    mdb_cursor_close(cur);
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
     return rc;
 }
 

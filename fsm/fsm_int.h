@@ -146,6 +146,11 @@ struct fsm
      * DeleteDisk's check, a disk's purge; tbl_storage.c) have visited
      * since open. */
     uint64_t stat_disk_snap_reads;
+    /* One cursor per table in the open batch, opened on first use
+     * (fsm__wcursor) and freed by LMDB when the batch ends: a put or
+     * delete positions it with one B-tree search instead of a get and a
+     * put (or del) searching twice. */
+    MDB_cursor *wcur[FSM_N_TBL];
 };
 
 /* ---- store.c ---- */
@@ -239,6 +244,16 @@ int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 extern size_t fsm__snap_window;
 /* Delete the record under @cur (in table @t), keeping the content hash. */
 int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur);
+/* A cursor on @t in @txn: the batch's cached one when @txn is the open
+ * batch (*owned = 0: never close it), else a new one (*owned = 1: the
+ * caller closes it). Returns 0 or a local error. */
+int fsm__wcursor(struct fsm *f,
+                 MDB_txn *txn,
+                 enum fsm_tbl t,
+                 MDB_cursor **cur,
+                 int *owned);
+/* The open batch ended (committed or aborted): LMDB freed its cursors. */
+void fsm__wcursors_forget(struct fsm *f);
 int fsm__meta_read(struct fsm *f,
                    MDB_txn *txn,
                    uint64_t *applied,

@@ -285,6 +285,7 @@ void fsm__store_close(struct fsm *f)
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
+        fsm__wcursors_forget(f);
     }
     if (f->env != NULL) {
         mdb_env_close(f->env);
@@ -316,6 +317,7 @@ void fsm__batch_abort(struct fsm *f)
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
+        fsm__wcursors_forget(f);
     }
     /* Back to what is committed. If even that cannot be read, keep the
      * old values: the next apply will fail the same way. */
@@ -553,23 +555,34 @@ int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32])
     return 0;
 }
 
-/* The value now under @k in @t, if any, leaves the content hash. */
-static int content_forget(struct fsm *f,
-                          MDB_txn *txn,
-                          enum fsm_tbl t,
-                          MDB_val *k)
+void fsm__wcursors_forget(struct fsm *f)
 {
-    MDB_val old;
-    int rc = mdb_get(txn, f->dbis[t], k, &old);
+    memset(f->wcur, 0, sizeof f->wcur);
+}
 
-    if (rc == MDB_NOTFOUND) {
+int fsm__wcursor(struct fsm *f,
+                 MDB_txn *txn,
+                 enum fsm_tbl t,
+                 MDB_cursor **cur,
+                 int *owned)
+{
+    int rc;
+
+    if (txn == f->wtxn && f->wcur[t] != NULL) {
+        *cur = f->wcur[t];
+        *owned = 0;
         return 0;
     }
+    rc = mdb_cursor_open(txn, f->dbis[t], cur);
     if (rc != 0) {
-        return fsm__mdb_err(f, rc, "read '%s'", fsm__tbls[t].name);
+        return fsm__mdb_err(f, rc, "open cursor on '%s'", fsm__tbls[t].name);
     }
-    fsm__content_mix(f->content, t, k->mv_data, k->mv_size, old.mv_data,
-                     old.mv_size, 0);
+    if (txn == f->wtxn) {
+        f->wcur[t] = *cur;
+        *owned = 0;
+    } else {
+        *owned = 1;
+    }
     return 0;
 }
 
@@ -591,6 +604,9 @@ int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
     return 0;
 }
 
+/* One B-tree search per put: an insert that finds the key taken leaves
+ * the cursor on it with the old value (MDB_KEYEXIST), which leaves the
+ * content hash, and the value is replaced in place (MDB_CURRENT). */
 int fsm__put(struct fsm *f,
              MDB_txn *txn,
              enum fsm_tbl t,
@@ -601,19 +617,32 @@ int fsm__put(struct fsm *f,
 {
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
+    MDB_cursor *cur;
+    int covers = fsm__content_covers(t, key, klen);
+    int owned;
     int rc;
 
-    if (fsm__content_covers(t, key, klen)) {
-        rc = content_forget(f, txn, t, &k);
-        if (rc != 0) {
-            return rc;
-        }
-        fsm__content_mix(f->content, t, key, klen, val, vlen, 1);
+    rc = fsm__wcursor(f, txn, t, &cur, &owned);
+    if (rc != 0) {
+        return rc;
     }
-    rc = mdb_put(txn, f->dbis[t], &k, &v, 0);
-
+    rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        if (covers) {
+            fsm__content_mix(f->content, t, key, klen, v.mv_data, v.mv_size, 0);
+        }
+        v.mv_size = vlen;
+        v.mv_data = (void *)val;
+        rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+    }
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
     if (rc != 0) {
         return fsm__mdb_err(f, rc, "put into '%s'", fsm__tbls[t].name);
+    }
+    if (covers) {
+        fsm__content_mix(f->content, t, key, klen, val, vlen, 1);
     }
     return 0;
 }
@@ -625,20 +654,25 @@ int fsm__del(struct fsm *f,
              size_t klen)
 {
     MDB_val k = {klen, (void *)key};
-    int rc = 0;
+    MDB_val v;
+    MDB_cursor *cur;
+    int owned;
+    int rc;
 
-    if (fsm__content_covers(t, key, klen)) {
-        rc = content_forget(f, txn, t, &k);
-    }
+    rc = fsm__wcursor(f, txn, t, &cur, &owned);
     if (rc != 0) {
         return rc;
     }
-    rc = mdb_del(txn, f->dbis[t], &k, NULL);
-
-    if (rc != 0) {
-        return fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (rc == 0) {
+        rc = fsm__cursor_del(f, t, cur);
+    } else {
+        rc = fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
     }
-    return 0;
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
+    return rc;
 }
 
 int fsm__meta_read(struct fsm *f,
