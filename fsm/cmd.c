@@ -150,11 +150,8 @@ static int request_token(const msgpack_object *request, char out[65])
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > 64) {
         return YH_EINVAL;
     }
-    for (uint32_t i = 0; i < v->via.str.size; i++) {
-        unsigned char ch = (unsigned char)v->via.str.ptr[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            return YH_EINVAL;
-        }
+    if (yh_has_ctl(v->via.str.ptr, v->via.str.size)) {
+        return YH_EINVAL;
     }
     memcpy(out, v->via.str.ptr, v->via.str.size);
     out[v->via.str.size] = '\0';
@@ -469,14 +466,12 @@ int fsm_cmd_node(const struct fsm_node *node,
 
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
-static int get_str(const msgpack_object *m,
-                   const char *key,
+/* @v (NULL if absent) as a string of fewer than @size bytes without NUL. */
+static int val_str(const msgpack_object *v,
                    char *out,
                    size_t size,
                    int required)
 {
-    const msgpack_object *v = yh_mp_get(m, key);
-
     out[0] = '\0';
     if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
         return required ? YH_EPROTO : 0;
@@ -490,11 +485,61 @@ static int get_str(const msgpack_object *m,
     return 0;
 }
 
+/* The values of @names in map @m (the first of duplicate keys, as
+ * yh_mp_get), in one pass over the map; NULL for an absent name. */
+static void map_pick(const msgpack_object *m,
+                     const char *const *names,
+                     const uint8_t *lens,
+                     unsigned n,
+                     const msgpack_object **out)
+{
+    for (unsigned j = 0; j < n; j++) {
+        out[j] = NULL;
+    }
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            continue;
+        }
+        for (unsigned j = 0; j < n; j++) {
+            if (out[j] == NULL && k->via.str.size == lens[j] &&
+                k->via.str.ptr[0] == names[j][0] &&
+                memcmp(k->via.str.ptr, names[j], lens[j]) == 0) {
+                out[j] = &m->via.map.ptr[i].val;
+                break;
+            }
+        }
+    }
+}
+
+enum {
+    E_TAG,
+    E_TYPE,
+    E_V,
+    E_ACTOR,
+    E_TIME,
+    E_TOKEN,
+    E_BODYHASH,
+    E_TTL,
+    E_SRC,
+    E_ARGS,
+    E_STAMP,
+    E_N
+};
+static const char *const env_names[E_N] = {"tag",  "type",  "v",        "actor",
+                                           "time", "token", "bodyhash", "ttl",
+                                           "src",  "args",  "stamp"};
+static const uint8_t env_lens[E_N] = {3, 4, 1, 5, 4, 5, 8, 3, 3, 4, 5};
+static const char *const actor_names[3] = {"UserID", "TenantID", "Admin"};
+static const uint8_t actor_lens[3] = {6, 8, 5};
+
 int fsm__env_decode(const msgpack_object *o,
                     struct fsm_env *env,
                     char *why,
                     size_t why_size)
 {
+    const msgpack_object *e[E_N];
+    const msgpack_object *a[3];
     const msgpack_object *v;
     const msgpack_object *actor;
 
@@ -507,52 +552,56 @@ int fsm__env_decode(const msgpack_object *o,
     if (o->type != MSGPACK_OBJECT_MAP) {
         BAD("not a map");
     }
+    map_pick(o, env_names, env_lens, E_N, e);
     /* tag and type first, so that even a rejection reaches its proposer
      * and names its action */
-    v = yh_mp_get(o, "tag");
+    v = e[E_TAG];
     if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         env->tag = v->via.u64;
     } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
         BAD("bad 'tag'");
     }
 
-    if (get_str(o, "type", env->type, sizeof env->type, 1) != 0 ||
+    if (val_str(e[E_TYPE], env->type, sizeof env->type, 1) != 0 ||
         env->type[0] == '\0') {
         env->type[0] = '\0';
         BAD("bad 'type'");
     }
-    v = yh_mp_get(o, "v");
+    v = e[E_V];
     if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         v->via.u64 != ENV_VERSION) {
         BAD("unsupported version");
     }
-    actor = yh_mp_get(o, "actor");
-    if (actor == NULL || actor->type != MSGPACK_OBJECT_MAP ||
-        get_str(actor, "UserID", env->actor.user_id, FSM_ID_SIZE, 1) != 0 ||
-        get_str(actor, "TenantID", env->actor.tenant_id, FSM_ID_SIZE, 1) != 0) {
+    actor = e[E_ACTOR];
+    if (actor == NULL || actor->type != MSGPACK_OBJECT_MAP) {
         BAD("bad 'actor'");
     }
-    v = yh_mp_get(actor, "Admin");
+    map_pick(actor, actor_names, actor_lens, 3, a);
+    if (val_str(a[0], env->actor.user_id, FSM_ID_SIZE, 1) != 0 ||
+        val_str(a[1], env->actor.tenant_id, FSM_ID_SIZE, 1) != 0) {
+        BAD("bad 'actor'");
+    }
+    v = a[2];
     if (v == NULL || v->type != MSGPACK_OBJECT_BOOLEAN) {
         BAD("bad 'actor'");
     }
     env->actor.admin = v->via.boolean;
-    v = yh_mp_get(o, "time");
+    v = e[E_TIME];
     if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         BAD("bad 'time'");
     }
     env->time_ns = v->via.u64;
-    if (get_str(o, "token", env->token, sizeof env->token, 0) != 0) {
+    if (val_str(e[E_TOKEN], env->token, sizeof env->token, 0) != 0) {
         BAD("bad 'token'");
     }
     if (env->token[0] != '\0') {
-        v = yh_mp_get(o, "bodyhash");
+        v = e[E_BODYHASH];
         if (v == NULL || v->type != MSGPACK_OBJECT_BIN ||
             v->via.bin.size != FSM_DIGEST_SIZE) {
             BAD("bad 'bodyhash'");
         }
         memcpy(env->bodyhash, v->via.bin.ptr, FSM_DIGEST_SIZE);
-        v = yh_mp_get(o, "ttl");
+        v = e[E_TTL];
         if (v == NULL || v->type == MSGPACK_OBJECT_NIL ||
             (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 == 0)) {
             env->ttl_ns = FSM_DEFAULT_TOKEN_TTL_NS;
@@ -562,10 +611,10 @@ int fsm__env_decode(const msgpack_object *o,
             BAD("bad 'ttl'");
         }
     }
-    if (get_str(o, "src", env->src, sizeof env->src, 0) != 0) {
+    if (val_str(e[E_SRC], env->src, sizeof env->src, 0) != 0) {
         BAD("bad 'src'");
     }
-    v = yh_mp_get(o, "args");
+    v = e[E_ARGS];
     if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
         env->args = &empty_map;
     } else if (v->type == MSGPACK_OBJECT_MAP) {
@@ -573,7 +622,7 @@ int fsm__env_decode(const msgpack_object *o,
     } else {
         BAD("bad 'args'");
     }
-    v = yh_mp_get(o, "stamp");
+    v = e[E_STAMP];
     if (v != NULL && v->type == MSGPACK_OBJECT_MAP) {
         env->stamp = v;
     } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {

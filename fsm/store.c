@@ -413,25 +413,36 @@ void fsm__content_mix(uint8_t acc[32],
      * the low half of the 256-bit accumulator. */
     XXH64_hash_t seed = XXH3_64bits_withSeed(key, klen, (XXH64_hash_t)tbl + 1);
     XXH128_hash_t x = XXH3_128bits_withSeed(val, vlen, seed);
-    uint8_t h[32] = {0};
+    uint64_t h[4] = {x.low64, x.high64, 0, 0};
+    uint64_t a[4];
     unsigned carry = 0;
 
-    for (int i = 0; i < 8; i++) {
-        h[i] = (uint8_t)(x.low64 >> (8 * i));
-        h[8 + i] = (uint8_t)(x.high64 >> (8 * i));
+    /* acc +/- h as little-endian 256-bit integers, 64 bits a limb. */
+    memcpy(a, acc, 32);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (int i = 0; i < 4; i++) {
+        a[i] = __builtin_bswap64(a[i]);
     }
-    /* acc +/- h as little-endian 256-bit integers. */
-    for (int i = 0; i < 32; i++) {
+#endif
+    for (int i = 0; i < 4; i++) {
         if (add) {
-            unsigned x = (unsigned)acc[i] + h[i] + carry;
-            acc[i] = (uint8_t)x;
-            carry = x >> 8;
+            uint64_t t = a[i] + h[i];
+            unsigned c1 = t < a[i];
+            a[i] = t + carry;
+            carry = c1 | (a[i] < t);
         } else {
-            int x = (int)acc[i] - (int)h[i] - (int)carry;
-            carry = x < 0;
-            acc[i] = (uint8_t)(x + (carry ? 256 : 0));
+            uint64_t t = a[i] - h[i];
+            unsigned b1 = a[i] < h[i];
+            a[i] = t - carry;
+            carry = b1 | (t < (uint64_t)carry);
         }
     }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (int i = 0; i < 4; i++) {
+        a[i] = __builtin_bswap64(a[i]);
+    }
+#endif
+    memcpy(acc, a, 32);
 }
 
 /* Find LMDB's map of the state file in /proc/self/maps (by inode): LMDB

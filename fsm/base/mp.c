@@ -26,6 +26,32 @@ const msgpack_object *yh_mp_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
+int yh_has_ctl(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    const uint64_t ones = 0x0101010101010101u;
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0;
+
+    /* Per word: a byte below 0x20 (x - 0x20.. borrows into a clear high
+     * bit), or equal to 0x7f (x ^ 0x7f.. has a zero byte). Both tests are
+     * exact as "any byte" answers. */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, b + i, 8);
+        y = x ^ (0x7f * ones);
+        if ((((x - 0x20 * ones) & ~x) | ((y - ones) & ~y)) & high) {
+            return 1;
+        }
+    }
+    for (; i < n; i++) {
+        if (b[i] < 0x20 || b[i] == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int yh_mp_eq(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
