@@ -38,26 +38,15 @@ int fsm_open(struct fsm **out,
                           : FSM_DEFAULT_TOKEN_TTL_NS;
     f->oplog_keep =
         cfg != NULL && cfg->oplog_keep != 0 ? cfg->oplog_keep : FSM_OPLOG_KEEP;
-    f->md = EVP_MD_CTX_new();
-    if (f->md == NULL) {
-        snprintf(errmsg, YH_ERRMSG_SIZE, "out of memory");
-        rc = YH_ENOMEM;
-        goto err_after_alloc;
-    }
     rc = fsm__store_open(f, dir, cfg, errmsg);
     if (rc != 0) {
-        goto err_after_md;
+        free(f);
+        return rc;
     }
     f->place_cache = fsm__place_cache_new(); /* NULL: picks decode hosts */
     YH_INFO("opened '%s' at index %llu", dir, (unsigned long long)f->applied);
     *out = f;
     return 0;
-
-err_after_md:
-    EVP_MD_CTX_free(f->md);
-err_after_alloc:
-    free(f);
-    return rc;
 }
 
 void fsm_close(struct fsm *f)
@@ -70,7 +59,6 @@ void fsm_close(struct fsm *f)
     }
     fsm__store_close(f);
     fsm__place_cache_free(f->place_cache);
-    EVP_MD_CTX_free(f->md);
     free(f);
 }
 
@@ -121,14 +109,13 @@ static int digest_chain(struct fsm *f,
                         const struct yh_buf *result)
 {
     uint8_t be[8];
-    unsigned n;
+    struct yh_part parts[4] = {{f->digest, FSM_DIGEST_SIZE},
+                               {be, 8},
+                               {cmd, len},
+                               {result->data, result->len}};
 
     fsm__be64_put(be, index);
-    if (!EVP_DigestInit_ex(f->md, yh_sha256_md(), NULL) ||
-        !EVP_DigestUpdate(f->md, f->digest, FSM_DIGEST_SIZE) ||
-        !EVP_DigestUpdate(f->md, be, 8) || !EVP_DigestUpdate(f->md, cmd, len) ||
-        !EVP_DigestUpdate(f->md, result->data, result->len) ||
-        !EVP_DigestFinal_ex(f->md, f->digest, &n)) {
+    if (yh_sha256_parts(parts, 4, f->digest) != 0) {
         snprintf(f->errmsg, sizeof f->errmsg, "sha-256 failed");
         return YH_EINTERNAL;
     }

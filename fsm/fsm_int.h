@@ -130,7 +130,6 @@ struct fsm
                                          the first); not state */
     void *map_addr;                   /* LMDB's map of the state file */
     size_t map_len;                   /* (see fsm__map_release) */
-    EVP_MD_CTX *md;                   /* reused for the digest chain */
     int errored;                      /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];      /* last local failure */
     /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
