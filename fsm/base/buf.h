@@ -50,7 +50,7 @@ int yh_buf_msgpack_write(void *data, const char *p, size_t n);
 /* Lower-case hex of @n bytes into @out (2n+1 bytes, NUL-terminated). */
 void yh_hex(const uint8_t *p, size_t n, char *out);
 /* The 2n hex digits at @hex (either case) into @out (n bytes): 0, or
- * YH_EINVAL at the first non-digit. */
+ * YH_EINVAL if any is not a hex digit (@out then holds garbage). */
 int yh_unhex(const char *hex, size_t n, uint8_t *out);
 
 #endif
