@@ -62,7 +62,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     int purged;
     int gone;
 
-    snprintf(rid, sizeof rid, "%s", resource_id);
+    yh_strlcpy(rid, resource_id, sizeof rid);
     if (rid[0] == '\0' && env->args != NULL) {
         /* A rejected modification still names what it was about. */
         const msgpack_object *v = yh_mp_get(env->args, "ResourceID");
