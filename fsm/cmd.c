@@ -30,10 +30,16 @@ YH_LOG_MODULE("fsm");
 static const char *const excluded[] = {"RequestToken", "Consistency",
                                        "PassWord", "Password"};
 
+static const uint8_t excluded_len[] = {12, 11, 8, 8};
+
 static int is_excluded(const msgpack_object *k)
 {
+    if (k->type != MSGPACK_OBJECT_STR) {
+        return 0;
+    }
     for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
-        if (k->type == MSGPACK_OBJECT_STR && yh_mp_eq(k, excluded[i])) {
+        if (k->via.str.size == excluded_len[i] &&
+            memcmp(k->via.str.ptr, excluded[i], excluded_len[i]) == 0) {
             return 1;
         }
     }
@@ -97,44 +103,126 @@ static void pack_head(msgpack_packer *pk,
     yh_mp_pack_str(pk, "args");
 }
 
+/* The msgpack header msgpack_pack_str writes for a string of @n bytes
+ * (fixstr, str8, str16, str32) into @h; returns its length. */
+static size_t str_header(size_t n, uint8_t h[5])
+{
+    if (n < 32) {
+        h[0] = (uint8_t)(0xa0 | n);
+        return 1;
+    }
+    if (n < 256) {
+        h[0] = 0xd9;
+        h[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n < 65536) {
+        h[0] = 0xda;
+        h[1] = (uint8_t)(n >> 8);
+        h[2] = (uint8_t)n;
+        return 3;
+    }
+    h[0] = 0xdb;
+    h[1] = (uint8_t)(n >> 24);
+    h[2] = (uint8_t)(n >> 16);
+    h[3] = (uint8_t)(n >> 8);
+    h[4] = (uint8_t)n;
+    return 5;
+}
+
+/* Order of two string keys by their msgpack encodings (header then
+ * bytes) compared as byte strings, a prefix first: the order
+ * yh_mp_pack_canonical sorts a map's keys in. */
+static int str_key_cmp(const msgpack_object *a, const msgpack_object *b)
+{
+    uint8_t ha[5], hb[5];
+    size_t na = str_header(a->via.str.size, ha);
+    size_t nb = str_header(b->via.str.size, hb);
+    size_t la = na + a->via.str.size;
+    size_t lb = nb + b->via.str.size;
+    size_t n = la < lb ? la : lb;
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = i < na ? ha[i] : (uint8_t)a->via.str.ptr[i - na];
+        uint8_t y = i < nb ? hb[i] : (uint8_t)b->via.str.ptr[i - nb];
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return la < lb ? -1 : la > lb;
+}
+
+#define BODY_HASH_FAST_KEYS 32 /* string keys sorted in place up to this */
+
 /* SHA-256 over the action name, a NUL and the canonical encoding of
  * @request without the excluded keys. The name is included so that one
- * token reused for another action with an equal body is still caught. */
+ * token reused for another action with an equal body is still caught.
+ * A request of at most BODY_HASH_FAST_KEYS string keys (every request the
+ * API sends) is sorted here without encoding its keys separately; the
+ * bytes hashed are the same as yh_mp_pack_canonical's. */
 static int body_hash(const char *action,
                      const msgpack_object *request,
                      uint8_t out[FSM_DIGEST_SIZE])
 {
     uint32_t n = request->via.map.size;
-    msgpack_object_kv *kv = calloc(n ? n : 1, sizeof *kv);
+    msgpack_object_kv small[BODY_HASH_FAST_KEYS];
+    msgpack_object_kv *kv = small;
     struct yh_buf b = YH_BUF_INIT;
     struct fsm_out o;
     msgpack_object m;
     uint32_t k = 0;
+    int all_str = 1;
     int rc = 0;
 
-    if (kv == NULL) {
-        return YH_ENOMEM;
+    if (n > BODY_HASH_FAST_KEYS) {
+        kv = calloc(n, sizeof *kv);
+        if (kv == NULL) {
+            return YH_ENOMEM;
+        }
     }
     for (uint32_t i = 0; i < n; i++) {
         if (!is_excluded(&request->via.map.ptr[i].key)) {
-            kv[k++] = request->via.map.ptr[i];
+            kv[k] = request->via.map.ptr[i];
+            all_str &= kv[k].key.type == MSGPACK_OBJECT_STR;
+            k++;
         }
     }
-    m.type = MSGPACK_OBJECT_MAP;
-    m.via.map.size = k;
-    m.via.map.ptr = kv;
     fsm__out_init(&o, &b);
     if (yh_buf_append(&b, action, strlen(action) + 1) != 0) {
         o.oom = 1;
     }
-    yh_mp_pack_canonical(&o.pk, &m);
+    if (all_str && k <= BODY_HASH_FAST_KEYS) {
+        /* insertion sort: requests have a handful of keys */
+        for (uint32_t i = 1; i < k; i++) {
+            msgpack_object_kv x = kv[i];
+            uint32_t j = i;
+            while (j > 0 && str_key_cmp(&kv[j - 1].key, &x.key) > 0) {
+                kv[j] = kv[j - 1];
+                j--;
+            }
+            kv[j] = x;
+        }
+        msgpack_pack_map(&o.pk, k);
+        for (uint32_t i = 0; i < k; i++) {
+            yh_mp_pack_strn(&o.pk, kv[i].key.via.str.ptr,
+                            kv[i].key.via.str.size);
+            yh_mp_pack_canonical(&o.pk, &kv[i].val);
+        }
+    } else {
+        m.type = MSGPACK_OBJECT_MAP;
+        m.via.map.size = k;
+        m.via.map.ptr = kv;
+        yh_mp_pack_canonical(&o.pk, &m);
+    }
     if (o.oom) {
         rc = YH_ENOMEM;
     } else if (yh_sha256(b.data, b.len, out) != 0) {
         rc = YH_EINTERNAL;
     }
     yh_buf_release(&b);
-    free(kv);
+    if (kv != small) {
+        free(kv);
+    }
     return rc;
 }
 
