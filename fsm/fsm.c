@@ -611,7 +611,10 @@ int fsm_key_get(struct fsm *f, const char *public_key, struct fsm_key *out)
     return rc;
 }
 
-int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
+static int nodes_read(struct fsm *f,
+                      struct fsm_node *nodes,
+                      unsigned max,
+                      unsigned *n)
 {
     MDB_cursor *cur;
     MDB_txn *txn;
@@ -657,6 +660,33 @@ int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
 out:
     fsm__rtxn_end(f, txn);
     return rc;
+}
+
+/* A follower forwarding writes looks the leader's API address up for
+ * every request (cluster_leader_api): the rows are kept decoded until the
+ * table may have changed (f->nodes_gen: a write to 'nodes', a commit, a
+ * rollback or a restore). */
+int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
+{
+    unsigned cn = 0;
+    int rc;
+
+    if (!f->nodes_cached || f->nodes_cache_gen != f->nodes_gen) {
+        rc = nodes_read(f, f->nodes_cache, FSM_NODES_CACHE, &cn);
+        if (rc != 0) {
+            f->nodes_cached = 0;
+            return nodes_read(f, nodes, max, n);
+        }
+        f->nodes_cache_n = cn;
+        f->nodes_cache_gen = f->nodes_gen;
+        f->nodes_cached = 1;
+    }
+    if (f->nodes_cache_n == FSM_NODES_CACHE && max > FSM_NODES_CACHE) {
+        return nodes_read(f, nodes, max, n); /* there may be more rows */
+    }
+    *n = f->nodes_cache_n < max ? f->nodes_cache_n : max;
+    memcpy(nodes, f->nodes_cache, *n * sizeof *nodes);
+    return 0;
 }
 
 /* ---- dump ---- */

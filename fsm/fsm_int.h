@@ -109,7 +109,8 @@ extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 #define FSM_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 #define FSM_DEFAULT_TOKEN_TTL_NS (24ull * 3600 * 1000000000ull)
 #define FSM_PBKDF2_ITERATIONS 10000
-#define FSM_MAX_DEPTH 20 /* envelope nesting: request depth 16 + ours */
+#define FSM_NODES_CACHE 16 /* fsm_nodes rows kept decoded */
+#define FSM_MAX_DEPTH 20   /* envelope nesting: request depth 16 + ours */
 
 struct fsm
 {
@@ -150,6 +151,14 @@ struct fsm
      * delete positions it with one B-tree search instead of a get and a
      * put (or del) searching twice. */
     MDB_cursor *wcur[FSM_N_TBL];
+    /* fsm_nodes' decoded rows (not state): valid while nodes_cache_gen
+     * equals nodes_gen, which every write to 'nodes', every commit or
+     * rollback of a batch and every restore (fsm__meta_write) bumps */
+    uint64_t nodes_gen;
+    uint64_t nodes_cache_gen;
+    int nodes_cached;
+    unsigned nodes_cache_n;
+    struct fsm_node nodes_cache[FSM_NODES_CACHE];
 };
 
 /* ---- store.c ---- */

@@ -314,6 +314,7 @@ void fsm__batch_abort(struct fsm *f)
     uint64_t was = f->applied;
     MDB_txn *txn;
 
+    f->nodes_gen++;
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
@@ -602,6 +603,9 @@ int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
 
+    if (t == FSM_TBL_NODES) {
+        f->nodes_gen++;
+    }
     if (rc == 0 && fsm__content_covers(t, k.mv_data, k.mv_size)) {
         fsm__content_mix(f->content, t, k.mv_data, k.mv_size, v.mv_data,
                          v.mv_size, 0);
@@ -633,6 +637,9 @@ int fsm__put(struct fsm *f,
     int owned;
     int rc;
 
+    if (t == FSM_TBL_NODES) {
+        f->nodes_gen++;
+    }
     rc = fsm__wcursor(f, txn, t, &cur, &owned);
     if (rc != 0) {
         return rc;
@@ -728,6 +735,7 @@ int fsm__meta_write(struct fsm *f,
     uint8_t be[8];
     int rc;
 
+    f->nodes_gen++; /* a commit, or a restore that wrote past fsm__put */
     fsm__be64_put(be, applied);
     rc = fsm__put(f, txn, FSM_TBL_META, META_APPLIED, strlen(META_APPLIED), be,
                   8);
