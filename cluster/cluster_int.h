@@ -6,6 +6,7 @@
 #include <raft/uv.h>
 
 #include "cluster.h"
+#include "barrier.h"
 #include "guard.h"
 
 /* A proposed write waiting for its entry to be applied. Referenced by the
@@ -116,8 +117,10 @@ struct cluster
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
-    struct raft_guard guard;        /* guard.c: libraft 0.15 follower answers */
-    unsigned map_ticks;             /* timer ticks since the map check */
+    struct raft_guard guard; /* guard.c: libraft 0.15 follower answers */
+    struct raft_barriers
+        barriers;       /* barrier.c: one raft_uv barrier at a time */
+    unsigned map_ticks; /* timer ticks since the map check */
     unsigned long long n_map_trims; /* fsm_map_trim() that released */
 
     /* hooks.c: wrappers around two raft_io methods. */

@@ -6,6 +6,8 @@
 
 #include <raft.h>
 
+#define RAFT_GUARD_CONFS 8
+
 struct raft_guard
 {
     struct raft_io *io; /* the guarded io; io->data is its raft */
@@ -27,23 +29,46 @@ struct raft_guard
                  unsigned msecs,
                  raft_io_tick_cb tick,
                  raft_io_recv_cb recv);
-    raft_io_tick_cb tick; /* libraft's */
-    raft_io_recv_cb recv; /* libraft's */
-    int in_done;          /* inside a guarded completion callback */
-    raft_term done_term;  /* current term when that request was made */
+    int (*load)(struct raft_io *io,
+                raft_term *term,
+                raft_id *voted_for,
+                struct raft_snapshot **snapshot,
+                raft_index *start_index,
+                struct raft_entry *entries[],
+                size_t *n_entries);
+    raft_index load_conf_index; /* the loaded snapshot's, 0 if none */
+    raft_io_tick_cb tick;       /* libraft's */
+    raft_io_recv_cb recv;       /* libraft's */
+    int in_done;                /* inside a guarded completion callback */
+    raft_term done_term;        /* current term when that request was made */
     unsigned long long n_dropped_results; /* AppendEntries results dropped */
     unsigned long long n_held_elections;  /* ticks with the timer held */
     unsigned long long n_dropped_timeout_now;
+    /* Configurations recently seen at a log index (guard.c, "rollback"):
+     * what libraft 0.15 can no longer find in its log when it rolls an
+     * uncommitted configuration back. */
+    struct raft_guard_conf
+    {
+        raft_index index; /* 0: slot unused */
+        raft_term term;   /* of the entry at @index, 0 if not known */
+        struct raft_configuration conf;
+    } confs[RAFT_GUARD_CONFS];
+    unsigned long long n_rollbacks;       /* rollbacks done by the guard */
+    unsigned long long n_rollback_missed; /* ... it had no copy for */
+    unsigned long long n_snapshot_confs;  /* snapshot configurations fixed */
+    int start_uncommitted;   /* start: the newest configuration entry was
+                                marked uncommitted */
     struct raft_guard *next; /* registry (guard.c) */
 };
 
-/* Wrap @io's send, append, snapshot_put and start. Call after the io is
+/* Wrap @io's send, append, snapshot_put, load and start. Call after the io is
  * initialized (and after any other wrapper that must sit below this one);
  * libraft must set io->data to its raft (raft_init does) before the first
  * call. */
 void cluster_guard_install(struct raft_guard *g, struct raft_io *io);
 
-/* Forget @g; only once its raft and io are closed. */
+/* Forget @g and free what it holds; only once its raft and io are
+ * closed. */
 void cluster_guard_remove(struct raft_guard *g);
 
 #endif

@@ -558,6 +558,15 @@ int cluster_open(struct cluster **out,
     if (c->io.async_work != NULL && c->io.version < 2) {
         c->io.version = 2;
     }
+    /* raft_uv 0.15 loses a second barrier (a truncation or a snapshot
+     * write during another): barrier.c, directly above raft_uv. */
+    rv = cluster_barriers_install(&c->barriers, &c->io, loop);
+    if (rv != 0) {
+        snprintf(errmsg, YH_ERRMSG_SIZE, "raft io barriers: %s",
+                 uv_strerror(rv));
+        rc = YH_EIO;
+        goto err_after_uv_io;
+    }
     /* Deferred InstallSnapshot and the election timer's window: hooks.c. */
     cluster__hooks_install(c);
     /* libraft 0.15's follower answers after a term or role change: guard.c.
@@ -639,6 +648,8 @@ err_after_raft:
     return rc;
 err_after_io:
     cluster_guard_remove(&c->guard);
+    cluster_barriers_remove(&c->barriers);
+err_after_uv_io:
     raft_uv_close(&c->io);
 err_after_transport:
     cluster__transport_release(c);
@@ -695,6 +706,7 @@ static void maybe_finish_close(struct cluster *c)
     }
     fsm_close(c->fsm);
     cluster_guard_remove(&c->guard);
+    cluster_barriers_remove(&c->barriers);
     yh_buf_release(&c->result);
     yh_buf_release(&c->event);
     cb = c->close_cb;

@@ -56,8 +56,8 @@ enum fsm_tbl {
     FSM_TBL_NODES,      /* be64(node id) -> node record (msgpack map) */
     FSM_TBL_ROLES,      /* RoleID -> role record */
     FSM_TBL_ROLEBIND,   /* SubAccountID "\0" RoleID -> "" */
-    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) "\0" type -> {Limit} */
-    FSM_TBL_USAGE,      /* TenantID "\0" type -> {Used} */
+    FSM_TBL_QUOTAS,     /* scope ("*" or UserID) -> {type: Limit} */
+    FSM_TBL_USAGE,      /* TenantID -> {type: Used} (tbl_quota.c) */
     FSM_TBL_PRICES,     /* spec "\0" ChargeType -> {Price} */
     FSM_TBL_ACCOUNTS,   /* TenantID -> account record (balance) */
     FSM_TBL_SERIALS,    /* recharge SerialNo -> {TxnID} */
@@ -102,7 +102,7 @@ struct fsm_tbl_info
 };
 extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 
-#define FSM_FORMAT_VERSION 12
+#define FSM_FORMAT_VERSION 13
 
 /* Leader: the billing scan runs at most this often (fsm_leader_tick). */
 #define FSM_BILL_TICK_NS 500000000ull
@@ -638,6 +638,18 @@ struct fsm_desc
     void *arg; /* for keep and pack */
 };
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d);
+/* The same, where @list, when no IDs are given, may name the candidate IDs
+ * from an index instead of a scan: it sets *@used when it applies (then
+ * only those @n, at most @max, are visited). */
+typedef int fsm_desc_list_fn(struct fsm_ctx *c,
+                             void *arg,
+                             char (*ids)[FSM_ID_SIZE],
+                             unsigned max,
+                             unsigned *n,
+                             int *used);
+int fsm__describe_from(struct fsm_ctx *c,
+                       const struct fsm_desc *d,
+                       fsm_desc_list_fn *list);
 /* The keep of a Describe that lists every record not Recycled. With it,
  * FSM_TBL_RES and a type prefix ("uhost-"), an administrator's page
  * without IDs is read through 'res_list' (block counts, then the listed

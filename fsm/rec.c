@@ -1742,6 +1742,13 @@ out:
 
 int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
 {
+    return fsm__describe_from(c, d, NULL);
+}
+
+int fsm__describe_from(struct fsm_ctx *c,
+                       const struct fsm_desc *d,
+                       fsm_desc_list_fn *list)
+{
     char ids[100][FSM_ID_SIZE];
     struct yh_buf items = YH_BUF_INIT;
     size_t plen = strlen(d->prefix);
@@ -1749,6 +1756,7 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
     struct visit vs;
     struct fsm_rec r;
     unsigned n_ids = 0;
+    int listed = 0;
     MDB_val k, v;
     int rc;
 
@@ -1765,9 +1773,15 @@ int fsm__describe(struct fsm_ctx *c, const struct fsm_desc *d)
     if (rc != 0) {
         return rc;
     }
+    if (n_ids == 0 && list != NULL) {
+        rc = list(c, d->arg, ids, 100, &n_ids, &listed);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     fsm__out_init(&vs.o, &items);
     fsm__rec_init(&r);
-    if (n_ids > 0) {
+    if (n_ids > 0 || listed) {
         qsort(ids, n_ids, sizeof ids[0], id_cmp);
         for (unsigned i = 0; i < n_ids; i++) {
             if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {

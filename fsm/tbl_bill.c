@@ -527,7 +527,6 @@ int fsm__bill_create(struct fsm_ctx *c,
         }
         return 0;
     }
-    TRY(fsm__bill_cfg(c->f, c->txn, &cfg));
     fsm__rec_set_s(res, "ChargeType", ct);
     fsm__rec_set_i(res, "_Price", price);
     if (dynamic) {
@@ -535,6 +534,8 @@ int fsm__bill_create(struct fsm_ctx *c,
         fsm__rec_set_i(res, "_BillStart", now_s(c));
         fsm__rec_set_i(res, "_Billed", 0);
     } else {
+        /* the settings only for the prepaid span (a read per create) */
+        TRY(fsm__bill_cfg(c->f, c->txn, &cfg));
         span = unit_len(&cfg, ct) * quantity;
         fsm__rec_set_i(res, "ExpireTime", now_s(c) + span);
     }

@@ -3,7 +3,7 @@
  * A quota is a limit per tenant and resource type ("VM", "CPU", "Memory"
  * (MB), "GPU", "Disk" (count), "DiskGB:<SetType>", "Snapshot", "Image",
  * "VPC", "EIP", "Bandwidth" (Mbps), "NATGW", "LB", "VPNGateway"). The
- * tenant's own row wins over the cluster default (scope "*"); with neither
+ * tenant's own limit wins over the cluster default (scope "*"); with neither
  * the type is unlimited; a Limit of -1 means unlimited explicitly.
  *
  * Usage is counted in the state: every create adds to the tenant's usage
@@ -21,6 +21,7 @@
  * anywhere: products are overflow-checked. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fsm/base/log.h"
@@ -94,56 +95,367 @@ static int quota_type_ok(const char *t)
            spec_ok(t, quota_types, N_QUOTA_TYPES, subs, 1);
 }
 
-/* ---- usage ---- */
-
-static int usage_get(struct fsm_ctx *c,
-                     const char *tenant,
-                     const char *type,
-                     int64_t *used)
+/* ---- usage and limits: rows of type -> integer ----
+ *
+ * Since format 13 both tables hold one row per tenant (usage) or scope
+ * (quotas: a tenant, or "*" for the cluster default): a msgpack map of
+ * resource type -> integer, the types in byte order. Usage: Used, a
+ * positive integer (a type at 0 is dropped, the row when none is left).
+ * Quotas: Limit (-1 unlimited). A create reads one usage row and at most
+ * two limit rows and writes one usage row however many types it counts (a
+ * machine: VM, CPU, Memory, Disk, DiskGB:<Set>; each type was a row). */
+struct tmap_ent
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
-    struct fsm_rec r;
-    int rc;
+    char t[TYPE_MAX + 1];
+    int64_t v;
+};
 
-    fsm__rec_init(&r);
-    rc = fsm__rec_load(c->f, c->txn, FSM_TBL_USAGE, key,
-                       fsm__key2(key, tenant, type), &r);
-    *used = rc == 0 ? fsm__rec_i(&r, "Used") : 0;
-    fsm__rec_free(&r);
-    return rc == YH_ENOTFOUND ? 0 : rc;
+struct tmap
+{
+    unsigned n, cap;
+    int found; /* the row exists */
+    struct tmap_ent *e;
+    struct tmap_ent fixed[16];
+};
+
+static void tmap_init(struct tmap *u)
+{
+    u->n = 0;
+    u->cap = sizeof u->fixed / sizeof u->fixed[0];
+    u->found = 0;
+    u->e = u->fixed;
 }
 
-/* Effective limit of @type for @tenant: *limit -1 when unlimited; *source
- * "user", "default" or "none". */
-static int limit_get(struct fsm_ctx *c,
-                     const char *tenant,
+static void tmap_free(struct tmap *u)
+{
+    if (u->e != u->fixed) {
+        free(u->e);
+    }
+    tmap_init(u);
+}
+
+/* The entry of @t (NULL if none); *at: where it is or would go. */
+static struct tmap_ent *tmap_find(const struct tmap *u,
+                                  const char *t,
+                                  unsigned *at)
+{
+    unsigned lo = 0, hi = u->n;
+
+    if (hi > 0 && strcmp(u->e[hi - 1].t, t) < 0) {
+        *at = hi; /* after the last (a stored row is read in order) */
+        return NULL;
+    }
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        int d = strcmp(u->e[mid].t, t);
+        if (d == 0) {
+            *at = mid;
+            return &u->e[mid];
+        }
+        if (d < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *at = lo;
+    return NULL;
+}
+
+/* The value of @t (0 if none; *found whether there is one). */
+static int64_t tmap_get(const struct tmap *u, const char *t, int *found)
+{
+    unsigned at;
+    const struct tmap_ent *e = tmap_find(u, t, &at);
+
+    if (found != NULL) {
+        *found = e != NULL;
+    }
+    return e != NULL ? e->v : 0;
+}
+
+/* Set @t to @v; with @drop a value <= 0 removes it instead (usage). */
+static int tmap_set(struct tmap *u, const char *t, int64_t v, int drop)
+{
+    size_t tl;
+    unsigned at;
+    struct tmap_ent *e = tmap_find(u, t, &at);
+
+    if (e != NULL) {
+        if (!drop || v > 0) {
+            e->v = v;
+        } else {
+            memmove(&u->e[at], &u->e[at + 1], (u->n - at - 1) * sizeof u->e[0]);
+            u->n--;
+        }
+        return 0;
+    }
+    if (drop && v <= 0) {
+        return 0;
+    }
+    tl = strlen(t);
+    if (tl > TYPE_MAX) {
+        return YH_EINVAL;
+    }
+    if (u->n == u->cap) {
+        unsigned cap = u->cap * 2;
+        struct tmap_ent *ne = malloc(cap * sizeof *ne);
+        if (ne == NULL) {
+            return YH_ENOMEM;
+        }
+        memcpy(ne, u->e, u->n * sizeof *ne);
+        if (u->e != u->fixed) {
+            free(u->e);
+        }
+        u->e = ne;
+        u->cap = cap;
+    }
+    memmove(&u->e[at + 1], &u->e[at], (u->n - at) * sizeof u->e[0]);
+    memcpy(u->e[at].t, t, tl + 1);
+    u->e[at].v = v;
+    u->n++;
+    return 0;
+}
+
+/* Big-endian unsigned of @n bytes at @p. */
+static uint64_t be_n(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Parse the stored row (a map of str -> int). */
+static int tmap_parse(struct tmap *u, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint64_t n;
+
+    if (p == end) {
+        return YH_ECORRUPT;
+    }
+    if ((*p & 0xf0) == 0x80) {
+        n = *p++ & 0x0f;
+    } else if (*p == 0xde && end - p >= 3) {
+        n = be_n(p + 1, 2);
+        p += 3;
+    } else if (*p == 0xdf && end - p >= 5) {
+        n = be_n(p + 1, 4);
+        p += 5;
+    } else {
+        return YH_ECORRUPT;
+    }
+    for (; n > 0; n--) {
+        char t[TYPE_MAX + 1];
+        uint64_t sl;
+        int64_t v;
+        unsigned w;
+        if (p == end) {
+            return YH_ECORRUPT;
+        }
+        if ((*p & 0xe0) == 0xa0) {
+            sl = *p++ & 0x1f;
+        } else if (*p == 0xd9 && end - p >= 2) {
+            sl = p[1];
+            p += 2;
+        } else {
+            return YH_ECORRUPT;
+        }
+        if (sl > TYPE_MAX || (uint64_t)(end - p) < sl) {
+            return YH_ECORRUPT;
+        }
+        memcpy(t, p, sl);
+        t[sl] = '\0';
+        p += sl;
+        if (p == end) {
+            return YH_ECORRUPT;
+        }
+        if (*p <= 0x7f) {
+            v = *p++;
+        } else if (*p >= 0xe0) {
+            v = (int8_t)*p++;
+        } else if (*p >= 0xcc && *p <= 0xd3) {
+            w = 1u << ((*p - 0xcc) & 3);
+            if ((size_t)(end - p) < 1 + w) {
+                return YH_ECORRUPT;
+            }
+            if (*p <= 0xcf) {
+                uint64_t x = be_n(p + 1, w);
+                if (x > INT64_MAX) {
+                    return YH_ECORRUPT;
+                }
+                v = (int64_t)x;
+            } else {
+                uint64_t x = be_n(p + 1, w);
+                unsigned sh = 64 - 8 * w;
+                v = sh > 0 ? (int64_t)(x << sh) >> sh : (int64_t)x;
+            }
+            p += 1 + w;
+        } else {
+            return YH_ECORRUPT;
+        }
+        if (tmap_set(u, t, v, 0) != 0) {
+            return YH_ECORRUPT;
+        }
+    }
+    return p == end ? 0 : YH_ECORRUPT;
+}
+
+/* The key of the row of tenant or scope @key: its bytes (the NUL byte for
+ * "", which no ID starts with). */
+static size_t row_key_len(const char *key)
+{
+    return key[0] != '\0' ? strlen(key) : 1;
+}
+
+/* Row @key of @t (usage or quotas) into @u (empty if absent). */
+static int tmap_load(struct fsm_ctx *c,
+                     enum fsm_tbl t,
+                     const char *key,
+                     struct tmap *u)
+{
+    MDB_val v;
+    int rc;
+
+    tmap_init(u);
+    rc = fsm__get(c->f, c->txn, t, key, row_key_len(key), &v);
+    if (rc == YH_ENOTFOUND) {
+        return 0;
+    }
+    if (rc == 0) {
+        u->found = 1;
+        rc = tmap_parse(u, v.mv_data, v.mv_size);
+        if (rc == YH_ECORRUPT) {
+            snprintf(c->f->errmsg, sizeof c->f->errmsg,
+                     "record in '%s' is corrupt", fsm__tbls[t].name);
+        }
+    }
+    return rc;
+}
+
+static uint8_t *put_be(uint8_t *o, uint64_t v, unsigned n)
+{
+    for (unsigned i = n; i > 0; i--) {
+        o[i - 1] = (uint8_t)v;
+        v >>= 8;
+    }
+    return o + n;
+}
+
+/* Store row @key of @t (deleted when empty). */
+static int tmap_save(struct fsm_ctx *c,
+                     enum fsm_tbl t,
+                     const char *key,
+                     const struct tmap *u)
+{
+    struct yh_buf b = YH_BUF_INIT;
+    uint8_t *o;
+    int rc;
+
+    if (u->n == 0) {
+        return u->found ? fsm__cdel(c, t, key, row_key_len(key)) : 0;
+    }
+    if (yh_buf_reserve(&b, 5 + (size_t)u->n * (2 + TYPE_MAX + 9)) != 0) {
+        return YH_ENOMEM;
+    }
+    o = b.data;
+    if (u->n < 16) {
+        *o++ = (uint8_t)(0x80 | u->n);
+    } else if (u->n <= 0xffff) {
+        *o++ = 0xde;
+        o = put_be(o, u->n, 2);
+    } else {
+        *o++ = 0xdf;
+        o = put_be(o, u->n, 4);
+    }
+    for (unsigned i = 0; i < u->n; i++) {
+        size_t sl = strlen(u->e[i].t);
+        int64_t sv = u->e[i].v;
+        uint64_t v = (uint64_t)sv;
+        if (sl < 32) {
+            *o++ = (uint8_t)(0xa0 | sl);
+        } else {
+            *o++ = 0xd9;
+            *o++ = (uint8_t)sl;
+        }
+        memcpy(o, u->e[i].t, sl);
+        o += sl;
+        if (sv < 0) {
+            /* a limit of -1 (unlimited); any negative, as int64 */
+            if (sv >= -32) {
+                *o++ = (uint8_t)sv;
+            } else {
+                *o++ = 0xd3;
+                o = put_be(o, v, 8);
+            }
+        } else if (v < 0x80) {
+            *o++ = (uint8_t)v;
+        } else if (v <= 0xff) {
+            *o++ = 0xcc;
+            o = put_be(o, v, 1);
+        } else if (v <= 0xffff) {
+            *o++ = 0xcd;
+            o = put_be(o, v, 2);
+        } else if (v <= 0xffffffffu) {
+            *o++ = 0xce;
+            o = put_be(o, v, 4);
+        } else {
+            *o++ = 0xcf;
+            o = put_be(o, v, 8);
+        }
+    }
+    b.len = (size_t)(o - b.data);
+    rc = fsm__cput(c, t, key, row_key_len(key), b.data, b.len);
+    yh_buf_release(&b);
+    return rc;
+}
+
+/* A tenant's limit rows: its own and the cluster default. */
+struct limits
+{
+    struct tmap own, def;
+};
+
+static int limits_load(struct fsm_ctx *c, const char *tenant, struct limits *l)
+{
+    int rc = tmap_load(c, FSM_TBL_QUOTAS, tenant, &l->own);
+
+    tmap_init(&l->def);
+    if (rc == 0) {
+        rc = tmap_load(c, FSM_TBL_QUOTAS, DEFAULT_SCOPE, &l->def);
+    }
+    return rc;
+}
+
+static void limits_free(struct limits *l)
+{
+    tmap_free(&l->own);
+    tmap_free(&l->def);
+}
+
+/* Effective limit of @type: *limit -1 when unlimited; *source "user",
+ * "default" or "none". */
+static void limit_of(const struct limits *l,
                      const char *type,
                      int64_t *limit,
                      const char **source)
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
-    const char *scopes[2] = {tenant, DEFAULT_SCOPE};
-    const char *names[2] = {"user", "default"};
-    struct fsm_rec r;
-    int rc;
+    int found;
 
-    *limit = -1;
-    *source = "none";
-    fsm__rec_init(&r);
-    for (int i = 0; i < 2; i++) {
-        rc = fsm__rec_load(c->f, c->txn, FSM_TBL_QUOTAS, key,
-                           fsm__key2(key, scopes[i], type), &r);
-        if (rc == 0) {
-            *limit = fsm__rec_i(&r, "Limit");
-            *source = names[i];
-            fsm__rec_free(&r);
-            return 0;
-        }
-        if (rc != YH_ENOTFOUND) {
-            return rc;
-        }
+    *limit = tmap_get(&l->own, type, &found);
+    *source = "user";
+    if (!found) {
+        *limit = tmap_get(&l->def, type, &found);
+        *source = "default";
     }
-    return 0;
+    if (!found) {
+        *limit = -1;
+        *source = "none";
+    }
 }
 
 int fsm__quota_check(struct fsm_ctx *c,
@@ -152,25 +464,45 @@ int fsm__quota_check(struct fsm_ctx *c,
                      const char *const *types,
                      const int64_t *delta)
 {
-    for (unsigned i = 0; i < n; i++) {
+    struct limits l;
+    struct tmap u;
+    int loaded = 0;
+    int rc = 0;
+
+    tmap_init(&l.own);
+    tmap_init(&l.def);
+    tmap_init(&u);
+    for (unsigned i = 0; i < n && rc == 0; i++) {
         const char *source;
         int64_t limit, used, want;
         if (delta[i] <= 0) {
             continue;
         }
-        TRY(limit_get(c, tenant, types[i], &limit, &source));
+        if (!loaded) {
+            rc = limits_load(c, tenant, &l);
+            if (rc == 0) {
+                rc = tmap_load(c, FSM_TBL_USAGE, tenant, &u);
+            }
+            loaded = 1;
+            if (rc != 0) {
+                break;
+            }
+        }
+        limit_of(&l, types[i], &limit, &source);
         if (limit < 0) {
             continue;
         }
-        TRY(usage_get(c, tenant, types[i], &used));
+        used = tmap_get(&u, types[i], NULL);
         if (fsm__add(used, delta[i], &want) != 0 || want > limit) {
-            return fsm__reject(c, YH_EQUOTA,
-                               "quota exceeded: %s of tenant '%s' would be "
-                               "%" PRId64 ", limit %" PRId64,
-                               types[i], tenant, used + delta[i], limit);
+            rc = fsm__reject(c, YH_EQUOTA,
+                             "quota exceeded: %s of tenant '%s' would be "
+                             "%" PRId64 ", limit %" PRId64,
+                             types[i], tenant, used + delta[i], limit);
         }
     }
-    return 0;
+    limits_free(&l);
+    tmap_free(&u);
+    return rc;
 }
 
 int fsm__usage_add(struct fsm_ctx *c,
@@ -179,33 +511,22 @@ int fsm__usage_add(struct fsm_ctx *c,
                    const char *const *types,
                    const int64_t *delta)
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
-    struct fsm_rec r;
-    int64_t used;
-    int rc = 0;
+    struct tmap u;
+    int changed = 0;
+    int rc;
 
-    fsm__rec_init(&r);
+    rc = tmap_load(c, FSM_TBL_USAGE, tenant, &u);
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        size_t kl;
         if (delta[i] == 0) {
             continue;
         }
-        rc = usage_get(c, tenant, types[i], &used);
-        if (rc != 0) {
-            break;
-        }
-        used += delta[i];
-        kl = fsm__key2(key, tenant, types[i]);
-        if (used <= 0) {
-            rc = fsm__cdel(c, FSM_TBL_USAGE, key, kl);
-            rc = rc == YH_ENOTFOUND ? 0 : rc;
-            continue;
-        }
-        fsm__rec_free(&r);
-        fsm__rec_set_i(&r, "Used", used);
-        rc = fsm__rec_save(c, FSM_TBL_USAGE, key, kl, &r);
+        rc = tmap_set(&u, types[i], tmap_get(&u, types[i], NULL) + delta[i], 1);
+        changed = 1;
     }
-    fsm__rec_free(&r);
+    if (rc == 0 && changed) {
+        rc = tmap_save(c, FSM_TBL_USAGE, tenant, &u);
+    }
+    tmap_free(&u);
     return rc;
 }
 
@@ -266,23 +587,22 @@ int fsm__quota_modify_check(struct fsm_ctx *c)
 
 int fsm__quota_modify_apply(struct fsm_ctx *c)
 {
-    char key[FSM_ID_SIZE + TYPE_MAX + 2];
     struct quota_args a;
-    struct fsm_rec r;
+    struct tmap q;
     int rc;
 
     TRY(quota_args(c, &a));
     if (strcmp(a.scope, DEFAULT_SCOPE) != 0) {
         TRY(tenant_exists(c, a.scope));
     }
-    fsm__rec_init(&r);
-    fsm__rec_set_s(&r, "UserID", a.scope);
-    fsm__rec_set_s(&r, "ResourceType", a.type);
-    fsm__rec_set_i(&r, "Limit", a.limit);
-    fsm__rec_set_i(&r, "Revision", (int64_t)c->index);
-    rc = fsm__rec_save(c, FSM_TBL_QUOTAS, key, fsm__key2(key, a.scope, a.type),
-                       &r);
-    fsm__rec_free(&r);
+    rc = tmap_load(c, FSM_TBL_QUOTAS, a.scope, &q);
+    if (rc == 0) {
+        rc = tmap_set(&q, a.type, a.limit, 0);
+    }
+    if (rc == 0) {
+        rc = tmap_save(c, FSM_TBL_QUOTAS, a.scope, &q);
+    }
+    tmap_free(&q);
     snprintf(c->resource_id, sizeof c->resource_id, "%s", a.scope);
     return rc;
 }
@@ -302,44 +622,23 @@ static void type_add(char (*types)[TYPE_MAX + 1], unsigned *n, const char *t)
     }
 }
 
-/* The DiskGB:<Set> types with a row under @scope in @tbl. */
+/* The DiskGB:<Set> types in row @key of @t. */
 static int set_types(struct fsm_ctx *c,
-                     enum fsm_tbl tbl,
-                     const char *scope,
+                     enum fsm_tbl t,
+                     const char *key,
                      char (*types)[TYPE_MAX + 1],
                      unsigned *n)
 {
-    char prefix[FSM_ID_SIZE + 16];
-    size_t pl = fsm__key2(prefix, scope, "DiskGB:");
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc;
+    struct tmap u;
+    int rc = tmap_load(c, t, key, &u);
 
-    rc = mdb_cursor_open(c->txn, c->f->dbis[tbl], &cur);
-    if (rc != 0) {
-        return fsm__mdb_err(c->f, rc, "open cursor on '%s'",
-                            fsm__tbls[tbl].name);
-    }
-    k.mv_data = prefix;
-    k.mv_size = pl;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char t[TYPE_MAX + 1];
-        size_t sl = strlen(scope) + 1;
-        if (k.mv_size < pl || memcmp(k.mv_data, prefix, pl) != 0) {
-            break;
-        }
-        if (k.mv_size - sl <= TYPE_MAX) {
-            memcpy(t, (char *)k.mv_data + sl, k.mv_size - sl);
-            t[k.mv_size - sl] = '\0';
-            type_add(types, n, t);
+    for (unsigned i = 0; rc == 0 && i < u.n; i++) {
+        if (strncmp(u.e[i].t, "DiskGB:", 7) == 0) {
+            type_add(types, n, u.e[i].t);
         }
     }
-    mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return fsm__mdb_err(c->f, rc, "read '%s'", fsm__tbls[tbl].name);
-    }
-    return 0;
+    tmap_free(&u);
+    return rc;
 }
 
 int fsm__quota_describe(struct fsm_ctx *c)
@@ -350,6 +649,8 @@ int fsm__quota_describe(struct fsm_ctx *c)
     unsigned n = 0, shown = 0;
     msgpack_packer *pk;
     struct yh_buf items = YH_BUF_INIT;
+    struct limits l;
+    struct tmap u;
     struct fsm_out o;
     int given;
     int rc = 0;
@@ -376,20 +677,20 @@ int fsm__quota_describe(struct fsm_ctx *c)
     TRY(set_types(c, FSM_TBL_QUOTAS, DEFAULT_SCOPE, types, &n));
     TRY(set_types(c, FSM_TBL_QUOTAS, tenant, types, &n));
     TRY(set_types(c, FSM_TBL_USAGE, tenant, types, &n));
+    rc = limits_load(c, tenant, &l);
+    tmap_init(&u);
+    if (rc == 0 && strcmp(tenant, DEFAULT_SCOPE) != 0) {
+        rc = tmap_load(c, FSM_TBL_USAGE, tenant, &u);
+    }
     fsm__out_init(&o, &items);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n && rc == 0; i++) {
         const char *source;
-        int64_t lim, used = 0;
+        int64_t lim, used;
         if (i < offset || shown >= limit) {
             continue;
         }
-        rc = limit_get(c, tenant, types[i], &lim, &source);
-        if (rc == 0 && strcmp(tenant, DEFAULT_SCOPE) != 0) {
-            rc = usage_get(c, tenant, types[i], &used);
-        }
-        if (rc != 0) {
-            break;
-        }
+        limit_of(&l, types[i], &lim, &source);
+        used = tmap_get(&u, types[i], NULL);
         msgpack_pack_map(&o.pk, 4);
         yh_mp_pack_kv_str(&o.pk, "ResourceType", types[i]);
         yh_mp_pack_kv_int(&o.pk, "Limit", lim);
@@ -411,6 +712,8 @@ int fsm__quota_describe(struct fsm_ctx *c)
         msgpack_pack_uint64(fsm__field(c, "TotalCount"), n);
     }
     yh_buf_release(&items);
+    limits_free(&l);
+    tmap_free(&u);
     return rc;
 }
 

@@ -810,6 +810,40 @@ static int snap_keep(struct fsm_ctx *c, const struct fsm_rec *r, void *arg)
             strcmp(fsm__rec_s(r, "DiskID"), q->disk) == 0);
 }
 
+/* With a DiskID, the disk's snapshots from its "S" rows, not a scan of
+ * every snapshot (of the tenant, or of all for an administrator). */
+static int snap_list(struct fsm_ctx *c,
+                     void *arg,
+                     char (*ids)[FSM_ID_SIZE],
+                     unsigned max,
+                     unsigned *n,
+                     int *used)
+{
+    const struct snap_filter *q = arg;
+    struct snap_ids *s;
+    int rc;
+
+    *n = 0;
+    *used = 0;
+    if (q->disk[0] == '\0') {
+        return 0;
+    }
+    s = malloc(sizeof *s);
+    if (s == NULL) {
+        return YH_ENOMEM;
+    }
+    rc = snap_ids(c, q->disk, s);
+    if (rc == 0) {
+        for (unsigned i = 0; i < s->n && i < max; i++) {
+            memcpy(ids[i], s->ids[i], FSM_ID_SIZE);
+        }
+        *n = s->n < max ? s->n : max;
+        *used = 1;
+    }
+    free(s);
+    return rc;
+}
+
 int fsm__snap_describe(struct fsm_ctx *c)
 {
     struct snap_filter q;
@@ -817,7 +851,7 @@ int fsm__snap_describe(struct fsm_ctx *c)
                          NULL,        &q};
 
     TRY(fsm__arg_str(c, "DiskID", 0, FSM_ID_SIZE - 1, q.disk, NULL));
-    return fsm__describe(c, &d);
+    return fsm__describe_from(c, &d, snap_list);
 }
 
 int fsm__snap_op_check(struct fsm_ctx *c)

@@ -323,6 +323,10 @@ struct place_ent
 {
     struct host_cap cap; /* strings point into @strs */
     int ok;              /* the record decoded */
+    uint64_t memo_gen;   /* the answer below is for question memo_gen of
+                            the cache (0: none) */
+    int memo_fit;        /* host_unfit() == NULL */
+    int64_t memo_load;   /* place_load() */
     char *strs;          /* the five strings, NUL-separated */
     size_t strs_cap;
     uint8_t *raw; /* key bytes, then value bytes */
@@ -334,6 +338,13 @@ struct fsm_place_cache
     pthread_mutex_t mu;
     struct place_ent *e;
     unsigned n, cap; /* entries valid / allocated */
+    /* The last placement question asked without an anti-affinity group
+     * (place_question) and its number: an entry whose bytes did not change
+     * keeps its answer to that question (fit, load) until another is
+     * asked; both are functions of the host's bytes and the question. */
+    uint8_t q[4 * sizeof(int64_t) + 4 * FSM_ID_SIZE];
+    size_t ql;
+    uint64_t gen;
 };
 
 struct fsm_place_cache *fsm__place_cache_new(void)
@@ -420,6 +431,7 @@ static const struct place_ent *place_ent_get(struct fsm_place_cache *pc,
         pc->n = i;
     }
     e->key_len = SIZE_MAX; /* matches no row until rewritten whole */
+    e->memo_gen = 0;
     if (grow(&e->raw, &e->raw_cap, k->mv_size + v->mv_size) != 0) {
         return NULL;
     }
@@ -459,6 +471,60 @@ static const struct place_ent *place_ent_get(struct fsm_place_cache *pc,
     return e;
 }
 
+/* @s and its NUL at @o; NULL (no memo) when longer than an ID. */
+static uint8_t *q_str(uint8_t *o, const char *s)
+{
+    size_t l;
+
+    if (o == NULL || (l = strlen(s)) >= FSM_ID_SIZE) {
+        return NULL;
+    }
+    memcpy(o, s, l + 1);
+    return o + l + 1;
+}
+
+/* Make @p the cache's current question (a new number if it differs from
+ * the last). 0 if it cannot be (then no answer is kept or reused). */
+static int place_question(struct fsm_place_cache *pc, const struct fsm_place *p)
+{
+    uint8_t q[sizeof pc->q], *o = q;
+    int64_t n[4] = {p->overcommit, -1, 0, 0};
+
+    if (p->spec != NULL) {
+        n[1] = p->spec->cpu;
+        n[2] = p->spec->mem;
+        n[3] = p->spec->gpu;
+    }
+    memcpy(o, n, sizeof n);
+    o += sizeof n;
+    o = q_str(o, p->zone);
+    o = q_str(o, p->arch);
+    o = q_str(o, p->exclude);
+    o = q_str(o, p->spec != NULL ? p->spec->gpu_type : "");
+    if (o == NULL) {
+        return 0;
+    }
+    if (pc->gen == 0 || (size_t)(o - q) != pc->ql ||
+        memcmp(q, pc->q, pc->ql) != 0) {
+        pc->ql = (size_t)(o - q);
+        memcpy(pc->q, q, pc->ql);
+        pc->gen++;
+    }
+    return 1;
+}
+
+/* Copy the ID @s into @out (at most FSM_ID_SIZE - 1 bytes). */
+static void id_copy(char out[FSM_ID_SIZE], const char *s)
+{
+    size_t l = strlen(s);
+
+    if (l > FSM_ID_SIZE - 1) {
+        l = FSM_ID_SIZE - 1;
+    }
+    memcpy(out, s, l);
+    out[l] = '\0';
+}
+
 /* Leader side: pick the least loaded host that fits. */
 int fsm__place_pick(struct fsm_ctx *c,
                     const struct fsm_place *p,
@@ -468,6 +534,7 @@ int fsm__place_pick(struct fsm_ctx *c,
     struct fsm_place_cache *pc = c->f->place_cache;
     int64_t best_load = INT64_MAX;
     unsigned n_avoid, i = 0;
+    int memo = 0; /* answers kept in the cache's entries */
     struct fsm_rec h;
     MDB_cursor *cur;
     MDB_val k, v;
@@ -482,6 +549,7 @@ int fsm__place_pick(struct fsm_ctx *c,
     fsm__rec_init(&h);
     if (pc != NULL) {
         pthread_mutex_lock(&pc->mu);
+        memo = n_avoid == 0 && place_question(pc, p);
     }
     k.mv_data = "host-";
     k.mv_size = 5;
@@ -491,6 +559,7 @@ int fsm__place_pick(struct fsm_ctx *c,
         const struct host_cap *hc;
         struct host_cap own;
         int64_t load;
+        int fit;
         if (k.mv_size < 5 || memcmp(k.mv_data, "host-", 5) != 0) {
             break;
         }
@@ -501,6 +570,14 @@ int fsm__place_pick(struct fsm_ctx *c,
             if (!e->ok) {
                 continue;
             }
+            if (memo && e->memo_gen == pc->gen) {
+                /* same bytes, same question: the same answer */
+                if (e->memo_fit && e->memo_load < best_load) {
+                    best_load = e->memo_load;
+                    id_copy(host, e->cap.id);
+                }
+                continue;
+            }
             hc = &e->cap;
         } else {
             if (fsm__rec_decode(v.mv_data, v.mv_size, &h) != 0) {
@@ -509,13 +586,17 @@ int fsm__place_pick(struct fsm_ctx *c,
             host_cap_of(&h, &own);
             hc = &own;
         }
-        if (host_unfit(hc, p, avoid, n_avoid) != NULL) {
-            continue;
+        fit = host_unfit(hc, p, avoid, n_avoid) == NULL;
+        load = fit ? place_load(hc, p) : 0;
+        if (memo && e != NULL) {
+            struct place_ent *me = &pc->e[i];
+            me->memo_gen = pc->gen;
+            me->memo_fit = fit;
+            me->memo_load = load;
         }
-        load = place_load(hc, p);
-        if (load < best_load) {
+        if (fit && load < best_load) {
             best_load = load;
-            snprintf(host, FSM_ID_SIZE, "%s", hc->id);
+            id_copy(host, hc->id);
         }
     }
     if (pc != NULL) {

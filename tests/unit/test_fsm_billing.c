@@ -4,6 +4,7 @@
  * purge), the recycle bin, and determinism of a random stream of all of
  * them. */
 #include <ftw.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,95 @@ static void quotas(void **state)
 }
 
 /* ---- prices ---- */
+
+/* One row per scope holds all its limits (state format 13): many types,
+ * long set names and limits of every integer width read back as set, the
+ * DiskGB:<Set> types in byte order; a limit changed in place; usage
+ * counted per type and the row dropped when a purge brings it to 0. */
+static void quota_rows(void **state)
+{
+    static const int64_t lims[] = {0,
+                                   -1,
+                                   127,
+                                   128,
+                                   255,
+                                   256,
+                                   65535,
+                                   65536,
+                                   4294967295ll,
+                                   4294967296ll,
+                                   1099511627776ll};
+    struct fsmtest *x = *state;
+    struct fsm_actor t;
+    char tid[FSM_ID_SIZE], type[64], lim[32];
+    unsigned n_sets = 20, seen = 0;
+    const char *prev = "";
+
+    fsmtest_make_tenant(x, "t@x.io", &t, tid);
+    for (unsigned i = 0; i < n_sets; i++) {
+        /* 32-character set names for the even ones */
+        snprintf(type, sizeof type, "DiskGB:%s%02u",
+                 i % 2 == 0 ? "abcdefghijklmnopqrstuvwxyz0123" : "s", i);
+        snprintf(lim, sizeof lim, "%" PRId64,
+                 lims[i % (sizeof lims / sizeof lims[0])]);
+        assert_int_equal(
+            fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", tid,
+                         "ResourceType", type, "Limit", lim, NULL),
+            0);
+    }
+    assert_int_equal(
+        fsmtest_call(x, "ModifyQuota", &x->admin, "UserID", tid, "ResourceType",
+                     "DiskGB:s01", "Limit", "7", NULL),
+        0);
+    assert_int_equal(fsmtest_call(x, "DescribeQuota", &t, "Limit", "100", NULL),
+                     0);
+    for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+        const char *ty = fsmtest_info_str(x, i, "ResourceType");
+        unsigned k;
+        if (strncmp(ty, "DiskGB:", 7) != 0) {
+            continue;
+        }
+        assert_true(strcmp(prev, ty) < 0);
+        prev = ty;
+        k = (unsigned)atoi(ty + strlen(ty) - 2);
+        assert_int_equal(fsmtest_info_int(x, i, "Limit"),
+                         k == 1 ? 7 : lims[k % (sizeof lims / sizeof lims[0])]);
+        assert_string_equal(fsmtest_info_str(x, i, "Source"), "user");
+        assert_int_equal(fsmtest_info_int(x, i, "Used"), 0);
+        seen++;
+    }
+    assert_int_equal(seen, n_sets);
+    /* usage: counted, then dropped at 0 (the disk deleted and purged) */
+    assert_int_equal(
+        fsmtest_call(x, "CreateDisk", &t, "ZoneID", DZ, "Size", "3", NULL), 0);
+    assert_int_equal(fsmtest_call(x, "DescribeQuota", &t, "Limit", "100", NULL),
+                     0);
+    seen = 0;
+    for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+        const char *ty = fsmtest_info_str(x, i, "ResourceType");
+        if (strcmp(ty, "Disk") == 0) {
+            assert_int_equal(fsmtest_info_int(x, i, "Used"), 1);
+            seen++;
+        } else if (strcmp(ty, "DiskGB:Standard") == 0) {
+            assert_int_equal(fsmtest_info_int(x, i, "Used"), 3);
+            assert_string_equal(fsmtest_info_str(x, i, "Source"), "none");
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    assert_int_equal(
+        fsmtest_call(x, "DeleteDisk", &t, "DiskID", "bsi-00000001", NULL), 0);
+    assert_int_equal(fsmtest_call(x, "PurgeResource", &t, "ResourceID",
+                                  "bsi-00000001", NULL),
+                     0);
+    assert_int_equal(fsmtest_call(x, "DescribeQuota", &t, "Limit", "100", NULL),
+                     0);
+    for (unsigned i = 0; i < fsmtest_n_infos(x); i++) {
+        const char *ty = fsmtest_info_str(x, i, "ResourceType");
+        assert_string_not_equal(ty, "DiskGB:Standard"); /* no usage left */
+        assert_int_equal(fsmtest_info_int(x, i, "Used"), 0);
+    }
+}
 
 static void prices(void **state)
 {
@@ -1085,6 +1175,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(quotas, setup, fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(quota_rows, setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(prices, setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(recharge_and_orders, setup,
                                         fsmtest_teardown),

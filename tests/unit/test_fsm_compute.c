@@ -20,6 +20,7 @@
 #include "fsm/base/err.h"
 #include "fsm/base/mp.h"
 #include "fsm/fsm.h"
+#include "fsm/fsm_int.h" /* the scheduler cache */
 #include "tests/lib/fsmtest.h"
 
 #define SEC FSMTEST_SEC
@@ -333,6 +334,89 @@ static void scheduler(void **state)
         0);
     assert_int_equal(fsmtest_info_int(x, 0, "UsedCPU"), 12);
     assert_int_equal(fsmtest_info_int(x, 0, "VMCount"), 2);
+}
+
+/* The leader's scheduler cache (entries reused while a host's bytes are
+ * unchanged, with their answer to the last question asked) picks what a
+ * scheduler decoding every host picks: two stores fed the same random
+ * creates, deletes and host toggles, one of them without the cache. */
+static void scheduler_cache(void **state)
+{
+    struct fsmtest *x = *state;
+    struct fsmtest *y = fsmtest_new();
+    struct world w, v;
+    char vms[64][FSM_ID_SIZE];
+    unsigned n_vms = 0;
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int picks = 0;
+
+    fsmtest_bootstrap(y);
+    fsm__place_cache_free(y->f->place_cache);
+    y->f->place_cache = NULL; /* y's picks decode every host */
+    world(x, &w);
+    world(y, &v);
+    for (int i = 0; i < 4; i++) {
+        char hx[FSM_ID_SIZE], hy[FSM_ID_SIZE];
+        struct fsm_actor ax, ay;
+        const char *cpu = i % 2 ? "96" : "128";
+        host(x, w.z, cpu, "1048576", "x86_64", "0", hx, &ax);
+        host(y, v.z, cpu, "1048576", "x86_64", "0", hy, &ay);
+        assert_string_equal(hx, hy);
+    }
+    for (int i = 0; i < 400; i++) {
+        uint64_t r = fsmtest_rnd(&seed);
+        unsigned op = (unsigned)(r % 16);
+        char cpu[8], mem[16], host_id[FSM_ID_SIZE];
+        int rx, ry;
+        r >>= 8;
+        if (op == 0 || op == 1) {
+            const char *act = op == 0 ? "DisableHost" : "EnableHost";
+            snprintf(host_id, sizeof host_id, "host-%08u",
+                     (unsigned)(r % 7) + 1);
+            rx = fsmtest_call(x, act, &x->admin, "HostID", host_id, NULL);
+            ry = fsmtest_call(y, act, &y->admin, "HostID", host_id, NULL);
+            assert_int_equal(rx, ry);
+            continue;
+        }
+        if (op == 2 && n_vms > 0) {
+            unsigned k = (unsigned)(r % n_vms);
+            rx =
+                fsmtest_call(x, "DeleteVMInstance", &w.t, "VMID", vms[k], NULL);
+            ry =
+                fsmtest_call(y, "DeleteVMInstance", &v.t, "VMID", vms[k], NULL);
+            assert_int_equal(rx, ry);
+            memmove(vms[k], vms[k + 1], (n_vms - k - 1) * sizeof vms[0]);
+            n_vms--;
+            continue;
+        }
+        snprintf(cpu, sizeof cpu, "%u", 1 + (unsigned)(r % 3));
+        snprintf(mem, sizeof mem, "%u", 512u << (unsigned)((r >> 4) % 4));
+        {
+            const char *img = (r >> 8) % 5 == 0 ? w.arm : w.img;
+            const char *gpu = (r >> 12) % 7 == 0 ? "1" : "0";
+            rx = fsmtest_call(x, "CreateVMInstance", &w.t, "ZoneID", w.z,
+                              "ImageID", img, "CPU", cpu, "Memory", mem, "GPU",
+                              gpu, NULL);
+            if (rx == 0) {
+                snprintf(host_id, sizeof host_id, "%s",
+                         fsmtest_res_str(x, "HostID"));
+                if (n_vms < 64) {
+                    snprintf(vms[n_vms++], FSM_ID_SIZE, "%s",
+                             fsmtest_res_str(x, "VMID"));
+                }
+            }
+            ry = fsmtest_call(y, "CreateVMInstance", &v.t, "ZoneID", v.z,
+                              "ImageID", img, "CPU", cpu, "Memory", mem, "GPU",
+                              gpu, NULL);
+            assert_int_equal(rx, ry);
+            if (rx == 0) {
+                assert_string_equal(fsmtest_res_str(y, "HostID"), host_id);
+                picks++;
+            }
+        }
+    }
+    assert_true(picks > 100);
+    fsmtest_free(y);
 }
 
 static void stale_placement(void **state)
@@ -941,6 +1025,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(infra, fsmtest_setup, fsmtest_teardown),
         cmocka_unit_test_setup_teardown(scheduler, fsmtest_setup,
+                                        fsmtest_teardown),
+        cmocka_unit_test_setup_teardown(scheduler_cache, fsmtest_setup,
                                         fsmtest_teardown),
         cmocka_unit_test_setup_teardown(stale_placement, fsmtest_setup,
                                         fsmtest_teardown),

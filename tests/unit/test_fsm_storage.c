@@ -1340,6 +1340,23 @@ static void snapshots_by_disk(void **state)
     str_of(x, "SnapshotID", s[3]);
     assert_int_equal(x->f->stat_disk_snap_reads - r0, 3); /* not 1,003 */
     assert_int_equal(disk_snaps(x, d), 4);
+    /* DescribeSnapshot by DiskID reads the disk's 4 rows, not a scan, for
+     * the tenant and for the administrator; another tenant sees none */
+    r0 = x->f->stat_disk_snap_reads;
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", d, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 4);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 4);
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &x->admin, "DiskID",
+                                  d, "Offset", "1", "Limit", "2", NULL),
+                     0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 4);
+    assert_string_equal(fsmtest_info_str(x, 0, "SnapshotID"), s[1]);
+    assert_string_equal(fsmtest_info_str(x, 1, "SnapshotID"), s[2]);
+    assert_int_equal(x->f->stat_disk_snap_reads - r0, 8);
+    assert_int_equal(
+        fsmtest_call(x, "DescribeSnapshot", &w.u, "DiskID", d, NULL), 0);
+    assert_int_equal(fsmtest_res_int(x, "TotalCount"), 0);
     /* DeleteDisk's check reads the disk's 4, then refuses */
     r0 = x->f->stat_disk_snap_reads;
     assert_int_equal(fsmtest_call(x, "DeleteDisk", &w.t, "DiskID", d, NULL),
