@@ -540,12 +540,9 @@ int fsm__arg_str(struct fsm_ctx *c,
                            "invalid parameter '%s': longer than %zu bytes", key,
                            max);
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            return fsm__reject(
-                c, YH_EINVAL, "invalid parameter '%s': control character", key);
-        }
+    if (yh_has_ctl(p, len)) {
+        return fsm__reject(c, YH_EINVAL,
+                           "invalid parameter '%s': control character", key);
     }
     if (required && len == 0) {
         return fsm__reject(c, YH_EMISSING, "missing parameter '%s'", key);

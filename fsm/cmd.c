@@ -30,10 +30,16 @@ YH_LOG_MODULE("fsm");
 static const char *const excluded[] = {"RequestToken", "Consistency",
                                        "PassWord", "Password"};
 
+static const uint8_t excluded_len[] = {12, 11, 8, 8};
+
 static int is_excluded(const msgpack_object *k)
 {
+    if (k->type != MSGPACK_OBJECT_STR) {
+        return 0;
+    }
     for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
-        if (k->type == MSGPACK_OBJECT_STR && yh_mp_eq(k, excluded[i])) {
+        if (k->via.str.size == excluded_len[i] &&
+            memcmp(k->via.str.ptr, excluded[i], excluded_len[i]) == 0) {
             return 1;
         }
     }
@@ -97,44 +103,126 @@ static void pack_head(msgpack_packer *pk,
     yh_mp_pack_str(pk, "args");
 }
 
+/* The msgpack header msgpack_pack_str writes for a string of @n bytes
+ * (fixstr, str8, str16, str32) into @h; returns its length. */
+static size_t str_header(size_t n, uint8_t h[5])
+{
+    if (n < 32) {
+        h[0] = (uint8_t)(0xa0 | n);
+        return 1;
+    }
+    if (n < 256) {
+        h[0] = 0xd9;
+        h[1] = (uint8_t)n;
+        return 2;
+    }
+    if (n < 65536) {
+        h[0] = 0xda;
+        h[1] = (uint8_t)(n >> 8);
+        h[2] = (uint8_t)n;
+        return 3;
+    }
+    h[0] = 0xdb;
+    h[1] = (uint8_t)(n >> 24);
+    h[2] = (uint8_t)(n >> 16);
+    h[3] = (uint8_t)(n >> 8);
+    h[4] = (uint8_t)n;
+    return 5;
+}
+
+/* Order of two string keys by their msgpack encodings (header then
+ * bytes) compared as byte strings, a prefix first: the order
+ * yh_mp_pack_canonical sorts a map's keys in. */
+static int str_key_cmp(const msgpack_object *a, const msgpack_object *b)
+{
+    uint8_t ha[5], hb[5];
+    size_t na = str_header(a->via.str.size, ha);
+    size_t nb = str_header(b->via.str.size, hb);
+    size_t la = na + a->via.str.size;
+    size_t lb = nb + b->via.str.size;
+    size_t n = la < lb ? la : lb;
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = i < na ? ha[i] : (uint8_t)a->via.str.ptr[i - na];
+        uint8_t y = i < nb ? hb[i] : (uint8_t)b->via.str.ptr[i - nb];
+        if (x != y) {
+            return x < y ? -1 : 1;
+        }
+    }
+    return la < lb ? -1 : la > lb;
+}
+
+#define BODY_HASH_FAST_KEYS 32 /* string keys sorted in place up to this */
+
 /* SHA-256 over the action name, a NUL and the canonical encoding of
  * @request without the excluded keys. The name is included so that one
- * token reused for another action with an equal body is still caught. */
+ * token reused for another action with an equal body is still caught.
+ * A request of at most BODY_HASH_FAST_KEYS string keys (every request the
+ * API sends) is sorted here without encoding its keys separately; the
+ * bytes hashed are the same as yh_mp_pack_canonical's. */
 static int body_hash(const char *action,
                      const msgpack_object *request,
                      uint8_t out[FSM_DIGEST_SIZE])
 {
     uint32_t n = request->via.map.size;
-    msgpack_object_kv *kv = calloc(n ? n : 1, sizeof *kv);
+    msgpack_object_kv small[BODY_HASH_FAST_KEYS];
+    msgpack_object_kv *kv = small;
     struct yh_buf b = YH_BUF_INIT;
     struct fsm_out o;
     msgpack_object m;
     uint32_t k = 0;
+    int all_str = 1;
     int rc = 0;
 
-    if (kv == NULL) {
-        return YH_ENOMEM;
+    if (n > BODY_HASH_FAST_KEYS) {
+        kv = calloc(n, sizeof *kv);
+        if (kv == NULL) {
+            return YH_ENOMEM;
+        }
     }
     for (uint32_t i = 0; i < n; i++) {
         if (!is_excluded(&request->via.map.ptr[i].key)) {
-            kv[k++] = request->via.map.ptr[i];
+            kv[k] = request->via.map.ptr[i];
+            all_str &= kv[k].key.type == MSGPACK_OBJECT_STR;
+            k++;
         }
     }
-    m.type = MSGPACK_OBJECT_MAP;
-    m.via.map.size = k;
-    m.via.map.ptr = kv;
     fsm__out_init(&o, &b);
     if (yh_buf_append(&b, action, strlen(action) + 1) != 0) {
         o.oom = 1;
     }
-    yh_mp_pack_canonical(&o.pk, &m);
+    if (all_str && k <= BODY_HASH_FAST_KEYS) {
+        /* insertion sort: requests have a handful of keys */
+        for (uint32_t i = 1; i < k; i++) {
+            msgpack_object_kv x = kv[i];
+            uint32_t j = i;
+            while (j > 0 && str_key_cmp(&kv[j - 1].key, &x.key) > 0) {
+                kv[j] = kv[j - 1];
+                j--;
+            }
+            kv[j] = x;
+        }
+        msgpack_pack_map(&o.pk, k);
+        for (uint32_t i = 0; i < k; i++) {
+            yh_mp_pack_strn(&o.pk, kv[i].key.via.str.ptr,
+                            kv[i].key.via.str.size);
+            yh_mp_pack_canonical(&o.pk, &kv[i].val);
+        }
+    } else {
+        m.type = MSGPACK_OBJECT_MAP;
+        m.via.map.size = k;
+        m.via.map.ptr = kv;
+        yh_mp_pack_canonical(&o.pk, &m);
+    }
     if (o.oom) {
         rc = YH_ENOMEM;
     } else if (yh_sha256(b.data, b.len, out) != 0) {
         rc = YH_EINTERNAL;
     }
     yh_buf_release(&b);
-    free(kv);
+    if (kv != small) {
+        free(kv);
+    }
     return rc;
 }
 
@@ -150,11 +238,8 @@ static int request_token(const msgpack_object *request, char out[65])
     if (v->type != MSGPACK_OBJECT_STR || v->via.str.size > 64) {
         return YH_EINVAL;
     }
-    for (uint32_t i = 0; i < v->via.str.size; i++) {
-        unsigned char ch = (unsigned char)v->via.str.ptr[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            return YH_EINVAL;
-        }
+    if (yh_has_ctl(v->via.str.ptr, v->via.str.size)) {
+        return YH_EINVAL;
     }
     memcpy(out, v->via.str.ptr, v->via.str.size);
     out[v->via.str.size] = '\0';
@@ -469,14 +554,12 @@ int fsm_cmd_node(const struct fsm_node *node,
 
 static const msgpack_object empty_map = {.type = MSGPACK_OBJECT_MAP};
 
-static int get_str(const msgpack_object *m,
-                   const char *key,
+/* @v (NULL if absent) as a string of fewer than @size bytes without NUL. */
+static int val_str(const msgpack_object *v,
                    char *out,
                    size_t size,
                    int required)
 {
-    const msgpack_object *v = yh_mp_get(m, key);
-
     out[0] = '\0';
     if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
         return required ? YH_EPROTO : 0;
@@ -490,11 +573,61 @@ static int get_str(const msgpack_object *m,
     return 0;
 }
 
+/* The values of @names in map @m (the first of duplicate keys, as
+ * yh_mp_get), in one pass over the map; NULL for an absent name. */
+static void map_pick(const msgpack_object *m,
+                     const char *const *names,
+                     const uint8_t *lens,
+                     unsigned n,
+                     const msgpack_object **out)
+{
+    for (unsigned j = 0; j < n; j++) {
+        out[j] = NULL;
+    }
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            continue;
+        }
+        for (unsigned j = 0; j < n; j++) {
+            if (out[j] == NULL && k->via.str.size == lens[j] &&
+                k->via.str.ptr[0] == names[j][0] &&
+                memcmp(k->via.str.ptr, names[j], lens[j]) == 0) {
+                out[j] = &m->via.map.ptr[i].val;
+                break;
+            }
+        }
+    }
+}
+
+enum {
+    E_TAG,
+    E_TYPE,
+    E_V,
+    E_ACTOR,
+    E_TIME,
+    E_TOKEN,
+    E_BODYHASH,
+    E_TTL,
+    E_SRC,
+    E_ARGS,
+    E_STAMP,
+    E_N
+};
+static const char *const env_names[E_N] = {"tag",  "type",  "v",        "actor",
+                                           "time", "token", "bodyhash", "ttl",
+                                           "src",  "args",  "stamp"};
+static const uint8_t env_lens[E_N] = {3, 4, 1, 5, 4, 5, 8, 3, 3, 4, 5};
+static const char *const actor_names[3] = {"UserID", "TenantID", "Admin"};
+static const uint8_t actor_lens[3] = {6, 8, 5};
+
 int fsm__env_decode(const msgpack_object *o,
                     struct fsm_env *env,
                     char *why,
                     size_t why_size)
 {
+    const msgpack_object *e[E_N];
+    const msgpack_object *a[3];
     const msgpack_object *v;
     const msgpack_object *actor;
 
@@ -507,52 +640,56 @@ int fsm__env_decode(const msgpack_object *o,
     if (o->type != MSGPACK_OBJECT_MAP) {
         BAD("not a map");
     }
+    map_pick(o, env_names, env_lens, E_N, e);
     /* tag and type first, so that even a rejection reaches its proposer
      * and names its action */
-    v = yh_mp_get(o, "tag");
+    v = e[E_TAG];
     if (v != NULL && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         env->tag = v->via.u64;
     } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {
         BAD("bad 'tag'");
     }
 
-    if (get_str(o, "type", env->type, sizeof env->type, 1) != 0 ||
+    if (val_str(e[E_TYPE], env->type, sizeof env->type, 1) != 0 ||
         env->type[0] == '\0') {
         env->type[0] = '\0';
         BAD("bad 'type'");
     }
-    v = yh_mp_get(o, "v");
+    v = e[E_V];
     if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
         v->via.u64 != ENV_VERSION) {
         BAD("unsupported version");
     }
-    actor = yh_mp_get(o, "actor");
-    if (actor == NULL || actor->type != MSGPACK_OBJECT_MAP ||
-        get_str(actor, "UserID", env->actor.user_id, FSM_ID_SIZE, 1) != 0 ||
-        get_str(actor, "TenantID", env->actor.tenant_id, FSM_ID_SIZE, 1) != 0) {
+    actor = e[E_ACTOR];
+    if (actor == NULL || actor->type != MSGPACK_OBJECT_MAP) {
         BAD("bad 'actor'");
     }
-    v = yh_mp_get(actor, "Admin");
+    map_pick(actor, actor_names, actor_lens, 3, a);
+    if (val_str(a[0], env->actor.user_id, FSM_ID_SIZE, 1) != 0 ||
+        val_str(a[1], env->actor.tenant_id, FSM_ID_SIZE, 1) != 0) {
+        BAD("bad 'actor'");
+    }
+    v = a[2];
     if (v == NULL || v->type != MSGPACK_OBJECT_BOOLEAN) {
         BAD("bad 'actor'");
     }
     env->actor.admin = v->via.boolean;
-    v = yh_mp_get(o, "time");
+    v = e[E_TIME];
     if (v == NULL || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         BAD("bad 'time'");
     }
     env->time_ns = v->via.u64;
-    if (get_str(o, "token", env->token, sizeof env->token, 0) != 0) {
+    if (val_str(e[E_TOKEN], env->token, sizeof env->token, 0) != 0) {
         BAD("bad 'token'");
     }
     if (env->token[0] != '\0') {
-        v = yh_mp_get(o, "bodyhash");
+        v = e[E_BODYHASH];
         if (v == NULL || v->type != MSGPACK_OBJECT_BIN ||
             v->via.bin.size != FSM_DIGEST_SIZE) {
             BAD("bad 'bodyhash'");
         }
         memcpy(env->bodyhash, v->via.bin.ptr, FSM_DIGEST_SIZE);
-        v = yh_mp_get(o, "ttl");
+        v = e[E_TTL];
         if (v == NULL || v->type == MSGPACK_OBJECT_NIL ||
             (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 == 0)) {
             env->ttl_ns = FSM_DEFAULT_TOKEN_TTL_NS;
@@ -562,10 +699,10 @@ int fsm__env_decode(const msgpack_object *o,
             BAD("bad 'ttl'");
         }
     }
-    if (get_str(o, "src", env->src, sizeof env->src, 0) != 0) {
+    if (val_str(e[E_SRC], env->src, sizeof env->src, 0) != 0) {
         BAD("bad 'src'");
     }
-    v = yh_mp_get(o, "args");
+    v = e[E_ARGS];
     if (v == NULL || v->type == MSGPACK_OBJECT_NIL) {
         env->args = &empty_map;
     } else if (v->type == MSGPACK_OBJECT_MAP) {
@@ -573,7 +710,7 @@ int fsm__env_decode(const msgpack_object *o,
     } else {
         BAD("bad 'args'");
     }
-    v = yh_mp_get(o, "stamp");
+    v = e[E_STAMP];
     if (v != NULL && v->type == MSGPACK_OBJECT_MAP) {
         env->stamp = v;
     } else if (v != NULL && v->type != MSGPACK_OBJECT_NIL) {

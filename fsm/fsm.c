@@ -38,26 +38,15 @@ int fsm_open(struct fsm **out,
                           : FSM_DEFAULT_TOKEN_TTL_NS;
     f->oplog_keep =
         cfg != NULL && cfg->oplog_keep != 0 ? cfg->oplog_keep : FSM_OPLOG_KEEP;
-    f->md = EVP_MD_CTX_new();
-    if (f->md == NULL) {
-        snprintf(errmsg, YH_ERRMSG_SIZE, "out of memory");
-        rc = YH_ENOMEM;
-        goto err_after_alloc;
-    }
     rc = fsm__store_open(f, dir, cfg, errmsg);
     if (rc != 0) {
-        goto err_after_md;
+        free(f);
+        return rc;
     }
     f->place_cache = fsm__place_cache_new(); /* NULL: picks decode hosts */
     YH_INFO("opened '%s' at index %llu", dir, (unsigned long long)f->applied);
     *out = f;
     return 0;
-
-err_after_md:
-    EVP_MD_CTX_free(f->md);
-err_after_alloc:
-    free(f);
-    return rc;
 }
 
 void fsm_close(struct fsm *f)
@@ -70,7 +59,6 @@ void fsm_close(struct fsm *f)
     }
     fsm__store_close(f);
     fsm__place_cache_free(f->place_cache);
-    EVP_MD_CTX_free(f->md);
     free(f);
 }
 
@@ -103,6 +91,7 @@ int fsm_flush(struct fsm *f)
     }
     rc = mdb_txn_commit(f->wtxn);
     f->wtxn = NULL; /* freed by commit, even on failure */
+    fsm__wcursors_forget(f);
     if (rc != 0) {
         rc = fsm__mdb_err(f, rc, "commit batch");
         fsm__batch_abort(f);
@@ -120,14 +109,13 @@ static int digest_chain(struct fsm *f,
                         const struct yh_buf *result)
 {
     uint8_t be[8];
-    unsigned n;
+    struct yh_part parts[4] = {{f->digest, FSM_DIGEST_SIZE},
+                               {be, 8},
+                               {cmd, len},
+                               {result->data, result->len}};
 
     fsm__be64_put(be, index);
-    if (!EVP_DigestInit_ex(f->md, yh_sha256_md(), NULL) ||
-        !EVP_DigestUpdate(f->md, f->digest, FSM_DIGEST_SIZE) ||
-        !EVP_DigestUpdate(f->md, be, 8) || !EVP_DigestUpdate(f->md, cmd, len) ||
-        !EVP_DigestUpdate(f->md, result->data, result->len) ||
-        !EVP_DigestFinal_ex(f->md, f->digest, &n)) {
+    if (yh_sha256_parts(parts, 4, f->digest) != 0) {
         snprintf(f->errmsg, sizeof f->errmsg, "sha-256 failed");
         return YH_EINTERNAL;
     }
@@ -191,11 +179,12 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
 {
     MDB_cursor *cur;
     MDB_val k, v;
+    int owned;
     int rc;
 
-    rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_TOKEN_EXP], &cur);
+    rc = fsm__wcursor(f, txn, FSM_TBL_TOKEN_EXP, &cur, &owned);
     if (rc != 0) {
-        return fsm__mdb_err(f, rc, "open cursor on 'token_exp'");
+        return rc;
     }
     for (int i = 0; i < 2; i++) {
         msgpack_unpacked u;
@@ -243,7 +232,9 @@ static int token_purge(struct fsm *f, MDB_txn *txn, uint64_t now)
             break;
         }
     }
-    mdb_cursor_close(cur);
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
     return rc;
 }
 
@@ -620,7 +611,10 @@ int fsm_key_get(struct fsm *f, const char *public_key, struct fsm_key *out)
     return rc;
 }
 
-int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
+static int nodes_read(struct fsm *f,
+                      struct fsm_node *nodes,
+                      unsigned max,
+                      unsigned *n)
 {
     MDB_cursor *cur;
     MDB_txn *txn;
@@ -666,6 +660,33 @@ int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
 out:
     fsm__rtxn_end(f, txn);
     return rc;
+}
+
+/* A follower forwarding writes looks the leader's API address up for
+ * every request (cluster_leader_api): the rows are kept decoded until the
+ * table may have changed (f->nodes_gen: a write to 'nodes', a commit, a
+ * rollback or a restore). */
+int fsm_nodes(struct fsm *f, struct fsm_node *nodes, unsigned max, unsigned *n)
+{
+    unsigned cn = 0;
+    int rc;
+
+    if (!f->nodes_cached || f->nodes_cache_gen != f->nodes_gen) {
+        rc = nodes_read(f, f->nodes_cache, FSM_NODES_CACHE, &cn);
+        if (rc != 0) {
+            f->nodes_cached = 0;
+            return nodes_read(f, nodes, max, n);
+        }
+        f->nodes_cache_n = cn;
+        f->nodes_cache_gen = f->nodes_gen;
+        f->nodes_cached = 1;
+    }
+    if (f->nodes_cache_n == FSM_NODES_CACHE && max > FSM_NODES_CACHE) {
+        return nodes_read(f, nodes, max, n); /* there may be more rows */
+    }
+    *n = f->nodes_cache_n < max ? f->nodes_cache_n : max;
+    memcpy(nodes, f->nodes_cache, *n * sizeof *nodes);
+    return 0;
 }
 
 /* ---- dump ---- */

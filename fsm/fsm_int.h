@@ -109,7 +109,8 @@ extern const struct fsm_tbl_info fsm__tbls[FSM_N_TBL];
 #define FSM_DEFAULT_MAP_SIZE ((size_t)8 << 30)
 #define FSM_DEFAULT_TOKEN_TTL_NS (24ull * 3600 * 1000000000ull)
 #define FSM_PBKDF2_ITERATIONS 10000
-#define FSM_MAX_DEPTH 20 /* envelope nesting: request depth 16 + ours */
+#define FSM_NODES_CACHE 16 /* fsm_nodes rows kept decoded */
+#define FSM_MAX_DEPTH 20   /* envelope nesting: request depth 16 + ours */
 
 struct fsm
 {
@@ -130,7 +131,6 @@ struct fsm
                                          the first); not state */
     void *map_addr;                   /* LMDB's map of the state file */
     size_t map_len;                   /* (see fsm__map_release) */
-    EVP_MD_CTX *md;                   /* reused for the digest chain */
     int errored;                      /* a rollback lost applied entries */
     char errmsg[YH_ERRMSG_SIZE];      /* last local failure */
     /* leader: the scheduler's decoded hosts (tbl_vm.c); not state, never
@@ -146,6 +146,19 @@ struct fsm
      * DeleteDisk's check, a disk's purge; tbl_storage.c) have visited
      * since open. */
     uint64_t stat_disk_snap_reads;
+    /* One cursor per table in the open batch, opened on first use
+     * (fsm__wcursor) and freed by LMDB when the batch ends: a put or
+     * delete positions it with one B-tree search instead of a get and a
+     * put (or del) searching twice. */
+    MDB_cursor *wcur[FSM_N_TBL];
+    /* fsm_nodes' decoded rows (not state): valid while nodes_cache_gen
+     * equals nodes_gen, which every write to 'nodes', every commit or
+     * rollback of a batch and every restore (fsm__meta_write) bumps */
+    uint64_t nodes_gen;
+    uint64_t nodes_cache_gen;
+    int nodes_cached;
+    unsigned nodes_cache_n;
+    struct fsm_node nodes_cache[FSM_NODES_CACHE];
 };
 
 /* ---- store.c ---- */
@@ -239,6 +252,16 @@ int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32]);
 extern size_t fsm__snap_window;
 /* Delete the record under @cur (in table @t), keeping the content hash. */
 int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur);
+/* A cursor on @t in @txn: the batch's cached one when @txn is the open
+ * batch (*owned = 0: never close it), else a new one (*owned = 1: the
+ * caller closes it). Returns 0 or a local error. */
+int fsm__wcursor(struct fsm *f,
+                 MDB_txn *txn,
+                 enum fsm_tbl t,
+                 MDB_cursor **cur,
+                 int *owned);
+/* The open batch ended (committed or aborted): LMDB freed its cursors. */
+void fsm__wcursors_forget(struct fsm *f);
 int fsm__meta_read(struct fsm *f,
                    MDB_txn *txn,
                    uint64_t *applied,

@@ -285,6 +285,7 @@ void fsm__store_close(struct fsm *f)
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
+        fsm__wcursors_forget(f);
     }
     if (f->env != NULL) {
         mdb_env_close(f->env);
@@ -313,9 +314,11 @@ void fsm__batch_abort(struct fsm *f)
     uint64_t was = f->applied;
     MDB_txn *txn;
 
+    f->nodes_gen++;
     if (f->wtxn != NULL) {
         mdb_txn_abort(f->wtxn);
         f->wtxn = NULL;
+        fsm__wcursors_forget(f);
     }
     /* Back to what is committed. If even that cannot be read, keep the
      * old values: the next apply will fail the same way. */
@@ -411,25 +414,36 @@ void fsm__content_mix(uint8_t acc[32],
      * the low half of the 256-bit accumulator. */
     XXH64_hash_t seed = XXH3_64bits_withSeed(key, klen, (XXH64_hash_t)tbl + 1);
     XXH128_hash_t x = XXH3_128bits_withSeed(val, vlen, seed);
-    uint8_t h[32] = {0};
+    uint64_t h[4] = {x.low64, x.high64, 0, 0};
+    uint64_t a[4];
     unsigned carry = 0;
 
-    for (int i = 0; i < 8; i++) {
-        h[i] = (uint8_t)(x.low64 >> (8 * i));
-        h[8 + i] = (uint8_t)(x.high64 >> (8 * i));
+    /* acc +/- h as little-endian 256-bit integers, 64 bits a limb. */
+    memcpy(a, acc, 32);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (int i = 0; i < 4; i++) {
+        a[i] = __builtin_bswap64(a[i]);
     }
-    /* acc +/- h as little-endian 256-bit integers. */
-    for (int i = 0; i < 32; i++) {
+#endif
+    for (int i = 0; i < 4; i++) {
         if (add) {
-            unsigned x = (unsigned)acc[i] + h[i] + carry;
-            acc[i] = (uint8_t)x;
-            carry = x >> 8;
+            uint64_t t = a[i] + h[i];
+            unsigned c1 = t < a[i];
+            a[i] = t + carry;
+            carry = c1 | (a[i] < t);
         } else {
-            int x = (int)acc[i] - (int)h[i] - (int)carry;
-            carry = x < 0;
-            acc[i] = (uint8_t)(x + (carry ? 256 : 0));
+            uint64_t t = a[i] - h[i];
+            unsigned b1 = a[i] < h[i];
+            a[i] = t - carry;
+            carry = b1 | (t < (uint64_t)carry);
         }
     }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (int i = 0; i < 4; i++) {
+        a[i] = __builtin_bswap64(a[i]);
+    }
+#endif
+    memcpy(acc, a, 32);
 }
 
 /* Find LMDB's map of the state file in /proc/self/maps (by inode): LMDB
@@ -553,23 +567,34 @@ int fsm__content_read(struct fsm *f, MDB_txn *txn, uint8_t out[32])
     return 0;
 }
 
-/* The value now under @k in @t, if any, leaves the content hash. */
-static int content_forget(struct fsm *f,
-                          MDB_txn *txn,
-                          enum fsm_tbl t,
-                          MDB_val *k)
+void fsm__wcursors_forget(struct fsm *f)
 {
-    MDB_val old;
-    int rc = mdb_get(txn, f->dbis[t], k, &old);
+    memset(f->wcur, 0, sizeof f->wcur);
+}
 
-    if (rc == MDB_NOTFOUND) {
+int fsm__wcursor(struct fsm *f,
+                 MDB_txn *txn,
+                 enum fsm_tbl t,
+                 MDB_cursor **cur,
+                 int *owned)
+{
+    int rc;
+
+    if (txn == f->wtxn && f->wcur[t] != NULL) {
+        *cur = f->wcur[t];
+        *owned = 0;
         return 0;
     }
+    rc = mdb_cursor_open(txn, f->dbis[t], cur);
     if (rc != 0) {
-        return fsm__mdb_err(f, rc, "read '%s'", fsm__tbls[t].name);
+        return fsm__mdb_err(f, rc, "open cursor on '%s'", fsm__tbls[t].name);
     }
-    fsm__content_mix(f->content, t, k->mv_data, k->mv_size, old.mv_data,
-                     old.mv_size, 0);
+    if (txn == f->wtxn) {
+        f->wcur[t] = *cur;
+        *owned = 0;
+    } else {
+        *owned = 1;
+    }
     return 0;
 }
 
@@ -578,6 +603,9 @@ int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
     MDB_val k, v;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
 
+    if (t == FSM_TBL_NODES) {
+        f->nodes_gen++;
+    }
     if (rc == 0 && fsm__content_covers(t, k.mv_data, k.mv_size)) {
         fsm__content_mix(f->content, t, k.mv_data, k.mv_size, v.mv_data,
                          v.mv_size, 0);
@@ -591,6 +619,9 @@ int fsm__cursor_del(struct fsm *f, enum fsm_tbl t, MDB_cursor *cur)
     return 0;
 }
 
+/* One B-tree search per put: an insert that finds the key taken leaves
+ * the cursor on it with the old value (MDB_KEYEXIST), which leaves the
+ * content hash, and the value is replaced in place (MDB_CURRENT). */
 int fsm__put(struct fsm *f,
              MDB_txn *txn,
              enum fsm_tbl t,
@@ -601,19 +632,35 @@ int fsm__put(struct fsm *f,
 {
     MDB_val k = {klen, (void *)key};
     MDB_val v = {vlen, (void *)val};
+    MDB_cursor *cur;
+    int covers = fsm__content_covers(t, key, klen);
+    int owned;
     int rc;
 
-    if (fsm__content_covers(t, key, klen)) {
-        rc = content_forget(f, txn, t, &k);
-        if (rc != 0) {
-            return rc;
-        }
-        fsm__content_mix(f->content, t, key, klen, val, vlen, 1);
+    if (t == FSM_TBL_NODES) {
+        f->nodes_gen++;
     }
-    rc = mdb_put(txn, f->dbis[t], &k, &v, 0);
-
+    rc = fsm__wcursor(f, txn, t, &cur, &owned);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        if (covers) {
+            fsm__content_mix(f->content, t, key, klen, v.mv_data, v.mv_size, 0);
+        }
+        v.mv_size = vlen;
+        v.mv_data = (void *)val;
+        rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+    }
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
     if (rc != 0) {
         return fsm__mdb_err(f, rc, "put into '%s'", fsm__tbls[t].name);
+    }
+    if (covers) {
+        fsm__content_mix(f->content, t, key, klen, val, vlen, 1);
     }
     return 0;
 }
@@ -625,20 +672,25 @@ int fsm__del(struct fsm *f,
              size_t klen)
 {
     MDB_val k = {klen, (void *)key};
-    int rc = 0;
+    MDB_val v;
+    MDB_cursor *cur;
+    int owned;
+    int rc;
 
-    if (fsm__content_covers(t, key, klen)) {
-        rc = content_forget(f, txn, t, &k);
-    }
+    rc = fsm__wcursor(f, txn, t, &cur, &owned);
     if (rc != 0) {
         return rc;
     }
-    rc = mdb_del(txn, f->dbis[t], &k, NULL);
-
-    if (rc != 0) {
-        return fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (rc == 0) {
+        rc = fsm__cursor_del(f, t, cur);
+    } else {
+        rc = fsm__mdb_err(f, rc, "delete from '%s'", fsm__tbls[t].name);
     }
-    return 0;
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
+    return rc;
 }
 
 int fsm__meta_read(struct fsm *f,
@@ -683,6 +735,7 @@ int fsm__meta_write(struct fsm *f,
     uint8_t be[8];
     int rc;
 
+    f->nodes_gen++; /* a commit, or a restore that wrote past fsm__put */
     fsm__be64_put(be, applied);
     rc = fsm__put(f, txn, FSM_TBL_META, META_APPLIED, strlen(META_APPLIED), be,
                   8);

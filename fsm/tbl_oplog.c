@@ -19,10 +19,11 @@ static int oplog_trim(struct fsm *f, MDB_txn *txn, uint64_t upto)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = mdb_cursor_open(txn, f->dbis[FSM_TBL_OPLOG], &cur);
+    int owned;
+    int rc = fsm__wcursor(f, txn, FSM_TBL_OPLOG, &cur, &owned);
 
     if (rc != 0) {
-        return fsm__mdb_err(f, rc, "open cursor on 'oplog'");
+        return rc;
     }
     for (int i = 0; i < 2; i++) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -38,7 +39,9 @@ static int oplog_trim(struct fsm *f, MDB_txn *txn, uint64_t upto)
             break;
         }
     }
-    mdb_cursor_close(cur);
+    if (owned) {
+        mdb_cursor_close(cur);
+    }
     return rc;
 }
 
@@ -59,7 +62,7 @@ int fsm__oplog_put(struct fsm_ctx *c,
     int purged;
     int gone;
 
-    snprintf(rid, sizeof rid, "%s", resource_id);
+    yh_strlcpy(rid, resource_id, sizeof rid);
     if (rid[0] == '\0' && env->args != NULL) {
         /* A rejected modification still names what it was about. */
         const msgpack_object *v = yh_mp_get(env->args, "ResourceID");

@@ -785,7 +785,7 @@ int fsm__user_modify_apply(struct fsm_ctx *c)
     }
     u.revision = c->index;
     TRY(user_put(c, &u));
-    snprintf(c->resource_id, sizeof c->resource_id, "%s", u.id);
+    yh_strlcpy(c->resource_id, u.id, sizeof c->resource_id);
     msgpack_pack_uint64(fsm__field(c, "Revision"), u.revision);
     return 0;
 }

@@ -45,10 +45,25 @@ static int auth_mac(const char *private_key,
                     uint8_t out[SIG_SIZE])
 {
     char ts[24];
-    int ts_len = snprintf(ts, sizeof(ts), "%" PRId64, timestamp);
+    size_t ts_len = 0;
+    uint64_t mag =
+        timestamp < 0 ? 0 - (uint64_t)timestamp : (uint64_t)timestamp;
+    char digits[20];
+    size_t nd = 0;
+
+    /* "%" PRId64 without snprintf (once per request) */
+    do {
+        digits[nd++] = (char)('0' + mag % 10);
+        mag /= 10;
+    } while (mag != 0);
+    if (timestamp < 0) {
+        ts[ts_len++] = '-';
+    }
+    while (nd > 0) {
+        ts[ts_len++] = digits[--nd];
+    }
     struct yh_part parts[] = {
-        {method, method_len},           {"\n", 1},
-        {ts, (size_t)ts_len},           {"\n", 1},
+        {method, method_len},           {"\n", 1}, {ts, ts_len}, {"\n", 1},
         {request_raw, request_raw_len},
     };
 

@@ -47,10 +47,23 @@ uint8_t *yh_buf_steal(struct yh_buf *b, size_t *len);
 /* msgpack_packer_write callback; @data is a struct yh_buf *. */
 int yh_buf_msgpack_write(void *data, const char *p, size_t n);
 
+/* snprintf(@dst, @size, "%s", @src) without the formatting machinery:
+ * at most @size - 1 bytes, always NUL-terminated (@size > 0). */
+static inline void yh_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = __builtin_strlen(src);
+
+    if (n >= size) {
+        n = size - 1;
+    }
+    __builtin_memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Lower-case hex of @n bytes into @out (2n+1 bytes, NUL-terminated). */
 void yh_hex(const uint8_t *p, size_t n, char *out);
 /* The 2n hex digits at @hex (either case) into @out (n bytes): 0, or
- * YH_EINVAL at the first non-digit. */
+ * YH_EINVAL if any is not a hex digit (@out then holds garbage). */
 int yh_unhex(const char *hex, size_t n, uint8_t *out);
 
 #endif

@@ -26,6 +26,32 @@ const msgpack_object *yh_mp_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
+int yh_has_ctl(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    const uint64_t ones = 0x0101010101010101u;
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0;
+
+    /* Per word: a byte below 0x20 (x - 0x20.. borrows into a clear high
+     * bit), or equal to 0x7f (x ^ 0x7f.. has a zero byte). Both tests are
+     * exact as "any byte" answers. */
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, b + i, 8);
+        y = x ^ (0x7f * ones);
+        if ((((x - 0x20 * ones) & ~x) | ((y - ones) & ~y)) & high) {
+            return 1;
+        }
+    }
+    for (; i < n; i++) {
+        if (b[i] < 0x20 || b[i] == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int yh_mp_eq(const msgpack_object *o, const char *s)
 {
     size_t n = strlen(s);
@@ -133,8 +159,33 @@ int yh_mp_int(const msgpack_object *map, const char *key, int64_t *out)
     }
 }
 
+/* The header msgpack_pack_str writes for @n < 256 (fixstr or str8) and
+ * the bytes, appended at @out; returns the bytes written. */
+static size_t put_short_str(char *out, const char *s, size_t n)
+{
+    size_t h = 0;
+
+    if (n < 32) {
+        out[h++] = (char)(0xa0 | n);
+    } else {
+        out[h++] = (char)0xd9;
+        out[h++] = (char)n;
+    }
+    memcpy(out + h, s, n);
+    return h + n;
+}
+
+/* Short strings (nearly all: names, IDs, messages) go to the packer's
+ * writer in one call with their header, not two: the same bytes as
+ * msgpack_pack_str + msgpack_pack_str_body. */
 void yh_mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
 {
+    char b[2 + 255];
+
+    if (n < 256) {
+        pk->callback(pk->data, b, put_short_str(b, s, n));
+        return;
+    }
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }
@@ -146,8 +197,18 @@ void yh_mp_pack_str(msgpack_packer *pk, const char *s)
 
 void yh_mp_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
 {
-    yh_mp_pack_str(pk, k);
-    yh_mp_pack_str(pk, v);
+    size_t kn = strlen(k);
+    size_t vn = strlen(v);
+    char b[2 * (2 + 255)];
+
+    if (kn < 256 && vn < 256) {
+        size_t n = put_short_str(b, k, kn);
+        n += put_short_str(b + n, v, vn);
+        pk->callback(pk->data, b, n);
+        return;
+    }
+    yh_mp_pack_strn(pk, k, kn);
+    yh_mp_pack_strn(pk, v, vn);
 }
 
 void yh_mp_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)

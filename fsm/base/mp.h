@@ -20,6 +20,10 @@ int yh_mp_eq(const msgpack_object *o, const char *s);
 /* String parameter: 0 and *p, *len on success (not NUL-terminated),
  * YH_EMISSING if absent or nil, YH_EINVAL if of another type. Integers are
  * rendered into @scratch (at least 24 bytes) and returned from there. */
+/* 1 if any of the @n bytes at @p is a control character (below 0x20 or
+ * 0x7f), else 0. Eight bytes at a time. */
+int yh_has_ctl(const void *p, size_t n);
+
 int yh_mp_str(const msgpack_object *map,
               const char *key,
               const char **p,
