@@ -592,10 +592,34 @@ static int guard_snapshot_put(struct raft_io *io,
     return rv;
 }
 
+/* Elections are rare and their timing is what jepsen's failover figures
+ * measure: each change of role is logged with its term. */
+static void note_role(const struct raft *r,
+                      unsigned short state,
+                      raft_term term)
+{
+    static const char *names[] = {"unavailable", "follower", "candidate",
+                                  "leader"};
+
+    if (r->state > RAFT_LEADER || state > RAFT_LEADER ||
+        (r->state == state &&
+         (state != RAFT_CANDIDATE || r->current_term == term))) {
+        return;
+    }
+    YH_INFO("raft %llu: %s -> %s, term %llu -> %llu%s",
+            (unsigned long long)r->id, names[state], names[r->state],
+            (unsigned long long)term, (unsigned long long)r->current_term,
+            r->state == RAFT_CANDIDATE && r->candidate_state.in_pre_vote
+                ? " (pre-vote)"
+                : "");
+}
+
 static void guard_tick(struct raft_io *io)
 {
     struct raft_guard *g = guard_of(io);
     struct raft *r = io->data;
+    unsigned short state = r->state;
+    raft_term term = r->current_term;
 
     if (r->state == RAFT_FOLLOWER && installing(r)) {
         r->election_timer_start = io->time(io);
@@ -603,6 +627,7 @@ static void guard_tick(struct raft_io *io)
     }
     conf_observe(g, r);
     g->tick(io);
+    note_role(r, state, term);
 }
 
 static void guard_recv(struct raft_io *io, struct raft_message *m)
@@ -611,6 +636,8 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
     struct raft *r = io->data;
     raft_index first;
     raft_index last;
+    unsigned short state;
+    raft_term term;
 
     if (m->type == RAFT_IO_TIMEOUT_NOW && installing(r)) {
         g->n_dropped_timeout_now++;
@@ -621,8 +648,11 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
         return;
     }
     if (m->type != RAFT_IO_APPEND_ENTRIES) {
+        state = r->state;
+        term = r->current_term;
         g->recv(io, m);
         conf_observe(g, r);
+        note_role(r, state, term);
         return;
     }
     /* @m's entries belong to libraft once delivered */
@@ -630,9 +660,12 @@ static void guard_recv(struct raft_io *io, struct raft_message *m)
     last = m->append_entries.prev_log_index + m->append_entries.n_entries;
     conf_observe(g, r);
     maybe_rollback(g, r, &m->append_entries);
+    state = r->state;
+    term = r->current_term;
     g->recv(io, m);
     conf_record_entries(g, r, first, last);
     conf_observe(g, r);
+    note_role(r, state, term);
 }
 
 static int guard_load(struct raft_io *io,
