@@ -16,7 +16,7 @@ FUZZ_TIME=${1:-${FUZZ_TIME:-30}}
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
 CFLAGS="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -D_GNU_SOURCE -I."
-LIBS="-lmsgpackc -lcrypto -llmdb -lpthread"
+LIBS="-lmsgpackc -lcrypto -llmdb -lzstd -lxxhash -lpthread -lm"
 # The wire layer and the base it sits on: all a wire target links.
 WIRE_SRC="$(ls fsm/base/*.c fsm/*.c api/wire/*.c)"
 
