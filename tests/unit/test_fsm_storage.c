@@ -1347,8 +1347,8 @@ static void snapshots_by_disk(void **state)
         fsmtest_call(x, "DescribeSnapshot", &w.t, "DiskID", d, NULL), 0);
     assert_int_equal(fsmtest_res_int(x, "TotalCount"), 4);
     assert_int_equal(x->f->stat_disk_snap_reads - r0, 4);
-    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &x->admin, "DiskID",
-                                  d, "Offset", "1", "Limit", "2", NULL),
+    assert_int_equal(fsmtest_call(x, "DescribeSnapshot", &x->admin, "DiskID", d,
+                                  "Offset", "1", "Limit", "2", NULL),
                      0);
     assert_int_equal(fsmtest_res_int(x, "TotalCount"), 4);
     assert_string_equal(fsmtest_info_str(x, 0, "SnapshotID"), s[1]);
