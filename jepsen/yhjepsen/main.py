@@ -383,7 +383,13 @@ def main():
     ap.add_argument("--nemeses", help="--full: comma-separated subset")
     ap.add_argument("--snapshot-threshold", type=int, default=256)
     ap.add_argument("--snapshot-trailing", type=int, default=64)
-    ap.add_argument("--tmpfs-mb", type=int, default=256)
+    # raft_uv keeps up to three open 64 MiB segments allocated (192 MiB);
+    # state, snapshots and the archive grow ~1.6 MB/s under the full load:
+    # 256 MiB filled on its own after ~40 s (session 7's disk-full run 2:
+    # two nodes stopped with ENOSPC that the nemesis had not caused).
+    ap.add_argument("--tmpfs-mb", type=int, default=640,
+                    help="size of each node's tmpfs for the disk-full "
+                    "nemeses (640; must outlast the run's own growth)")
     ap.add_argument("--election-timeout", type=int, metavar="MS",
                     help="yunhand election timeout (default: yunhand's own,"
                     " cluster/node.c)")
