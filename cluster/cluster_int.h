@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "barrier.h"
 #include "guard.h"
+#include "revote.h"
 
 /* A proposed write waiting for its entry to be applied. Referenced by the
  * pending list (until completed) and by its batch (until raft's apply
@@ -117,7 +118,10 @@ struct cluster
     cluster_tick_cb *tick_cb;
     void *tick_arg;
 
-    struct raft_guard guard; /* guard.c: libraft 0.15 follower answers */
+    struct raft_guard guard;   /* guard.c: libraft 0.15 follower answers */
+    struct raft_revote revote; /* revote.c: vote requests resent */
+    uv_timer_t revote_timer;   /* polls revote while requests wait */
+    int revote_timer_ready;
     struct raft_barriers
         barriers;       /* barrier.c: one raft_uv barrier at a time */
     unsigned map_ticks; /* timer ticks since the map check */

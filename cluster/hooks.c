@@ -43,7 +43,22 @@
  *
  * 4. recv also notes when each peer was last heard from, for
  *    cluster__quorum_contact(): a leader that has heard from no majority
- *    for an election timeout stops holding clients (submit.c, node.c). */
+ *    for an election timeout stops holding clients (submit.c, node.c).
+ *
+ * 5. start: libraft asks raft_uv for a tick every heartbeat timeout (100
+ *    ms) and checks its timers only on ticks, so a "randomized" election
+ *    timeout of 600-800 ms fires on one of two or three ticks. Nodes
+ *    started together (a cluster brought up at once, every jepsen run) have
+ *    ticks a few milliseconds apart for their whole life: when the leader
+ *    fails, the two followers often fire on the same tick, both become
+ *    candidates before either hears the other, and the votes split (one
+ *    more election timeout; twice in a row made the 3.4 s pause-leader
+ *    failover of session 7). The tick is asked for every TICK_MS instead:
+ *    every timer libraft 0.15 keeps is a comparison of io->time with a
+ *    duration (election, heartbeat per follower, install_snapshot_timeout,
+ *    promotion rounds, transfers), so a finer tick changes no duration,
+ *    only how late each is noticed: at most TICK_MS. A tick of a follower
+ *    is one comparison; the leader's walks its followers' progress. */
 #include "cluster_int.h"
 
 #include <inttypes.h>
@@ -53,6 +68,8 @@
 #include "fsm/base/log.h"
 
 YH_LOG_MODULE("cluster");
+
+#define TICK_MS 10u /* 5. */
 
 static struct cluster *io_cluster(struct raft_io *io)
 {
@@ -208,7 +225,7 @@ static int hook_start(struct raft_io *io,
     struct cluster *c = io_cluster(io);
 
     c->raft_recv = recv;
-    return c->io_start(io, msecs, tick, hook_recv);
+    return c->io_start(io, msecs < TICK_MS ? msecs : TICK_MS, tick, hook_recv);
 }
 
 static int hook_random(struct raft_io *io, int min, int max)

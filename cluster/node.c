@@ -28,6 +28,12 @@
 
 YH_LOG_MODULE("cluster");
 
+/* An unanswered vote request is resent this often (revote.c): two tries
+ * reach a peer over a connection that died unnoticed (the first write
+ * vanishes, the second fails and raft_uv reconnects), well inside one
+ * election timeout. */
+#define REVOTE_INTERVAL_MS 40u
+
 void cluster_config_defaults(struct cluster_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -392,6 +398,31 @@ static int propose_tick(void *arg, const uint8_t *env, size_t len)
     return rc;
 }
 
+/* revote.c asks to be polled when a vote request may need resending. */
+static void revote_timer_cb(uv_timer_t *t)
+{
+    struct cluster *c = t->data;
+    int next;
+
+    if (c->closing) {
+        return;
+    }
+    next = cluster_revote_poll(&c->revote);
+    if (next >= 0) {
+        uv_timer_start(&c->revote_timer, revote_timer_cb, (uint64_t)next, 0);
+    }
+}
+
+static void revote_wake(void *arg, unsigned delay_ms)
+{
+    struct cluster *c = arg;
+
+    if (c->revote_timer_ready && !c->closing &&
+        !uv_is_active((uv_handle_t *)&c->revote_timer)) {
+        uv_timer_start(&c->revote_timer, revote_timer_cb, delay_ms, 0);
+    }
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     struct cluster *c = t->data;
@@ -569,6 +600,9 @@ int cluster_open(struct cluster **out,
     }
     /* Deferred InstallSnapshot and the election timer's window: hooks.c. */
     cluster__hooks_install(c);
+    /* Vote requests resent until answered: revote.c. */
+    cluster_revote_install(&c->revote, &c->io, REVOTE_INTERVAL_MS, revote_wake,
+                           c);
     /* libraft 0.15's follower answers after a term or role change: guard.c.
      * Above the hooks, so that it sees libraft's own requests. */
     cluster_guard_install(&c->guard, &c->io);
@@ -634,6 +668,9 @@ int cluster_open(struct cluster **out,
     uv_idle_init(loop, &c->drain);
     c->drain.data = c;
     uv_timer_start(&c->timer, timer_cb, 100, 100);
+    uv_timer_init(loop, &c->revote_timer);
+    c->revote_timer.data = c;
+    c->revote_timer_ready = 1;
 
     YH_INFO("n%" PRIu64 " started: raft %s, data %s, applied %" PRIu64, cfg->id,
             cfg->raft_addr, cfg->data_dir, fsm_applied_index(c->fsm));
@@ -648,6 +685,7 @@ err_after_raft:
     return rc;
 err_after_io:
     cluster_guard_remove(&c->guard);
+    cluster_revote_remove(&c->revote);
     cluster_barriers_remove(&c->barriers);
 err_after_uv_io:
     raft_uv_close(&c->io);
@@ -706,6 +744,7 @@ static void maybe_finish_close(struct cluster *c)
     }
     fsm_close(c->fsm);
     cluster_guard_remove(&c->guard);
+    cluster_revote_remove(&c->revote);
     cluster_barriers_remove(&c->barriers);
     yh_buf_release(&c->result);
     yh_buf_release(&c->event);
@@ -739,7 +778,7 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     c->closing = 1;
     c->close_cb = cb;
     c->close_arg = arg;
-    c->n_closing = 5; /* raft, check, timer, kick, drain */
+    c->n_closing = 6; /* raft, check, timer, revote timer, kick, drain */
     settle(c);
     cluster__defer_free(c);
     cluster__fail_all(c);
@@ -748,6 +787,9 @@ void cluster_close(struct cluster *c, cluster_close_cb *cb, void *arg)
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->check, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
+    c->revote_timer_ready = 0;
+    uv_timer_stop(&c->revote_timer);
+    uv_close((uv_handle_t *)&c->revote_timer, handle_closed);
     uv_idle_stop(&c->kick);
     uv_close((uv_handle_t *)&c->kick, handle_closed);
     uv_idle_stop(&c->drain);
