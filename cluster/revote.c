@@ -23,14 +23,19 @@
  * tolerates duplicated messages: a voter judges a repeated request as the
  * first (it has already voted for this candidate in this term, or a
  * pre-vote binds nothing), and libraft counts a voter's grant once
- * (electionTally marks a voter's slot). An answer of either kind ends the
- * resends to that voter; a refusal would only be repeated. Granting
+ * (electionTally marks a voter's slot). An answer ends the resends to that
+ * voter (a pre-vote refusal too, even one from a voter that still knew a
+ * leader and might grant a little later: libraft's own retry, or the other
+ * node's round, settles that as before; a real-vote refusal from a voter
+ * with an older term does not count, libraft ignores it too). Granting
  * another candidate's (pre-)vote ends all of them: a request resent to a
  * peer that has become a candidate meanwhile would be granted too, both
  * would pass their pre-votes and split the real vote (the race that
- * pre-vote otherwise leaves to one message delay). Polled from
- * the io's ticks and, in yunhand, from a timer the wrapper asks for
- * (wake). */
+ * pre-vote otherwise leaves to one message delay; a resend crossing the
+ * other candidate's first request in flight still can, once in ~40 ms /
+ * one message delay). Leadership transfers are left alone (revote_send).
+ * Polled from the io's ticks and, in yunhand, from a timer the wrapper
+ * asks for (wake). */
 #include "revote.h"
 
 #include <stdlib.h>
@@ -111,7 +116,13 @@ static int revote_send(struct raft_io *io,
         }
         return rv;
     }
-    if (m->type != RAFT_IO_REQUEST_VOTE || m->server_address == NULL ||
+    /* A leadership transfer's request (disrupt_leader) is never resent:
+     * libraft 0.15 lets the old leader vote for the transfer target even
+     * after voting for another candidate in that term (electionVote's
+     * is_transferee), so every extra copy is one more chance of two
+     * leaders in a term; a failed transfer simply times out. */
+    if (m->type != RAFT_IO_REQUEST_VOTE || m->request_vote.disrupt_leader ||
+        m->server_address == NULL ||
         strlen(m->server_address) >= RAFT_REVOTE_ADDRESS) {
         return rv;
     }

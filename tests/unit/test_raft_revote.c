@@ -16,7 +16,8 @@
  *   the real vote began: libraft must count each voter once and ignore the
  *   stale pre-vote answer; one leader, the same term everywhere, and an
  *   entry replicates.
- * - a grant ends the resends (test_grant_ends_resends, below).
+ * - a grant ends the resends, a leadership transfer's requests are never
+ *   resent (test_grant_ends_resends, test_transfer_not_resent, below).
  *
  * Times are the fixture's virtual milliseconds, not the wall clock. */
 #include <setjmp.h>
@@ -272,6 +273,33 @@ static void test_grant_ends_resends(void **state)
     cl_close(&c);
 }
 
+/* A leadership transfer's vote requests (disrupt_leader) are not resent:
+ * libraft 0.15 lets the old leader vote for the transfer target after
+ * voting for someone else in the same term, so copies could elect two
+ * leaders. The target's requests are lost; nothing is resent; the
+ * cluster still gets a leader once the messages pass again. */
+static void test_transfer_not_resent(void **state)
+{
+    struct cl c;
+    struct raft_transfer req;
+
+    (void)state;
+    cl_start(&c, 1);
+    raft_fixture_step_until_elapsed(&c.f, 300);
+    raft_fixture_saturate(&c.f, 1, 0);
+    raft_fixture_saturate(&c.f, 1, 2);
+    assert_int_equal(raft_transfer(raft_fixture_get(&c.f, 0), &req,
+                                   raft_fixture_get(&c.f, 1)->id, NULL),
+                     0);
+    raft_fixture_step_until_elapsed(&c.f, 500);
+    assert_int_equal(raft_state(raft_fixture_get(&c.f, 1)), RAFT_CANDIDATE);
+    assert_int_equal(c.revotes[1].n_resent, 0);
+    raft_fixture_desaturate(&c.f, 1, 0);
+    raft_fixture_desaturate(&c.f, 1, 2);
+    assert_true(raft_fixture_step_until_has_leader(&c.f, 10000));
+    cl_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_answer_lost),
         cmocka_unit_test(test_slow_answers),
         cmocka_unit_test(test_grant_ends_resends),
+        cmocka_unit_test(test_transfer_not_resent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
